@@ -1,0 +1,258 @@
+"""Every use of `cryptography`: keys, the blind index, field encryption, signing, secrets.
+
+Keys live in files under the keys folder, never in the database, one folder per purpose:
+
+    keys/blind_index/<kid>.key   32 random bytes, base64: HMAC-SHA256 blind index
+    keys/encryption/<kid>.key    32 random bytes, base64: AES-256-GCM field encryption
+    keys/receipts/<kid>.pem      Ed25519 private key (PKCS#8): signed check receipts
+
+A key id (kid) starts with the UTC time the key was made, so the newest key is the active one and
+older keys stay readable until they are retired (moved to ``retired/``). Every ciphertext
+and signature names its kid, which is what makes rotation possible.
+"""
+
+import base64
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidKey, InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+PURPOSES = ("blind_index", "encryption", "receipts")
+_SUFFIX = {"blind_index": ".key", "encryption": ".key", "receipts": ".pem"}
+_FORMAT_VERSION = 1
+_NONCE_BYTES = 12
+
+
+class KeyFileError(RuntimeError):
+    """Keys are missing or unreadable; the message names the folder and purpose."""
+
+
+class DecryptionError(RuntimeError):
+    """A ciphertext does not decrypt: a wrong key, a retired key, or tampering."""
+
+
+def _new_kid() -> str:
+    # The time orders keys by age; the random part keeps kids of two instances apart,
+    # so that a ciphertext from elsewhere is reported as "key not loaded".
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ-") + secrets.token_hex(3)
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def generate_key(keys_dir: Path, purpose: str) -> str:
+    """Write a new key for ``purpose`` and return its kid; it becomes the active key."""
+    folder = Path(keys_dir) / purpose
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(Path(keys_dir), 0o700)
+    kid = _new_kid()
+    if purpose == "receipts":
+        data = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    else:
+        data = base64.b64encode(secrets.token_bytes(32)) + b"\n"
+    _write_secret(folder / f"{kid}{_SUFFIX[purpose]}", data)
+    return kid
+
+
+def missing_purposes(keys_dir: Path) -> list[str]:
+    return [p for p in PURPOSES if not list((Path(keys_dir) / p).glob(f"*{_SUFFIX[p]}"))]
+
+
+def generate_missing_keys(keys_dir: Path) -> list[str]:
+    """Create a key for every purpose that has none; return the purposes created."""
+    created = missing_purposes(keys_dir)
+    for purpose in created:
+        generate_key(keys_dir, purpose)
+    return created
+
+
+def _read_keys(keys_dir: Path, purpose: str) -> dict[str, bytes]:
+    folder = Path(keys_dir) / purpose
+    suffix = _SUFFIX[purpose]
+    return {
+        path.name[: -len(suffix)]: path.read_bytes() for path in sorted(folder.glob(f"*{suffix}"))
+    }
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The keys of one instance, loaded once at start."""
+
+    blind_keys: dict[str, bytes]
+    encryption_keys: dict[str, AESGCM]
+    signing_keys: dict[str, Ed25519PrivateKey]
+
+    @classmethod
+    def load(cls, keys_dir: Path) -> "Keyring":
+        missing = missing_purposes(keys_dir)
+        if missing:
+            raise KeyFileError(
+                f"no {', '.join(missing)} key in {keys_dir} "
+                "(run `registry init` to create keys outside production, "
+                "or install the keys there)"
+            )
+        try:
+            blind = {
+                k: base64.b64decode(v.strip(), validate=True)
+                for k, v in _read_keys(keys_dir, "blind_index").items()
+            }
+            enc = {
+                k: AESGCM(base64.b64decode(v.strip(), validate=True))
+                for k, v in _read_keys(keys_dir, "encryption").items()
+            }
+            signing = {
+                k: serialization.load_pem_private_key(v, password=None)
+                for k, v in _read_keys(keys_dir, "receipts").items()
+            }
+        except (ValueError, TypeError) as exc:
+            raise KeyFileError(f"a key file in {keys_dir} is unreadable: {exc}") from exc
+        for kid, key in blind.items():
+            if len(key) != 32:
+                raise KeyFileError(f"blind_index key {kid} in {keys_dir} is not 32 bytes")
+        for kid, key in signing.items():
+            if not isinstance(key, Ed25519PrivateKey):
+                raise KeyFileError(f"receipts key {kid} in {keys_dir} is not an Ed25519 key")
+        return cls(blind, enc, signing)
+
+    # The newest kid is the active one (kids are UTC times, so they sort by age).
+    @property
+    def active_blind_kid(self) -> str:
+        return max(self.blind_keys)
+
+    @property
+    def active_encryption_kid(self) -> str:
+        return max(self.encryption_keys)
+
+    @property
+    def active_signing_kid(self) -> str:
+        return max(self.signing_keys)
+
+    # -- blind index ------------------------------------------------------------------
+
+    def blind_index(self, canonical: str, kid: str | None = None) -> bytes:
+        """HMAC-SHA256 of an identity number's canonical form (type family and number).
+
+        Without the key, an index reveals nothing: the space of identity numbers is small
+        enough that an unkeyed hash is brute-forced in minutes.
+        """
+        key = self.blind_keys[kid or self.active_blind_kid]
+        return hmac.digest(key, canonical.encode("utf-8"), "sha256")
+
+    def blind_indexes(self, canonical: str) -> dict[str, bytes]:
+        """The index under every loaded key, for lookups while a rotation is under way."""
+        return {kid: self.blind_index(canonical, kid) for kid in self.blind_keys}
+
+    # -- field encryption -------------------------------------------------------------
+
+    def encrypt(self, plaintext: str, context: str) -> bytes:
+        """AES-256-GCM under the active key; ``context`` (e.g. ``"person.name"``) is bound
+        as associated data, so a ciphertext cannot be moved to another column unnoticed."""
+        kid = self.active_encryption_kid
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = self.encryption_keys[kid].encrypt(
+            nonce, plaintext.encode("utf-8"), context.encode()
+        )
+        kid_bytes = kid.encode("ascii")
+        return bytes([_FORMAT_VERSION, len(kid_bytes)]) + kid_bytes + nonce + sealed
+
+    def decrypt(self, token: bytes, context: str) -> str:
+        try:
+            version, kid_len = token[0], token[1]
+            kid = token[2 : 2 + kid_len].decode("ascii")
+            nonce = token[2 + kid_len : 2 + kid_len + _NONCE_BYTES]
+            sealed = token[2 + kid_len + _NONCE_BYTES :]
+        except (IndexError, UnicodeDecodeError) as exc:
+            raise DecryptionError("ciphertext is malformed") from exc
+        if version != _FORMAT_VERSION:
+            raise DecryptionError(f"unknown ciphertext version {version}")
+        key = self.encryption_keys.get(kid)
+        if key is None:
+            raise DecryptionError(f"encryption key {kid} is not loaded")
+        try:
+            return key.decrypt(nonce, sealed, context.encode()).decode("utf-8")
+        except InvalidTag as exc:
+            raise DecryptionError(f"ciphertext under key {kid} failed authentication") from exc
+
+    @staticmethod
+    def encryption_kid(token: bytes) -> str:
+        return token[2 : 2 + token[1]].decode("ascii")
+
+    # -- signatures -------------------------------------------------------------------
+
+    def sign(self, message: bytes) -> tuple[str, bytes]:
+        kid = self.active_signing_kid
+        return kid, self.signing_keys[kid].sign(message)
+
+    def public_keys(self) -> dict[str, bytes]:
+        """Raw 32-byte Ed25519 public keys by kid, to publish for offline verification."""
+        return {
+            kid: key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+            for kid, key in self.signing_keys.items()
+        }
+
+
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# -- secrets of users and programs ---------------------------------------------------
+
+# scrypt parameters: 2**15 x 8 costs 32 MiB and about 0.1 s a hash (OWASP's minimum is
+# 2**17 with r=8, p=1 for interactive logins on servers; we take the cheaper setting the
+# cryptography docs recommend, since passwords guard web logins behind a rate limit).
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P).derive(
+        password.encode()
+    )
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        kdf = Scrypt(salt=base64.b64decode(salt), length=32, n=int(n), r=int(r), p=int(p))
+        kdf.verify(password.encode(), base64.b64decode(digest))
+    except (ValueError, InvalidKey):
+        return False
+    return True
+
+
+def new_api_token() -> str:
+    """32 random bytes, URL-safe: shown once, stored only as ``token_digest``."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> bytes:
+    # A token has 256 bits of entropy, so a plain SHA-256 is enough to make a stolen
+    # database useless for logging in; identity numbers never go through this.
+    h = hashes.Hash(hashes.SHA256())
+    h.update(token.encode("utf-8"))
+    return h.finalize()
