@@ -1,0 +1,47 @@
+"""Settings from the environment, with the embedded defaults of SPEC §3.
+
+Nothing set: a SQLite file and a key folder inside ./instance. REGISTRY_DATABASE_URL
+switches to PostgreSQL (``postgresql+psycopg://…``) with no other change.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+class ConfigError(RuntimeError):
+    """The settings cannot work; the message says which one and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    instance_path: Path
+    database_url: str
+    keys_dir: Path
+    # Upload limit for the roll import endpoint (413 beyond it).
+    max_content_length: int = 512 * 1024 * 1024
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+def load_settings(environ: dict | None = None, **overrides) -> Settings:
+    """Read the settings from ``environ`` (default: the process environment)."""
+    environ = os.environ if environ is None else environ
+    env = environ.get("REGISTRY_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"REGISTRY_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    instance_path = Path(environ.get("REGISTRY_INSTANCE_PATH") or "instance").resolve()
+    database_url = (
+        environ.get("REGISTRY_DATABASE_URL") or f"sqlite:///{instance_path / 'registry.db'}"
+    )
+    keys_dir = Path(environ.get("REGISTRY_KEYS_DIR") or instance_path / "keys").resolve()
+    values = dict(
+        env=env, instance_path=instance_path, database_url=database_url, keys_dir=keys_dir
+    )
+    values.update(overrides)
+    return Settings(**values)

@@ -1,0 +1,64 @@
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.db import Base, UTCDateTime, created_at, day, enum, intpk, str16, str64, str200
+from registry.vocabulary import CERTIFICATE_KINDS, CERTIFICATE_STATUSES
+
+
+class Certificate(Base):
+    """A certificate as issued. A renewal is a new row (``replaces_id``); a revocation
+    changes ``status`` and keeps the row; every change is in ``certificate_changes``."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        # The key of roll imports: an issuer never reuses a certificate number.
+        sa.UniqueConstraint("issuer", "number"),
+        sa.CheckConstraint(
+            "expires_on IS NULL OR expires_on >= issued_on", name="expires_after_issue"
+        ),
+    )
+
+    id: Mapped[intpk]
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), index=True)
+    kind: Mapped[str] = mapped_column(enum(*CERTIFICATE_KINDS, name="certificate_kind"))
+    level: Mapped[str16 | None]
+    number: Mapped[str64]
+    issuer: Mapped[str200]
+    issued_on: Mapped[day]
+    expires_on: Mapped[date | None]
+    status: Mapped[str] = mapped_column(
+        enum(*CERTIFICATE_STATUSES, name="certificate_status"), default="valid"
+    )
+    revoked_on: Mapped[date | None]
+    revoked_reason: Mapped[str200 | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    replaces_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"))
+    import_batch_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("import_batches.id"), index=True
+    )
+    created_at: Mapped[created_at]
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    changes: Mapped[list["CertificateChange"]] = relationship(
+        back_populates="certificate", order_by="CertificateChange.id"
+    )
+
+
+class CertificateChange(Base):
+    """One entry of a certificate's history: what changed, when, by whom or which import."""
+
+    __tablename__ = "certificate_changes"
+
+    id: Mapped[intpk]
+    certificate_id: Mapped[int] = mapped_column(sa.ForeignKey("certificates.id"), index=True)
+    action: Mapped[str] = mapped_column(
+        enum("issued", "updated", "revoked", "renewed", name="certificate_action")
+    )
+    changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    actor: Mapped[str64]
+    import_batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_batches.id"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    certificate: Mapped[Certificate] = relationship(back_populates="changes")

@@ -1,0 +1,122 @@
+"""Engine, declarative base and the session of a request.
+
+The naming convention keeps constraint names identical on SQLite and PostgreSQL, so that
+migrations written once apply to both. The typed aliases keep the models short.
+"""
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from flask import current_app, g
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """An aware UTC datetime on every backend.
+
+    SQLite keeps no time zone; storing naive UTC there and attaching UTC on the way out
+    gives the same values as PostgreSQL's ``timestamptz``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; the registry stores aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum(*values: str, name: str) -> sa.Enum:
+    """A closed set of strings: VARCHAR plus a CHECK constraint on both backends."""
+    return sa.Enum(
+        *values,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        length=max(len(v) for v in values),
+    )
+
+
+intpk = Annotated[int, mapped_column(primary_key=True)]
+created_at = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow)]
+timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
+day = Annotated[date, mapped_column(sa.Date())]
+blind_index = Annotated[bytes, mapped_column(sa.LargeBinary(32))]
+ciphertext = Annotated[bytes, mapped_column(sa.LargeBinary())]
+str16 = Annotated[str, mapped_column(sa.String(16))]
+str32 = Annotated[str, mapped_column(sa.String(32))]
+str64 = Annotated[str, mapped_column(sa.String(64))]
+str200 = Annotated[str, mapped_column(sa.String(200))]
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def make_engine(url: str, **kwargs) -> sa.Engine:
+    engine = sa.create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling breaks
+        # SAVEPOINT and delays BEGIN past the first read).
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
+        dbapi_connection.execute("PRAGMA busy_timeout = 10000")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # Take the write lock when the transaction starts: a deferred transaction that
+        # reads and then writes fails at once with "database is locked" when another
+        # writer got in between, and busy_timeout cannot help it. Serialised writers are
+        # what the single-file default is for; PostgreSQL is the path for scale.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_app(app, engine: sa.Engine) -> None:
+    app.extensions["registry.engine"] = engine
+    app.extensions["registry.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.teardown_appcontext(_close_session)
+
+
+def get_session() -> Session:
+    """The session of the current request or CLI command (one per app context)."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["registry.sessionmaker"]()
+    return g.db_session
+
+
+def _close_session(_exc) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,142 @@
+"""The domain errors and the one JSON error shape: ``{"code", "message", "errors"?}``.
+
+Services raise a ``RegistryError`` subclass; the CLI prints its message and exits
+non-zero, the API answers with its status. Nothing else reaches a client: an unexpected
+exception is logged and answered with a bare 500.
+"""
+
+import logging
+
+from flask import jsonify
+from marshmallow import Schema, fields
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class RegistryError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, errors: dict | None = None, **extra):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+        self.extra = extra  # additional fields of the answer, e.g. the existing id on 409
+
+
+class Unauthorized(RegistryError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(RegistryError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(RegistryError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(RegistryError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(RegistryError):
+    status = 413
+    code = "too_large"
+
+
+class Invalid(RegistryError):
+    """Well-formed input that breaks a rule; ``errors`` maps field names to messages."""
+
+    status = 422
+    code = "invalid"
+
+
+class TooManyRequests(RegistryError):
+    status = 429
+    code = "rate_limited"
+
+
+# Codes for errors raised by Flask, werkzeug and the request parser.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+def error_response(status: int, code: str, message: str, errors=None, headers=None, **extra):
+    body = {"code": code, "message": message, **extra}
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+class ErrorSchema(Schema):
+    """The one error shape, as the OpenAPI document shows it."""
+
+    code = fields.String(metadata={"example": "invalid"})
+    message = fields.String()
+    errors = fields.Dict(metadata={"description": "messages by field name"})
+
+
+def _handle_registry_error(exc: RegistryError):
+    return error_response(exc.status, exc.code, exc.message, exc.errors, **exc.extra)
+
+
+def http_error_response(exc: HTTPException):
+    status = exc.code or 500
+    errors = None
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages")
+    if messages:
+        # webargs groups messages by location ({"json": {...}, "query": {...}});
+        # clients care about the field, not where the parser found it.
+        errors = {}
+        for location_errors in messages.values():
+            errors.update(location_errors if isinstance(location_errors, dict) else {})
+    message = "request body or parameters are invalid" if errors else exc.description
+    headers = dict(data.get("headers") or {})
+    return error_response(
+        status, _HTTP_CODES.get(status, "error"), message or exc.name, errors, headers
+    )
+
+
+def _handle_integrity_error(exc: IntegrityError):
+    # The services check uniqueness first and say what collides; this is the race
+    # where two requests passed the check at once, and the constraint stopped one.
+    log.warning("integrity error: %s", exc.orig.__class__.__name__)
+    return error_response(
+        409,
+        "conflict",
+        "the change conflicts with a record written at the same time; nothing was changed",
+    )
+
+
+def _handle_unexpected(exc: Exception):
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "internal error")
+
+
+def register_error_handlers(app) -> None:
+    app.register_error_handler(RegistryError, _handle_registry_error)
+    app.register_error_handler(HTTPException, http_error_response)
+    app.register_error_handler(IntegrityError, _handle_integrity_error)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,41 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.db import Base, UTCDateTime, created_at, enum, intpk, str64, str200
+from registry.vocabulary import IMPORT_STATUSES
+
+
+class ImportBatch(Base):
+    """One roll file handed in by the HR bureau, with its counts."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[intpk]
+    filename: Mapped[str200]
+    sha256: Mapped[str64]
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    actor: Mapped[str64]
+    status: Mapped[str] = mapped_column(enum(*IMPORT_STATUSES, name="import_status"))
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    partial: Mapped[bool] = mapped_column(default=False)
+    rows: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[created_at]
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ImportRowError(Base):
+    """What is wrong with one cell of a roll: row as the spreadsheet shows it, field, header."""
+
+    __tablename__ = "import_errors"
+
+    id: Mapped[intpk]
+    batch_id: Mapped[int] = mapped_column(sa.ForeignKey("import_batches.id"), index=True)
+    row: Mapped[int]
+    column: Mapped[str64 | None]
+    header: Mapped[str200 | None]
+    message: Mapped[str] = mapped_column(sa.Text)

@@ -1,0 +1,27 @@
+"""Imports every model, so that ``Base.metadata`` holds the whole schema (for Alembic)."""
+
+from registry.audit import AuditEvent
+from registry.auth.models import ApiToken, User
+from registry.bans.models import Alert, Ban, BanCheck
+from registry.credentials.models import Certificate, CertificateChange
+from registry.imports.models import ImportBatch, ImportRowError
+from registry.institutions.models import Employment, Institution, InstitutionClass
+from registry.people.models import Experience, Person
+
+__all__ = [
+    "Alert",
+    "ApiToken",
+    "AuditEvent",
+    "Ban",
+    "BanCheck",
+    "Certificate",
+    "CertificateChange",
+    "Employment",
+    "Experience",
+    "ImportBatch",
+    "ImportRowError",
+    "Institution",
+    "InstitutionClass",
+    "Person",
+    "User",
+]
