@@ -1,0 +1,28 @@
+"""The staff credential and lifetime-ban registry for infant-care institutions."""
+
+from flask import Flask
+
+from registry import crypto, db, errors
+from registry.api import init_api
+from registry.config import ConfigError, Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    try:
+        keyring = crypto.Keyring.load(settings.keys_dir)
+    except crypto.KeyFileError as exc:
+        raise ConfigError(str(exc)) from exc
+
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    app.extensions["registry.settings"] = settings
+    app.extensions["registry.keyring"] = keyring
+    db.init_app(app, db.make_engine(settings.database_url))
+    errors.register_error_handlers(app)
+    init_api(app)
+    return app

@@ -1,0 +1,31 @@
+"""The HTTP API under /api/v1 and its OpenAPI document (flask-smorest)."""
+
+from flask_smorest import Api
+
+from registry.errors import ErrorSchema, http_error_response
+
+
+class RegistryApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        return http_error_response(error)
+
+
+def init_api(app) -> Api:
+    app.config.update(
+        API_TITLE="托育机构从业人员资质与禁入登记 · Staff registry",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    api = RegistryApi(app)
+    from registry.institutions.views import blp as institutions
+
+    api.register_blueprint(institutions)
+    return api

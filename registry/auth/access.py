@@ -1,0 +1,53 @@
+"""The one place that decides who may do what.
+
+Views declare the roles they admit with ``@require(...)``; anything scoped to an
+institution goes through ``check_institution`` before it is read or written.
+"""
+
+from functools import wraps
+
+from flask import g, request
+
+from registry.db import get_session
+from registry.errors import Forbidden, Unauthorized
+
+from .services import authenticate_token
+
+ALL_ROLES = ("admin", "bureau", "hr", "director", "inspector")
+
+
+def current_user():
+    """The user authenticated by the request's bearer token (cached on ``g``)."""
+    if "user" not in g:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
+        g.user = authenticate_token(get_session(), token.strip())
+    return g.user
+
+
+def require(*roles: str):
+    """Admit only authenticated users with one of ``roles``."""
+    unknown = set(roles) - set(ALL_ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            user = current_user()
+            if user.role not in roles:
+                raise Forbidden(f"a {user.role} user may not do this")
+            return view(*args, **kwargs)
+
+        wrapper.required_roles = roles
+        return wrapper
+
+    return decorator
+
+
+def check_institution(user, institution) -> None:
+    """A director reaches only the own institution; the other roles are not scoped."""
+    if user.role == "director" and user.institution_id != institution.id:
+        raise Forbidden("a director sees only the own institution")

@@ -1,0 +1,32 @@
+from flask_smorest import Blueprint
+
+from registry.auth.access import check_institution, current_user, require
+from registry.db import get_session
+
+from . import services
+from .schemas import InstitutionSchema
+
+blp = Blueprint("institutions", __name__, url_prefix="/api/v1/institutions", description="托育机构")
+
+
+@blp.route("", methods=["POST"])
+@require("admin", "bureau")
+@blp.arguments(InstitutionSchema)
+@blp.response(201, InstitutionSchema)
+def create_institution(data):
+    """Register an institution."""
+    session = get_session()
+    institution = services.create_institution(session, current_user(), data)
+    session.commit()
+    return institution
+
+
+@blp.route("/<code>", methods=["GET"])
+@require("admin", "bureau", "hr", "director", "inspector")
+@blp.response(200, InstitutionSchema)
+def get_institution(code):
+    """Read an institution; a director reads only the own."""
+    user = current_user()
+    institution = services.get_institution(get_session(), code)
+    check_institution(user, institution)
+    return institution

@@ -1,0 +1,91 @@
+import pytest
+import sqlalchemy as sa
+
+from registry.auth import services
+from registry.auth.models import ApiToken, User
+from registry.db import utcnow
+from registry.errors import Conflict, Invalid, NotFound, Unauthorized
+from tests.conftest import CODES
+
+PASSWORD = "correct horse battery"
+
+
+def _create(session, **kwargs):
+    values = {"username": "wang.li", "password": PASSWORD, "role": "bureau"} | kwargs
+    return services.create_user(session, "test", **values)
+
+
+def test_password_is_stored_as_a_scrypt_hash(session):
+    user = _create(session)
+    assert user.password_hash.startswith("scrypt$")
+    assert PASSWORD not in user.password_hash
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"username": "a"}, "username"),
+        ({"username": "王丽"}, "username"),
+        ({"username": "x y"}, "username"),
+        ({"role": "root"}, "role"),
+        ({"password": "short"}, "password"),
+        ({"role": "director"}, "institution"),
+        ({"role": "hr", "institution_code": CODES[0]}, "institution"),
+    ],
+)
+def test_invalid_users_are_refused_naming_the_field(session, kwargs, field):
+    with pytest.raises(Invalid) as info:
+        _create(session, **kwargs)
+    assert field in info.value.errors
+    assert session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_duplicate_username_is_a_conflict(session):
+    _create(session)
+    with pytest.raises(Conflict, match="wang.li"):
+        _create(session, role="hr")
+
+
+def test_director_is_bound_to_an_existing_institution(session, make_institution):
+    with pytest.raises(NotFound):
+        _create(session, role="director", institution_code=CODES[1])
+    institution = make_institution(CODES[1])
+    user = _create(session, role="director", institution_code=CODES[1].lower())
+    assert user.institution_id == institution.id
+
+
+def test_database_refuses_a_director_without_institution(session):
+    """The rule holds in the schema too, not only in the service."""
+    session.add(User(username="x1", password_hash="h", role="director"))
+    with pytest.raises(sa.exc.IntegrityError):
+        session.flush()
+
+
+def test_token_round_trip_and_storage(session):
+    user = _create(session)
+    token = services.create_token(session, "test", user)
+    assert services.authenticate_token(session, token) is user
+    stored = session.scalars(sa.select(ApiToken.digest)).all()
+    assert len(stored) == 1 and token.encode() not in stored[0]
+
+
+def test_unknown_revoked_and_inactive_tokens_are_refused(session):
+    user = _create(session)
+    token = services.create_token(session, "test", user)
+    with pytest.raises(Unauthorized):
+        services.authenticate_token(session, token + "x")
+    user.active = False
+    with pytest.raises(Unauthorized):
+        services.authenticate_token(session, token)
+    user.active = True
+    session.scalar(sa.select(ApiToken)).revoked_at = utcnow()
+    with pytest.raises(Unauthorized):
+        services.authenticate_token(session, token)
+
+
+def test_revoked_token_is_401_over_http(client, session, make_user):
+    _, headers = make_user("bureau")
+    assert client.get(f"/api/v1/institutions/{CODES[0]}", headers=headers).status_code == 404
+    session.scalar(sa.select(ApiToken)).revoked_at = utcnow()
+    session.flush()
+    assert client.get(f"/api/v1/institutions/{CODES[0]}", headers=headers).status_code == 401

@@ -1,0 +1,150 @@
+"""The test database is made by the migrations, on SQLite or on the PostgreSQL named by
+REGISTRY_TEST_DATABASE_URL; every test runs in a transaction that is rolled back."""
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from migrations import alembic_config
+from registry import create_app, crypto
+from registry.auth import services as auth
+from registry.config import load_settings
+from registry.institutions import services as institutions
+
+# Valid 统一社会信用代码 for tests (check characters computed by registry.identity).
+CODES = ["91350100M000100Y43", "91110000802100433B", "12100000400000624D", "52110000500019306L"]
+
+
+def _create_scratch_database(base_url: str) -> str:
+    """A new, empty database beside ``base_url``; returns its URL."""
+    url = make_url(base_url)
+    if url.get_backend_name() == "sqlite":
+        raise ValueError("only for server databases")
+    name = f"registry_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(base_url: str, url: str) -> None:
+    name = make_url(url).database
+    admin = sa.create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def backend() -> str:
+    url = os.environ.get("REGISTRY_TEST_DATABASE_URL")
+    return make_url(url).get_backend_name() if url else "sqlite"
+
+
+@pytest.fixture
+def scratch_database_url(tmp_path):
+    """An empty database of the backend under test, for tests that need their own
+    (migrations, subprocesses); dropped afterwards."""
+    base = os.environ.get("REGISTRY_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    url = _create_scratch_database(base)
+    yield url
+    _drop_database(base, url)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    base = os.environ.get("REGISTRY_TEST_DATABASE_URL")
+    url = _create_scratch_database(base) if base else f"sqlite:///{instance / 'registry.db'}"
+    crypto.generate_missing_keys(instance / "keys")
+    yield load_settings(
+        {
+            "REGISTRY_ENV": "testing",
+            "REGISTRY_INSTANCE_PATH": str(instance),
+            "REGISTRY_DATABASE_URL": url,
+        }
+    )
+    if base:
+        _drop_database(base, url)
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    command.upgrade(alembic_config(settings.database_url), "head")
+    app = create_app(settings)
+    yield app
+    app.extensions["registry.engine"].dispose()
+
+
+@pytest.fixture
+def session(app):
+    """A session whose work is rolled back after the test; requests made by the test
+    client share its connection, and their commits become savepoints."""
+    engine = app.extensions["registry.engine"]
+    connection = engine.connect()
+    transaction = connection.begin()
+    factory = sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    original = app.extensions["registry.sessionmaker"]
+    app.extensions["registry.sessionmaker"] = factory
+    session = factory()
+    yield session
+    session.close()
+    app.extensions["registry.sessionmaker"] = original
+    transaction.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def client(app, session):
+    return app.test_client()
+
+
+@pytest.fixture
+def keyring(app) -> crypto.Keyring:
+    return app.extensions["registry.keyring"]
+
+
+@pytest.fixture
+def make_institution(session):
+    def make(code=CODES[0], name="西湖区第一托育园", district="西湖区", **extra):
+        data = {
+            "code": code,
+            "name": name,
+            "district": district,
+            "classes": [],
+            "meals_on_site": False,
+        }
+        data.update(extra)
+        return institutions.create_institution(session, "test", data)
+
+    return make
+
+
+@pytest.fixture
+def make_user(session):
+    """Creates a user and returns ``(user, headers)``, headers carrying its API token."""
+    counter = iter(range(10_000))
+
+    def make(role="bureau", institution=None, username=None):
+        user = auth.create_user(
+            session,
+            "test",
+            username=username or f"{role}{next(counter)}",
+            password="correct horse battery",
+            role=role,
+            institution_code=institution.code if institution else None,
+        )
+        return user, {"Authorization": f"Bearer {auth.create_token(session, 'test', user)}"}
+
+    return make
