@@ -1,0 +1,17 @@
+"""The `registry` command. Each area is a module; all call the same services as the API."""
+
+import click
+
+from cli import institutions, setup, users
+from cli.common import RegistryGroup
+
+
+@click.group(cls=RegistryGroup)
+@click.pass_context
+def main(ctx):
+    """托育机构从业人员资质与禁入登记 · the staff credential and lifetime-ban registry."""
+
+
+for module in (setup, users, institutions):
+    for command in module.COMMANDS:
+        main.add_command(command)

@@ -1,0 +1,58 @@
+import click
+
+from registry import create_app, crypto
+from registry.config import ConfigError, load_settings
+
+
+@click.command()
+def init():
+    """Create or upgrade the database to the latest migration; create keys if missing."""
+    from alembic import command
+
+    from migrations import alembic_config
+
+    settings = load_settings()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    missing = crypto.missing_purposes(settings.keys_dir)
+    if missing and settings.production:
+        raise ConfigError(
+            f"no {', '.join(missing)} key in {settings.keys_dir}; production never generates keys: "
+            "install them there"
+        )
+    for purpose in crypto.generate_missing_keys(settings.keys_dir):
+        click.echo(f"created {purpose} key in {settings.keys_dir / purpose}")
+    create_app(settings)  # the same checks as serving: keys readable, settings sound
+    command.upgrade(alembic_config(settings.database_url), "head")
+    click.echo(f"database is at the latest migration: {_safe_url(settings.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host, port, workers):
+    """Serve the web pages and the API with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    create_app()  # fail here, with a clear message, rather than in every worker
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            # The access log records paths only; identity numbers never travel in URLs.
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return create_app()
+
+    Server().run()
+
+
+COMMANDS = (init, serve)
