@@ -1,0 +1,241 @@
+"""The `registry` command: in-process for the details, as a real subprocess end to end."""
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from cli import main
+from registry.auth import services as auth
+from registry.auth.models import User
+from registry.institutions.models import Institution
+from tests.conftest import CODES
+
+# The console script installed beside this Python, as a user runs it.
+REGISTRY = [str(Path(sys.executable).with_name("registry"))]
+
+
+@pytest.fixture
+def run(app, session):
+    """Runs a command in-process against the test database (in the test's transaction)."""
+
+    def invoke(*args, input=None):
+        return CliRunner().invoke(main, list(args), obj=app, input=input)
+
+    return invoke
+
+
+def test_institutions_add_and_list(run, session):
+    result = run(
+        "institutions",
+        "add",
+        "--code",
+        CODES[0].lower(),
+        "--name",
+        "拱墅区小星星托育园",
+        "--district",
+        "拱墅区",
+    )
+    assert result.exit_code == 0, result.output
+    assert CODES[0] in result.output
+    assert (
+        session.scalar(sa.select(Institution.name).where(Institution.code == CODES[0]))
+        == "拱墅区小星星托育园"
+    )
+    result = run("institutions", "list", "--district", "拱墅区")
+    assert result.output.split("\t")[0] == CODES[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--code", "91350100M000100Y44", "--name", "A", "--district", "B"],
+            "check character should be 3",
+        ),
+        (["--code", CODES[0], "--name", " ", "--district", "B"], "name: must not be empty"),
+    ],
+)
+def test_institutions_add_refuses_bad_input(run, session, args, message):
+    result = run("institutions", "add", *args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert session.scalar(sa.select(sa.func.count()).select_from(Institution)) == 0
+
+
+def test_institutions_add_refuses_a_duplicate(run, make_institution):
+    make_institution(CODES[0])
+    result = run("institutions", "add", "--code", CODES[0], "--name", "A", "--district", "B")
+    assert result.exit_code == 1
+    assert "already registered" in result.output
+
+
+def test_users_create_reads_the_password_from_stdin(run, session, make_institution):
+    make_institution(CODES[0])
+    result = run(
+        "users",
+        "create",
+        "--username",
+        "zhang.director",
+        "--role",
+        "director",
+        "--institution",
+        CODES[0],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "password" not in result.output.lower()
+    user = session.scalar(sa.select(User).where(User.username == "zhang.director"))
+    assert user.role == "director" and user.institution.code == CODES[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["--username", "u1", "--role", "bureau"], "short\n", "at least 10 characters"),
+        (
+            ["--username", "u1", "--role", "director"],
+            "a long enough password\n",
+            "bound to one institution",
+        ),
+        (
+            ["--username", "u1", "--role", "king"],
+            "a long enough password\n",
+            "'king' is not one of",
+        ),
+        (
+            ["--username", "u1", "--role", "director", "--institution", CODES[3]],
+            "a long enough password\n",
+            "no institution",
+        ),
+    ],
+)
+def test_users_create_refuses_bad_input(run, session, args, stdin, message):
+    result = run("users", "create", *args, input=stdin)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_duplicate_username(run, make_user):
+    make_user("hr", username="li.hr")
+    result = run(
+        "users", "create", "--username", "li.hr", "--role", "hr", input="a long enough password\n"
+    )
+    assert result.exit_code == 1 and "is taken" in result.output
+
+
+def test_tokens_create_prints_the_token_alone_on_the_last_line(run, session, make_user):
+    user, _ = make_user("inspector", username="chen.inspector")
+    result = run("tokens", "create", "--username", "chen.inspector")
+    assert result.exit_code == 0
+    token = result.stdout.splitlines()[-1]
+    assert auth.authenticate_token(session, token) == user
+    assert run("tokens", "create", "--username", "nobody").exit_code == 1
+
+
+# -- end to end, as a user on a fresh machine runs it --------------------------------
+
+
+def _env(tmp_path: Path, database_url: str, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env.update(
+        REGISTRY_INSTANCE_PATH=str(tmp_path / "instance"),
+        REGISTRY_DATABASE_URL=database_url,
+        **extra,
+    )
+    return env
+
+
+def _registry(env, *args, input=None):
+    return subprocess.run(
+        [*REGISTRY, *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_fresh_instance_end_to_end(tmp_path, scratch_database_url):
+    env = _env(tmp_path, scratch_database_url)
+    first = _registry(env, "init")
+    assert first.returncode == 0, first.stderr
+    assert "created blind_index key" in first.stdout
+    keys = [p for p in (tmp_path / "instance" / "keys").rglob("*") if p.is_file()]
+    assert len(keys) == 3 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in keys)
+
+    again = _registry(env, "init")  # idempotent: no new keys, same schema
+    assert again.returncode == 0 and "created" not in again.stdout
+    assert len([p for p in (tmp_path / "instance" / "keys").rglob("*") if p.is_file()]) == 3
+
+    assert (
+        _registry(
+            env, "institutions", "add", "--code", CODES[0], "--name", "园", "--district", "西湖区"
+        ).returncode
+        == 0
+    )
+    created = _registry(
+        env,
+        "users",
+        "create",
+        "--username",
+        "admin",
+        "--role",
+        "admin",
+        input="a long enough password\n",
+    )
+    assert created.returncode == 0, created.stderr
+    token = _registry(env, "tokens", "create", "--username", "admin").stdout.splitlines()[-1]
+    bad = _registry(
+        env, "institutions", "add", "--code", "bad", "--name", "园", "--district", "西湖区"
+    )
+    assert bad.returncode == 1 and "Error:" in bad.stderr and "Traceback" not in bad.stderr
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [*REGISTRY, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        body = _get_when_up(f"http://127.0.0.1:{port}/api/v1/institutions/{CODES[0]}", token)
+        assert f'"code":"{CODES[0]}"' in body.replace(" ", "")
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0].decode()
+    assert "gunicorn" in output.lower()  # a production server, not Flask's
+
+
+def _get_when_up(url: str, token: str) -> str:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_production_init_refuses_to_make_keys(tmp_path, scratch_database_url):
+    result = _registry(_env(tmp_path, scratch_database_url, REGISTRY_ENV="production"), "init")
+    assert result.returncode == 1
+    assert "production never generates keys" in result.stderr
+    assert not (tmp_path / "instance" / "keys").exists()
