@@ -15,10 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise ConfigError(str(exc)) from exc
 
     app = Flask(__name__, instance_path=str(settings.instance_path))
-    app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_content_length,
-        JSON_AS_ASCII=False,
-    )
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.json.ensure_ascii = False
     app.extensions["registry.settings"] = settings
     app.extensions["registry.keyring"] = keyring

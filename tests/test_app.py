@@ -129,3 +129,8 @@ def test_openapi_document(client):
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     error = document["components"]["schemas"]["Error"]["properties"]
     assert set(error) == {"code", "message", "errors"}
+
+
+def test_openapi_document_names_the_roles_of_each_endpoint(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "Roles: admin, bureau." in paths["/api/v1/institutions"]["post"]["description"]

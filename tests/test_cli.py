@@ -1,10 +1,14 @@
 """The `registry` command: in-process for the details, as a real subprocess end to end."""
 
+import fcntl
 import os
+import pty
+import select
 import socket
 import stat
 import subprocess
 import sys
+import termios
 import time
 import urllib.request
 from pathlib import Path
@@ -239,3 +243,49 @@ def test_production_init_refuses_to_make_keys(tmp_path, scratch_database_url):
     assert result.returncode == 1
     assert "production never generates keys" in result.stderr
     assert not (tmp_path / "instance" / "keys").exists()
+
+
+def test_users_create_asks_for_the_password_twice_on_a_terminal(tmp_path, scratch_database_url):
+    env = _env(tmp_path, scratch_database_url)
+    assert _registry(env, "init").returncode == 0
+    main_fd, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*REGISTRY, "users", "create", "--username", "wu.hr", "--role", "hr"],
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        # A session of its own with the pseudo-terminal as its controlling terminal,
+        # which is where getpass asks for passwords.
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(terminal)
+    try:
+        _expect(main_fd, "Password:")
+        os.write(main_fd, b"first attempt at it\n")
+        _expect(main_fd, "Repeat for confirmation:")
+        os.write(main_fd, b"something else\n")
+        _expect(main_fd, "do not match")
+        _expect(main_fd, "Password:")
+        os.write(main_fd, b"a long enough password\n")
+        _expect(main_fd, "Repeat for confirmation:")
+        os.write(main_fd, b"a long enough password\n")
+        shown = _expect(main_fd, "created hr user wu.hr")
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        os.close(main_fd)
+    assert "a long enough password" not in shown  # typed, never echoed
+
+
+def _expect(fd: int, text: str, timeout: float = 30) -> str:
+    """Read from a terminal until ``text`` shows; return what was read."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"{text!r} did not appear; the terminal showed {seen!r}")
+        seen += os.read(fd, 4096).decode(errors="replace")
+    return seen

@@ -41,7 +41,8 @@ def require(*roles: str):
                 raise Forbidden(f"a {user.role} user may not do this")
             return view(*args, **kwargs)
 
-        wrapper.required_roles = roles
+        # The OpenAPI document shows who may call the endpoint.
+        wrapper.__doc__ = f"{(view.__doc__ or '').strip()}\n\nRoles: {', '.join(roles)}."
         return wrapper
 
     return decorator

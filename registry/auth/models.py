@@ -38,7 +38,6 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     digest: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
     created_at: Mapped[created_at]
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()

@@ -7,7 +7,6 @@ from sqlalchemy.orm import Session
 
 from registry import crypto
 from registry.audit import record_event
-from registry.db import utcnow
 from registry.errors import Conflict, Invalid, Unauthorized
 from registry.institutions.services import get_institution
 from registry.vocabulary import USER_ROLES
@@ -89,5 +88,4 @@ def authenticate_token(session: Session, token: str) -> User:
     ).first()
     if row is None or not row.User.active:
         raise Unauthorized("the API token is unknown or revoked")
-    row.ApiToken.last_used_at = utcnow()
     return row.User

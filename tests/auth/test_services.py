@@ -1,6 +1,7 @@
 import pytest
 import sqlalchemy as sa
 
+from registry.audit import AuditEvent
 from registry.auth import services
 from registry.auth.models import ApiToken, User
 from registry.db import utcnow
@@ -89,3 +90,16 @@ def test_revoked_token_is_401_over_http(client, session, make_user):
     session.scalar(sa.select(ApiToken)).revoked_at = utcnow()
     session.flush()
     assert client.get(f"/api/v1/institutions/{CODES[0]}", headers=headers).status_code == 401
+
+
+def test_user_and_token_creation_are_audited_without_secrets(session):
+    user = _create(session, username="audit.me")
+    token = services.create_token(session, "cli:root", user)
+    events = session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.actor, e.action, e.subject) for e in events] == [
+        ("test", "user.created", "user:audit.me"),
+        ("cli:root", "token.created", "user:audit.me"),
+    ]
+    assert events[0].data == {"role": "bureau", "institution": None}
+    dumped = repr([(e.data, e.subject) for e in events])
+    assert token not in dumped and PASSWORD not in dumped
