@@ -31,14 +31,18 @@ class ClassSchema(Schema):
 
 class InstitutionSchema(Schema):
     code = InstitutionCode(
-        required=True, metadata={"description": "统一社会信用代码 (GB 32100-2015)"}
+        required=True,
+        metadata={
+            "description": "统一社会信用代码 (GB 32100-2015)",
+            "example": "91350100M000100Y43",
+        },
     )
-    name = Text(required=True, validate=validate.Length(max=200))
-    district = Text(required=True, validate=validate.Length(max=100))
+    name = Text(
+        required=True, validate=validate.Length(max=200), metadata={"example": "西湖区阳光托育园"}
+    )
+    district = Text(
+        required=True, validate=validate.Length(max=100), metadata={"example": "西湖区"}
+    )
     classes = fields.List(fields.Nested(ClassSchema), load_default=list)
     meals_on_site = fields.Boolean(load_default=False)
     created_at = fields.DateTime(dump_only=True)
-
-
-class InstitutionListQuery(Schema):
-    district = Text()
