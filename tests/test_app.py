@@ -9,7 +9,9 @@ from flask import request
 
 from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
-from registry.db import UTCDateTime, make_engine
+from registry.db import UTCDateTime, get_session, make_engine
+from registry.institutions.models import Institution
+from tests.conftest import CODES
 
 
 def test_embedded_defaults(tmp_path, monkeypatch):
@@ -134,3 +136,22 @@ def test_openapi_document(client):
 def test_openapi_document_names_the_roles_of_each_endpoint(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert "Roles: admin, bureau." in paths["/api/v1/institutions"]["post"]["description"]
+
+
+def test_a_constraint_stopping_a_race_is_a_json_409(settings):
+    app = create_app(settings)
+
+    @app.post("/api/v1/race")
+    def race():
+        session = get_session()
+        for _ in range(2):  # what two requests passing the same uniqueness check would do
+            session.add(Institution(code=CODES[3], name="园", district="西湖区"))
+        session.commit()
+
+    response = app.test_client().post("/api/v1/race")
+    assert response.status_code == 409
+    assert response.get_json()["code"] == "conflict"
+    with app.app_context():
+        assert (
+            get_session().scalar(sa.select(Institution).where(Institution.code == CODES[3])) is None
+        )
