@@ -1,6 +1,7 @@
 """The test database is made by the migrations, on SQLite or on the PostgreSQL named by
 REGISTRY_TEST_DATABASE_URL; every test runs in a transaction that is rolled back."""
 
+import dataclasses
 import os
 import uuid
 
@@ -83,6 +84,21 @@ def app(settings):
     app = create_app(settings)
     yield app
     app.extensions["registry.engine"].dispose()
+
+
+@pytest.fixture
+def make_app(settings):
+    """Makes apps of their own (to add routes, or on another database); their
+    connections are closed after the test."""
+    apps = []
+
+    def make(**changes):
+        apps.append(create_app(dataclasses.replace(settings, **changes)))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        app.extensions["registry.engine"].dispose()
 
 
 @pytest.fixture

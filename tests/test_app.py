@@ -1,6 +1,5 @@
 """Configuration, the database engine and the one error shape."""
 
-import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -88,8 +87,8 @@ def test_wrong_method_is_a_json_405(client):
     assert response.get_json()["code"] == "method_not_allowed"
 
 
-def test_unexpected_errors_reveal_nothing(settings, caplog):
-    app = create_app(settings)
+def test_unexpected_errors_reveal_nothing(make_app):
+    app = make_app()
 
     @app.get("/api/v1/boom")
     def boom():
@@ -101,8 +100,8 @@ def test_unexpected_errors_reveal_nothing(settings, caplog):
     assert b"secret" not in response.data and b"Traceback" not in response.data
 
 
-def test_too_large_bodies_are_a_json_413(settings):
-    app = create_app(dataclasses.replace(settings, max_content_length=100))
+def test_too_large_bodies_are_a_json_413(make_app):
+    app = make_app(max_content_length=100)
 
     @app.post("/api/v1/upload")
     def upload():
@@ -138,8 +137,8 @@ def test_openapi_document_names_the_roles_of_each_endpoint(client):
     assert "Roles: admin, bureau." in paths["/api/v1/institutions"]["post"]["description"]
 
 
-def test_a_constraint_stopping_a_race_is_a_json_409(settings):
-    app = create_app(settings)
+def test_a_constraint_stopping_a_race_is_a_json_409(make_app):
+    app = make_app()
 
     @app.post("/api/v1/race")
     def race():

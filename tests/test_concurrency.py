@@ -1,7 +1,6 @@
 """Concurrent writers lose nothing and collide cleanly, on a database of their own
 (committed for real, not inside a test transaction)."""
 
-import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +9,6 @@ import sqlalchemy as sa
 from alembic import command
 
 from migrations import alembic_config
-from registry import create_app
 from registry.auth import services as auth
 from registry.db import get_session
 from registry.identity import uscc_check_char
@@ -20,10 +18,10 @@ WRITERS = 8
 
 
 @pytest.fixture
-def live(settings, scratch_database_url):
+def live(make_app, scratch_database_url):
     """An app on its own migrated database, and a bureau token committed to it."""
     command.upgrade(alembic_config(scratch_database_url), "head")
-    app = create_app(dataclasses.replace(settings, database_url=scratch_database_url))
+    app = make_app(database_url=scratch_database_url)
     with app.app_context():
         session = get_session()
         user = auth.create_user(
@@ -31,8 +29,7 @@ def live(settings, scratch_database_url):
         )
         token = auth.create_token(session, "test", user)
         session.commit()
-    yield app, {"Authorization": f"Bearer {token}"}
-    app.extensions["registry.engine"].dispose()
+    return app, {"Authorization": f"Bearer {token}"}
 
 
 def _post_all(app, headers, bodies):
