@@ -12,7 +12,8 @@ Supported documents (``ID_TYPES``):
 
 * ``resident_id`` 居民身份证, GB 11643-1999: 6-digit area, YYYYMMDD birth date, 3-digit
   sequence, check character. Legacy 15-digit numbers (YYMMDD, no check) are upgraded to
-  18 characters.
+  18 characters. They were only ever issued for mainland resident IDs, so a 15-digit
+  number with an HMT area is refused, whatever type is named.
 * ``hmt_residence`` 港澳台居民居住证: the same format, area 810000 / 820000 / 830000.
 * ``foreign_permanent_residence`` 外国人永久居留身份证: 2023 format, 18 characters starting
   with ``9`` with the same birth date positions and check; 2017 format, 3 letters and
@@ -34,6 +35,7 @@ Pure standard library.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -165,12 +167,20 @@ def normalize(raw: str) -> str:
     return "".join(kept).upper()
 
 
+class _FormError(InvalidIdentifier):
+    """Wrong form (length, kinds of character) rather than wrong area, date or check.
+
+    When the type was detected rather than named, the number may be a passport, which is
+    never detected; parse_identity then says so.
+    """
+
+
 def _require_digits(s: str, start: int, stop: int) -> None:
     """Every character of s[start:stop] must be an ASCII digit (positions are 1-based in
     the message)."""
     for i in range(start, stop):
         if s[i] not in _DIGITS:
-            raise InvalidIdentifier(f"第{i + 1}位应为数字", f"character {i + 1} should be a digit")
+            raise _FormError(f"第{i + 1}位应为数字", f"character {i + 1} should be a digit")
 
 
 def gb11643_check_char(first17: str) -> str:
@@ -220,20 +230,20 @@ def _check_birth_date(yyyymmdd: str, today: date) -> None:
         )
 
 
-def _length_error(n: int, suffix_zh: str = "", suffix_en: str = "") -> InvalidIdentifier:
-    return InvalidIdentifier(
+def _length_error(n: int, suffix_zh: str = "", suffix_en: str = "") -> _FormError:
+    return _FormError(
         f"证件号码应为18位，实际为{n}位{suffix_zh}",
         f"identity number should have 18 characters, got {n}{suffix_en}",
     )
 
 
 def _check_gb11643_shape(s: str) -> None:
-    """Length and character classes of an 18-character GB 11643 style number."""
+    """Length and kinds of character of an 18-character GB 11643 style number."""
     if len(s) != 18:
         raise _length_error(len(s))
     _require_digits(s, 0, 17)
     if s[17] not in _DIGITS and s[17] != "X":
-        raise InvalidIdentifier("第18位应为数字或X", "character 18 should be a digit or X")
+        raise _FormError("第18位应为数字或X", "character 18 should be a digit or X")
 
 
 def _check_gb11643_tail(s: str, today: date) -> None:
@@ -246,17 +256,28 @@ def _check_gb11643_tail(s: str, today: date) -> None:
         )
 
 
-def _gb_type(number18: str) -> str:
-    return "hmt_residence" if number18.startswith(_HMT_AREAS) else "resident_id"
+def _reject_legacy_for(s: str, doc_zh: str, doc_en: str) -> None:
+    if len(s) == 15 and all(c in _DIGITS for c in s):
+        raise _length_error(
+            15,
+            f"；15位旧号码仅适用于居民身份证，不适用于{doc_zh}",
+            f"; 15-digit legacy numbers exist only for resident IDs, not for {doc_en}",
+        )
 
 
 def _parse_resident(s: str, today: date) -> IdentityNumber:
     if len(s) == 15:
-        _require_digits(s, 0, 15)
-    elif len(s) == 18:
-        _check_gb11643_shape(s)
-    else:
-        raise _length_error(len(s))
+        s = upgrade_legacy(s)
+        # Legacy numbers predate the HMT residence permits (2018): an HMT area here is a
+        # mistake, and accepting it would invent a permit number nobody was issued.
+        if s.startswith(_HMT_AREAS):
+            raise InvalidIdentifier(
+                f"地区码{s[:6]}属于港澳台：15位号码仅适用于内地居民身份证，"
+                "港澳台居民居住证号码为18位",
+                f"area code {s[:6]} is Hong Kong, Macao or Taiwan: 15-digit numbers exist only "
+                "for mainland resident IDs; HMT residence permit numbers have 18 characters",
+            )
+    _check_gb11643_shape(s)
     if s[0] in "09":
         hint_zh = "，以9开头的可能是外国人永久居留身份证" if s[0] == "9" else ""
         hint_en = " (numbers starting with 9 may be foreign permanent residence IDs)"
@@ -265,21 +286,9 @@ def _parse_resident(s: str, today: date) -> IdentityNumber:
             f"area code {s[:6]} is invalid: resident ID area codes cannot start with {s[0]}"
             + (hint_en if s[0] == "9" else ""),
         )
-    if len(s) == 15:
-        _check_birth_date("19" + s[6:12], today)
-        s = upgrade_legacy(s)
-    else:
-        _check_gb11643_tail(s, today)
-    return IdentityNumber(_gb_type(s), s)
-
-
-def _reject_legacy_for(s: str, doc_zh: str, doc_en: str) -> None:
-    if len(s) == 15 and all(c in _DIGITS for c in s):
-        raise _length_error(
-            15,
-            f"；15位旧号码仅适用于居民身份证，不适用于{doc_zh}",
-            f"; 15-digit legacy numbers exist only for resident IDs, not for {doc_en}",
-        )
+    _check_gb11643_tail(s, today)
+    # Resident IDs and HMT permits share one number space; the area tells them apart.
+    return IdentityNumber("hmt_residence" if s.startswith(_HMT_AREAS) else "resident_id", s)
 
 
 def _parse_hmt(s: str, today: date) -> IdentityNumber:
@@ -295,34 +304,40 @@ def _parse_hmt(s: str, today: date) -> IdentityNumber:
 
 
 def _parse_fpr(s: str, today: date) -> IdentityNumber:
-    if len(s) == 18:
-        _check_gb11643_shape(s)
-        if s[0] != "9":
-            raise InvalidIdentifier(
-                f"2023版外国人永久居留身份证号码应以9开头，实际为{s[0]}",
-                f"foreign permanent residence ID (2023 format) should start with 9, got {s[0]}",
-            )
-        _check_gb11643_tail(s, today)
-        return IdentityNumber("foreign_permanent_residence", s)
     if len(s) == 15:
         _reject_legacy_for(s, "外国人永久居留身份证", "foreign permanent residence IDs")
         for i in range(3):
             if s[i] not in _LETTERS:
-                raise InvalidIdentifier(
+                raise _FormError(
                     f"第{i + 1}位应为字母，2017版外国人永久居留身份证为3个字母加12位数字",
                     f"character {i + 1} should be a letter A-Z "
                     "(2017 foreign permanent residence IDs are 3 letters and 12 digits)",
                 )
         _require_digits(s, 3, 15)
         return IdentityNumber("foreign_permanent_residence", s)
-    raise InvalidIdentifier(
-        f"外国人永久居留身份证号码应为18位，2017版为15位，实际为{len(s)}位",
-        "foreign permanent residence ID should have 18 characters (15 for the 2017 format), "
-        f"got {len(s)}",
-    )
+    if len(s) != 18:
+        raise _FormError(
+            f"外国人永久居留身份证号码应为18位，2017版为15位，实际为{len(s)}位",
+            "foreign permanent residence ID should have 18 characters (15 for the 2017 "
+            f"format), got {len(s)}",
+        )
+    _check_gb11643_shape(s)
+    if s[0] != "9":
+        raise InvalidIdentifier(
+            f"2023版外国人永久居留身份证号码应以9开头，实际为{s[0]}",
+            f"foreign permanent residence ID (2023 format) should start with 9, got {s[0]}",
+        )
+    _check_gb11643_tail(s, today)
+    return IdentityNumber("foreign_permanent_residence", s)
 
 
-def _parse_passport(s: str) -> IdentityNumber:
+# Registering a barred resident ID "as a passport" would give it another canonical form
+# (passport:... instead of gb11643:...) and so slip past the blacklist. The form alone
+# decides, so a mistyped check character cannot open that door either.
+_CHINESE_ID_FORM = re.compile(r"[0-9]{17}[0-9X]|[0-9]{15}|[A-Z]{3}[0-9]{12}")
+
+
+def _parse_passport(s: str, today: date) -> IdentityNumber:
     if not 5 <= len(s) <= 20:
         raise InvalidIdentifier(
             f"护照号码应为5至20位，实际为{len(s)}位",
@@ -335,9 +350,7 @@ def _parse_passport(s: str) -> IdentityNumber:
                 f"character {i + 1} '{_show(c)}' is not allowed; "
                 "passport numbers contain only letters A-Z and digits 0-9",
             )
-    if _has_chinese_id_form(s):
-        # Registering a barred resident ID "as a passport" would give it another canonical
-        # form (passport:... instead of gb11643:...) and so slip past the blacklist.
+    if _CHINESE_ID_FORM.fullmatch(s):
         raise InvalidIdentifier(
             "该号码是居民身份证、港澳台居民居住证或外国人永久居留身份证的号码格式，"
             "不能作为护照号码登记，请选择对应的证件类型",
@@ -347,14 +360,12 @@ def _parse_passport(s: str) -> IdentityNumber:
     return IdentityNumber("passport", s)
 
 
-def _has_chinese_id_form(s: str) -> bool:
-    if len(s) == 18:
-        return all(c in _DIGITS for c in s[:17]) and (s[17] in _DIGITS or s[17] == "X")
-    if len(s) == 15:
-        return all(c in _DIGITS for c in s[3:]) and (
-            all(c in _DIGITS for c in s[:3]) or all(c in _LETTERS for c in s[:3])
-        )
-    return False
+_PARSERS = {
+    "resident_id": _parse_resident,
+    "hmt_residence": _parse_hmt,
+    "foreign_permanent_residence": _parse_fpr,
+    "passport": _parse_passport,
+}
 
 
 def _not_recognised(zh_detail: str, en_detail: str) -> InvalidIdentifier:
@@ -366,34 +377,18 @@ def _not_recognised(zh_detail: str, en_detail: str) -> InvalidIdentifier:
 
 
 def _detect(s: str) -> str:
-    """The id_type of a normalised number whose type was not given, or an error."""
-    n = len(s)
-    if n == 18:
-        for i in range(17):
-            if s[i] not in _DIGITS:
-                raise _not_recognised(
-                    f"18位号码的第{i + 1}位应为数字", f"character {i + 1} should be a digit"
-                )
-        if s[17] not in _DIGITS and s[17] != "X":
-            raise _not_recognised(
-                "18位号码的第18位应为数字或X", "character 18 should be a digit or X"
-            )
-        if s[0] == "9":
-            return "foreign_permanent_residence"
-        return _gb_type(s)
-    if n == 15:
-        if all(c in _DIGITS for c in s):
-            return "resident_id"
-        if all(c in _LETTERS for c in s[:3]) and all(c in _DIGITS for c in s[3:]):
-            return "foreign_permanent_residence"
-        raise _not_recognised(
-            "15位号码应为15位数字即旧版居民身份证，或3个字母加12位数字即2017版外国人永久居留身份证",
-            "a 15-character number should be 15 digits (legacy resident ID) "
-            "or 3 letters and 12 digits (2017 foreign permanent residence ID)",
-        )
+    """The type of an undeclared number, from its length and first character only.
+
+    The type's parser checks everything else, so that each rule and message lives in one
+    place. A resident_id parse still yields hmt_residence for an HMT area.
+    """
+    if len(s) == 18:
+        return "foreign_permanent_residence" if s[0] == "9" else "resident_id"
+    if len(s) == 15:
+        return "foreign_permanent_residence" if s[0] in _LETTERS else "resident_id"
     raise _not_recognised(
-        f"实际为{n}位，应为18位，旧版居民身份证和2017版外国人永久居留身份证为15位",
-        f"got {n} characters, expected 18 (or 15: legacy resident ID, "
+        f"实际为{len(s)}位，应为18位，旧版居民身份证和2017版外国人永久居留身份证为15位",
+        f"got {len(s)} characters, expected 18 (or 15: legacy resident ID, "
         "2017 foreign permanent residence ID)",
     )
 
@@ -422,15 +417,12 @@ def parse_identity(
         today = date.today()
     elif isinstance(today, datetime):
         today = today.date()
-    if id_type is None:
-        id_type = _detect(s)
-    if id_type == "resident_id":
-        return _parse_resident(s, today)
-    if id_type == "hmt_residence":
-        return _parse_hmt(s, today)
-    if id_type == "foreign_permanent_residence":
-        return _parse_fpr(s, today)
-    return _parse_passport(s)
+    if id_type is not None:
+        return _PARSERS[id_type](s, today)
+    try:
+        return _PARSERS[_detect(s)](s, today)
+    except _FormError as e:
+        raise _not_recognised(f"{len(s)}位号码的{e.zh}", e.en) from None
 
 
 # ------------------------------------------------------------- institution codes

@@ -5,6 +5,7 @@ here from the standards' definitions (ISO 7064 MOD 11-2 as powers of two, GB 321
 published table), not from the module under test.
 """
 
+import re
 from datetime import date, datetime
 
 import pytest
@@ -24,6 +25,7 @@ from registry.identity import (
 )
 
 PROPERTY = settings(max_examples=100, deadline=None)
+PER_KIND_PROPERTY = settings(max_examples=50, deadline=None)
 HEAVY_PROPERTY = settings(max_examples=30, deadline=None)
 
 
@@ -79,17 +81,70 @@ def expect_both(raw, id_type, zh, en, **kwargs) -> InvalidIdentifier:
 RESIDENT = "11010519491231002X"
 LEGACY = "110105491231002"
 ALPHABET_18 = "0123456789X"
+DIGITS = "0123456789"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+HMT_AREAS = ["810000", "820000", "830000"]
+# The forms a passport number may not take (see the module docstring), written out here.
+CHINESE_ID_FORM = re.compile("[0-9]{17}[0-9X]|[0-9]{15}|[A-Z]{3}[0-9]{12}")
 
 
 # ------------------------------------------------------------------ strategies
 
 
+def birth_dates(years=(1900, 2020)):
+    return st.dates(date(years[0], 1, 1), date(years[1], 12, 31))
+
+
 @st.composite
 def valid_resident(draw, years=(1900, 2020)):
     area = draw(st.integers(110000, 659999))
-    born = draw(st.dates(date(years[0], 1, 1), date(years[1], 12, 31)))
+    born = draw(birth_dates(years))
     seq = draw(st.integers(0, 999))
     return with_check(f"{area:06d}{born:%Y%m%d}{seq:03d}")
+
+
+@st.composite
+def valid_hmt(draw):
+    area = draw(st.sampled_from(HMT_AREAS))
+    return with_check(f"{area}{draw(birth_dates()):%Y%m%d}{draw(st.integers(0, 999)):03d}")
+
+
+@st.composite
+def valid_fpr2023(draw):
+    head = "9" + draw(st.text(DIGITS, min_size=5, max_size=5))
+    return with_check(f"{head}{draw(birth_dates()):%Y%m%d}{draw(st.integers(0, 999)):03d}")
+
+
+@st.composite
+def valid_fpr2017(draw):
+    return draw(st.text(LETTERS, min_size=3, max_size=3)) + draw(
+        st.text(DIGITS, min_size=12, max_size=12)
+    )
+
+
+@st.composite
+def valid_legacy(draw):
+    area = draw(st.integers(110000, 659999))
+    return f"{area:06d}{draw(birth_dates((1900, 1999))):%y%m%d}{draw(st.integers(0, 999)):03d}"
+
+
+def ref_upgrade(legacy: str) -> str:
+    return with_check(legacy[:6] + "19" + legacy[6:])
+
+
+valid_passport = st.text(LETTERS + DIGITS, min_size=5, max_size=20).filter(
+    lambda s: not CHINESE_ID_FORM.fullmatch(s)
+)
+
+# kind: (strategy, id_type, expected number from the drawn one, family, detected when unnamed)
+DOCUMENT_KINDS = {
+    "resident_id": (valid_resident(), "resident_id", str, "gb11643", True),
+    "hmt_residence": (valid_hmt(), "hmt_residence", str, "gb11643", True),
+    "fpr2023": (valid_fpr2023(), "foreign_permanent_residence", str, "gb11643", True),
+    "fpr2017": (valid_fpr2017(), "foreign_permanent_residence", str, "fpr2017", True),
+    "legacy": (valid_legacy(), "resident_id", ref_upgrade, "gb11643", True),
+    "passport": (valid_passport, "passport", str, "passport", False),
+}
 
 
 SEPARATORS = [
@@ -116,8 +171,8 @@ def typed_variant(draw, number: str):
     """The number as someone might type it: case, full width, separators, padding."""
     out = []
     for c in number:
-        if c == "X" and draw(st.booleans()):
-            c = "x"
+        if c.isalpha() and draw(st.booleans()):
+            c = c.lower()
         if draw(st.booleans()):
             c = full_width(c)
         out.append(c)
@@ -198,23 +253,27 @@ def test_upgrade_legacy_rejects_bad_input(bad):
         upgrade_legacy(bad)
 
 
-@PROPERTY
-@given(st.data())
-def test_every_typing_variant_parses_the_same(data):
-    number = data.draw(valid_resident())
-    expected = parse_identity(number)
-    assert expected.number == number
-    variant = data.draw(typed_variant(number))
-    assert parse_identity(variant) == expected
-    assert parse_identity(variant).canonical == expected.canonical
-    assert parse_identity(variant, "resident_id") == expected
+@pytest.mark.parametrize("kind", DOCUMENT_KINDS)
+@PER_KIND_PROPERTY
+@given(data=st.data())
+def test_every_valid_number_survives_every_typing_variant(kind, data):
+    strategy, id_type, expected_number, family, detected = DOCUMENT_KINDS[kind]
+    drawn = data.draw(strategy, label="number")
+    expected = IdentityNumber(id_type, expected_number(drawn))
+    variant = data.draw(typed_variant(drawn), label="typed")
+    named = parse_identity(variant, id_type)
+    assert named == expected
+    assert named.canonical == f"{family}:{expected.number}"
+    if detected:
+        assert parse_identity(variant) == expected
+    if kind == "hmt_residence":  # named a resident ID, it is still the same permit
+        assert parse_identity(variant, "resident_id") == expected
 
 
 @HEAVY_PROPERTY
-@given(valid_resident())
+@given(st.one_of(valid_resident(), valid_hmt(), valid_fpr2023()))
 def test_every_single_substitution_is_rejected(number):
     assert parse_identity(number).number == number
-    tried = 0
     for pos in range(18):
         for c in ALPHABET_18:
             if c == number[pos]:
@@ -223,8 +282,6 @@ def test_every_single_substitution_is_rejected(number):
             for id_type in (None, "resident_id", "hmt_residence", "foreign_permanent_residence"):
                 with pytest.raises(InvalidIdentifier):
                     parse_identity(typo, id_type)
-            tried += 1
-    assert tried == 18 * 10
 
 
 def test_every_single_substitution_of_the_example_is_rejected():
@@ -238,9 +295,7 @@ def test_every_single_substitution_of_the_example_is_rejected():
 @PROPERTY
 @given(valid_resident(years=(1900, 1999)))
 def test_legacy_round_trip(number):
-    assert number[6:8] == "19"
     legacy = number[:6] + number[8:17]
-    assert len(legacy) == 15
     assert upgrade_legacy(legacy) == number
     assert parse_identity(legacy) == parse_identity(number)
     assert parse_identity(legacy, "resident_id").canonical == parse_identity(number).canonical
@@ -467,6 +522,38 @@ def test_hmt_messages():
     )
 
 
+@pytest.mark.parametrize("area", HMT_AREAS)
+def test_legacy_number_with_an_hmt_area_is_refused_in_every_path(area):
+    legacy = area + "900101123"
+    assert parse_identity(ref_upgrade(legacy)).id_type == "hmt_residence"  # only the length
+    for raw in (legacy, f" {full_width(area)}-900101\u3000123 "):
+        for id_type in (None, "resident_id"):
+            expect_both(
+                raw,
+                id_type,
+                f"地区码{area}属于港澳台：15位号码仅适用于内地居民身份证",
+                f"area code {area} is Hong Kong, Macao or Taiwan: "
+                "15-digit numbers exist only for mainland resident IDs",
+            )
+    expect_both(
+        legacy,
+        "hmt_residence",
+        "15位旧号码仅适用于居民身份证，不适用于港澳台居民居住证",
+        "15-digit legacy numbers exist only for resident IDs, not for HMT residence permits",
+    )
+    expect_error(legacy, "foreign_permanent_residence", "15位旧号码仅适用于居民身份证")
+    expect_error(legacy, "passport", "不能作为护照号码登记")
+
+
+@PROPERTY
+@given(st.sampled_from(HMT_AREAS), birth_dates((1900, 1999)), st.integers(0, 999))
+def test_no_legacy_number_with_an_hmt_area_is_accepted(area, born, seq):
+    legacy = f"{area}{born:%y%m%d}{seq:03d}"
+    for id_type in (None, *ID_TYPES):
+        with pytest.raises(InvalidIdentifier):
+            parse_identity(legacy, id_type)
+
+
 # ------------------------------------------------------------------ foreign residence
 
 
@@ -615,7 +702,6 @@ def test_chinese_id_numbers_cannot_be_registered_as_passports(number):
 )
 def test_masked(ident, masked):
     assert ident.masked == masked
-    assert len(ident.masked) == len(ident.number)
 
 
 def test_masked_legacy_is_masked_18_form():
@@ -709,15 +795,11 @@ def test_uscc_area_code_must_be_digits_even_with_a_matching_check():
 
 @pytest.mark.parametrize("code", USCC_EXAMPLES)
 def test_uscc_every_single_substitution_is_rejected(code):
-    tried = 0
     for pos in range(18):
         for c in USCC_ALPHABET + "IOSVZ":
-            if c == code[pos]:
-                continue
-            with pytest.raises(InvalidIdentifier):
-                parse_institution_code(code[:pos] + c + code[pos + 1 :])
-            tried += 1
-    assert tried == 18 * 35
+            if c != code[pos]:
+                with pytest.raises(InvalidIdentifier):
+                    parse_institution_code(code[:pos] + c + code[pos + 1 :])
 
 
 @PROPERTY
