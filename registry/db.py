@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 
@@ -68,7 +68,6 @@ day = Annotated[date, mapped_column(sa.Date())]
 blind_index = Annotated[bytes, mapped_column(sa.LargeBinary(32))]
 ciphertext = Annotated[bytes, mapped_column(sa.LargeBinary())]
 str16 = Annotated[str, mapped_column(sa.String(16))]
-str32 = Annotated[str, mapped_column(sa.String(32))]
 str64 = Annotated[str, mapped_column(sa.String(64))]
 str200 = Annotated[str, mapped_column(sa.String(200))]
 
@@ -78,7 +77,9 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, **kwargs) -> sa.Engine:
-    engine = sa.create_engine(url, **kwargs)
+    # Statement parameters stay out of errors and logs: they hold identity numbers'
+    # ciphertexts and blind indexes, and a failed statement's message is logged.
+    engine = sa.create_engine(url, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -96,23 +97,44 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        # Take the write lock when the transaction starts: a deferred transaction that
-        # reads and then writes fails at once with "database is locked" when another
-        # writer got in between, and busy_timeout cannot help it. Serialised writers are
-        # what the single-file default is for; PostgreSQL is the path for scale.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock when it starts: a deferred one that
+        # reads and then writes fails at once ("database is locked") when another writer
+        # committed in between, and busy_timeout cannot help it. Readers stay deferred,
+        # so under WAL they never wait for a writer.
+        writes = connection.get_execution_options().get("registry_writes", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def is_unique_violation(exc: sa.exc.IntegrityError) -> bool:
+    """Whether a constraint error is a duplicate (and not a broken CHECK or foreign key)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate == "23505"
+    return "UNIQUE constraint failed" in str(exc.orig)
 
 
 def init_app(app, engine: sa.Engine) -> None:
     app.extensions["registry.engine"] = engine
-    app.extensions["registry.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.extensions["registry.sessionmakers"] = {
+        "read": sessionmaker(bind=engine, expire_on_commit=False),
+        "write": sessionmaker(
+            bind=engine.execution_options(registry_writes=True), expire_on_commit=False
+        ),
+    }
     app.teardown_appcontext(_close_session)
 
 
 def get_session() -> Session:
-    """The session of the current request or CLI command (one per app context)."""
+    """The session of the current request or CLI command (one per app context).
+
+    Requests that may change something (not GET, HEAD, OPTIONS) and CLI commands get
+    a writing session: on SQLite its transactions take the write lock when they begin.
+    """
     if "db_session" not in g:
-        g.db_session = current_app.extensions["registry.sessionmaker"]()
+        reads_only = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        g.db_session = current_app.extensions["registry.sessionmakers"][
+            "read" if reads_only else "write"
+        ]()
     return g.db_session
 
 

@@ -6,13 +6,37 @@ exception is logged and answered with a bare 500.
 """
 
 import logging
+import re
+import traceback
 
 from flask import jsonify
 from marshmallow import Schema, fields
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from registry.db import is_unique_violation
+
+
+class RedactIdentityNumbers(logging.Filter):
+    """Masks anything shaped like a resident identity number in a log record and its
+    traceback: an exception's message may quote what a user typed."""
+
+    PATTERN = re.compile(r"(?<!\d)(\d{6})(\d{5,8})(\d{3}[0-9Xx]|\d{4})(?!\d)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.redact("".join(traceback.format_exception(*record.exc_info)))
+        return True
+
+    @classmethod
+    def redact(cls, text: str) -> str:
+        return cls.PATTERN.sub(lambda m: m[1] + "*" * len(m[2]) + m[3], text)
+
+
 log = logging.getLogger(__name__)
+log.addFilter(RedactIdentityNumbers())
 
 
 class RegistryError(Exception):
@@ -119,15 +143,19 @@ def http_error_response(exc: HTTPException):
     )
 
 
+CONFLICT_MESSAGE = (
+    "the change conflicts with a record written at the same time; nothing was changed"
+)
+
+
 def _handle_integrity_error(exc: IntegrityError):
     # The services check uniqueness first and say what collides; this is the race
     # where two requests passed the check at once, and the constraint stopped one.
-    log.warning("integrity error: %s", exc.orig.__class__.__name__)
-    return error_response(
-        409,
-        "conflict",
-        "the change conflicts with a record written at the same time; nothing was changed",
-    )
+    # Any other broken constraint is a bug of ours, not the client's conflict.
+    if not is_unique_violation(exc):
+        return _handle_unexpected(exc)
+    log.warning("unique constraint stopped a concurrent write")
+    return error_response(409, "conflict", CONFLICT_MESSAGE)
 
 
 def _handle_unexpected(exc: Exception):

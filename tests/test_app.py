@@ -9,7 +9,7 @@ from flask import request
 from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
 from registry.db import UTCDateTime, get_session, make_engine
-from registry.institutions.models import Institution
+from registry.institutions.models import Institution, InstitutionClass
 from tests.conftest import CODES
 
 
@@ -87,17 +87,53 @@ def test_wrong_method_is_a_json_405(client):
     assert response.get_json()["code"] == "method_not_allowed"
 
 
-def test_unexpected_errors_reveal_nothing(make_app):
+def test_unexpected_errors_reveal_nothing(make_app, caplog):
     app = make_app()
 
     @app.get("/api/v1/boom")
     def boom():
-        raise RuntimeError("secret detail 11010519491231002X")
+        raise RuntimeError("secret detail 11010519491231002X and 110105491231002")
 
     response = app.test_client().get("/api/v1/boom")
     assert response.status_code == 500
     assert response.get_json() == {"code": "internal_error", "message": "internal error"}
     assert b"secret" not in response.data and b"Traceback" not in response.data
+    # The log keeps the traceback for the operator, with the numbers masked.
+    logged = caplog.text
+    assert "Traceback" in logged and "secret detail 110105********002X" in logged
+    assert "11010519491231002X" not in logged and "110105491231002" not in logged
+
+
+def test_failed_statements_do_not_log_their_parameters(make_app, caplog):
+    app = make_app()
+
+    @app.get("/api/v1/bad-sql")
+    def bad_sql():
+        get_session().execute(
+            sa.text("SELECT no_such_column FROM institutions WHERE name = :n"), {"n": "王小明"}
+        )
+
+    assert app.test_client().get("/api/v1/bad-sql").status_code == 500
+    assert "no_such_column" in caplog.text and "王小明" not in caplog.text
+
+
+def test_broken_check_constraint_is_a_500_not_a_conflict(make_app):
+    app = make_app()
+
+    @app.post("/api/v1/negative")
+    def negative():
+        session = get_session()
+        session.add(
+            Institution(
+                code=CODES[3],
+                name="园",
+                district="区",
+                classes=[InstitutionClass(type="infant", children=-1)],
+            )
+        )
+        session.commit()
+
+    assert app.test_client().post("/api/v1/negative").status_code == 500
 
 
 def test_too_large_bodies_are_a_json_413(make_app):

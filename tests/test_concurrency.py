@@ -1,6 +1,7 @@
 """Concurrent writers lose nothing and collide cleanly, on a database of their own
 (committed for real, not inside a test transaction)."""
 
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,21 +16,24 @@ from registry.identity import uscc_check_char
 from registry.institutions.models import Institution
 
 WRITERS = 8
+BUREAU = {"username": "bureau", "password": "correct horse battery", "role": "bureau"}
+
+
+def _live_app(make_app, database_url):
+    """An app on its own migrated database, and a bureau token committed to it."""
+    command.upgrade(alembic_config(database_url), "head")
+    app = make_app(database_url=database_url)
+    with app.app_context():
+        session = get_session()
+        user = auth.create_user(session, "test", BUREAU)
+        token = auth.create_token(session, "test", user)
+        session.commit()
+    return app, {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 def live(make_app, scratch_database_url):
-    """An app on its own migrated database, and a bureau token committed to it."""
-    command.upgrade(alembic_config(scratch_database_url), "head")
-    app = make_app(database_url=scratch_database_url)
-    with app.app_context():
-        session = get_session()
-        user = auth.create_user(
-            session, "test", username="bureau", password="correct horse battery", role="bureau"
-        )
-        token = auth.create_token(session, "test", user)
-        session.commit()
-    return app, {"Authorization": f"Bearer {token}"}
+    return _live_app(make_app, scratch_database_url)
 
 
 def _post_all(app, headers, bodies):
@@ -66,4 +70,29 @@ def test_concurrent_duplicates_make_one_row_and_clean_conflicts(live):
     body = {"code": _code(1), "name": "同一家", "district": "西湖区"}
     statuses = _post_all(app, headers, [body] * WRITERS)
     assert sorted(statuses) == [201] + [409] * (WRITERS - 1)
+    assert _codes(app) == [_code(1)]
+
+
+def test_sqlite_readers_never_wait_and_writers_wait_their_turn(make_app, tmp_path):
+    """On the embedded default a long write (an import, say) must not stop a lookup,
+    and a second writer waits for the lock instead of failing."""
+    path = tmp_path / "registry.db"
+    app, headers = _live_app(make_app, f"sqlite:///{path}")
+
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute(
+        "INSERT INTO audit_events (occurred_at, actor, action, subject, data) "
+        "VALUES ('2026-01-01', 'x', 'long.write', 'x', '{}')"
+    )
+    client = app.test_client()
+    try:
+        # A read while another connection holds the write lock.
+        assert client.get(f"/api/v1/institutions/{_code(1)}", headers=headers).status_code == 404
+        # A write waits for the lock, then lands.
+        threading.Timer(0.5, writer.execute, ["COMMIT"]).start()
+        body = {"code": _code(1), "name": "园", "district": "西湖区"}
+        assert client.post("/api/v1/institutions", json=body, headers=headers).status_code == 201
+    finally:
+        writer.close()
     assert _codes(app) == [_code(1)]
