@@ -14,6 +14,7 @@ and signature names its kid, which is what makes rotation possible.
 import base64
 import hmac
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,12 +82,35 @@ def generate_missing_keys(keys_dir: Path) -> list[str]:
     return created
 
 
-def _read_keys(keys_dir: Path, purpose: str) -> dict[str, bytes]:
-    folder = Path(keys_dir) / purpose
-    suffix = _SUFFIX[purpose]
-    return {
-        path.name[: -len(suffix)]: path.read_bytes() for path in sorted(folder.glob(f"*{suffix}"))
-    }
+KID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
+
+
+def _load_key(path: Path, purpose: str):
+    data = path.read_bytes()
+    if purpose == "receipts":
+        key = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("not an Ed25519 private key")
+        return key
+    raw = base64.b64decode(data.strip(), validate=True)
+    if len(raw) != 32:
+        raise ValueError(f"{len(raw)} bytes instead of 32")
+    return raw if purpose == "blind_index" else AESGCM(raw)
+
+
+def _load_purpose(keys_dir: Path, purpose: str) -> dict:
+    """Every key of ``purpose`` by kid; a file that is not a well-formed key is an error,
+    never skipped: a stray file must not become, or hide, the active key."""
+    keys = {}
+    for path in sorted((Path(keys_dir) / purpose).glob(f"*{_SUFFIX[purpose]}")):
+        kid = path.name.removesuffix(_SUFFIX[purpose])
+        if not KID.match(kid):
+            raise KeyFileError(f"{path}: not a key file name that `registry init` makes")
+        try:
+            keys[kid] = _load_key(path, purpose)
+        except (ValueError, TypeError) as exc:
+            raise KeyFileError(f"{path}: unreadable {purpose} key ({exc})") from exc
+    return keys
 
 
 @dataclass(frozen=True)
@@ -106,28 +130,11 @@ class Keyring:
                 "(run `registry init` to create keys outside production, "
                 "or install the keys there)"
             )
-        try:
-            blind = {
-                k: base64.b64decode(v.strip(), validate=True)
-                for k, v in _read_keys(keys_dir, "blind_index").items()
-            }
-            enc = {
-                k: AESGCM(base64.b64decode(v.strip(), validate=True))
-                for k, v in _read_keys(keys_dir, "encryption").items()
-            }
-            signing = {
-                k: serialization.load_pem_private_key(v, password=None)
-                for k, v in _read_keys(keys_dir, "receipts").items()
-            }
-        except (ValueError, TypeError) as exc:
-            raise KeyFileError(f"a key file in {keys_dir} is unreadable: {exc}") from exc
-        for kid, key in blind.items():
-            if len(key) != 32:
-                raise KeyFileError(f"blind_index key {kid} in {keys_dir} is not 32 bytes")
-        for kid, key in signing.items():
-            if not isinstance(key, Ed25519PrivateKey):
-                raise KeyFileError(f"receipts key {kid} in {keys_dir} is not an Ed25519 key")
-        return cls(blind, enc, signing)
+        return cls(
+            blind_keys=_load_purpose(keys_dir, "blind_index"),
+            encryption_keys=_load_purpose(keys_dir, "encryption"),
+            signing_keys=_load_purpose(keys_dir, "receipts"),
+        )
 
     # The newest kid is the active one (kids are UTC times, so they sort by age).
     @property
@@ -178,6 +185,8 @@ class Keyring:
             sealed = token[2 + kid_len + _NONCE_BYTES :]
         except (IndexError, UnicodeDecodeError) as exc:
             raise DecryptionError("ciphertext is malformed") from exc
+        if len(nonce) != _NONCE_BYTES or len(sealed) < 16:
+            raise DecryptionError("ciphertext is truncated")
         if version != _FORMAT_VERSION:
             raise DecryptionError(f"unknown ciphertext version {version}")
         key = self.encryption_keys.get(kid)

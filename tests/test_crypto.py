@@ -1,3 +1,5 @@
+import base64
+import hashlib
 import stat
 
 import pytest
@@ -32,6 +34,37 @@ def test_missing_keys_are_named(tmp_path):
     crypto.generate_key(tmp_path, "blind_index")
     with pytest.raises(crypto.KeyFileError, match="no encryption, receipts key"):
         crypto.Keyring.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "name", "content", "message"),
+    [
+        (
+            "encryption",
+            "20991231T235959000000Z-abcdef.key",
+            base64.b64encode(bytes(16)),
+            "16 bytes instead of 32",
+        ),
+        (
+            "blind_index",
+            "20991231T235959000000Z-abcdef.key",
+            b"not base64!",
+            "unreadable blind_index key",
+        ),
+        (
+            "receipts",
+            "20991231T235959000000Z-abcdef.pem",
+            b"-----BEGIN NONSENSE-----",
+            "unreadable receipts key",
+        ),
+        ("encryption", "zz.key", base64.b64encode(bytes(32)), "not a key file name"),
+    ],
+)
+def test_malformed_key_files_are_refused_not_skipped(keys_dir, purpose, name, content, message):
+    (keys_dir / purpose / name).write_bytes(content)
+    with pytest.raises(crypto.KeyFileError, match=message) as info:
+        crypto.Keyring.load(keys_dir)
+    assert name in str(info.value)
 
 
 def test_blind_index_is_keyed(keys_dir, tmp_path):
@@ -85,6 +118,14 @@ def test_old_keys_still_decrypt_after_a_new_key(keys_dir):
     assert crypto.Keyring.encryption_kid(rotated.encrypt(NUMBER, "ban.id_number")) == new_kid
 
 
+def test_truncated_ciphertext_is_refused(keys_dir):
+    ring = crypto.Keyring.load(keys_dir)
+    token = ring.encrypt(NUMBER, "x")
+    for cut in (1, 2, 10, len(token) - 20, len(token) - 1):
+        with pytest.raises(crypto.DecryptionError):
+            ring.decrypt(token[:cut], "x")
+
+
 def test_unknown_key_id_is_refused(keys_dir, tmp_path):
     token = crypto.Keyring.load(keys_dir).encrypt(NUMBER, "x")
     other = tmp_path / "other"
@@ -115,6 +156,5 @@ def test_api_tokens_are_random_and_stored_as_digests():
     tokens = {crypto.new_api_token() for _ in range(100)}
     assert len(tokens) == 100
     token = tokens.pop()
-    assert len(token) >= 43  # 32 bytes, URL-safe base64
-    assert crypto.token_digest(token) == crypto.token_digest(token)
-    assert token.encode() not in crypto.token_digest(token)
+    assert len(base64.urlsafe_b64decode(token + "=")) == 32
+    assert crypto.token_digest(token) == hashlib.sha256(token.encode()).digest()
