@@ -5,9 +5,12 @@ import sys
 from contextlib import contextmanager
 
 import click
+import sqlalchemy as sa
+from marshmallow import ValidationError
 
 from registry.config import ConfigError
-from registry.errors import RegistryError
+from registry.db import is_unique_violation
+from registry.errors import CONFLICT_MESSAGE, Invalid, RegistryError
 
 
 def format_error(exc: RegistryError) -> str:
@@ -19,7 +22,7 @@ def format_error(exc: RegistryError) -> str:
 
 
 class RegistryGroup(click.Group):
-    """Turns domain and configuration errors into a message and exit status 1."""
+    """Turns domain, configuration and database errors into a message and exit status 1."""
 
     def invoke(self, ctx):
         try:
@@ -28,6 +31,16 @@ class RegistryGroup(click.Group):
             raise click.ClickException(format_error(exc)) from exc
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
+        except sa.exc.IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise click.ClickException(CONFLICT_MESSAGE) from exc
+        except sa.exc.DBAPIError as exc:
+            # First line only: the rest may quote the values of the statement.
+            reason = str(exc.orig).strip().splitlines()[0]
+            raise click.ClickException(
+                f"the database refused the command ({reason}); if it is new, run `registry init`"
+            ) from exc
 
 
 def get_app():
@@ -49,6 +62,14 @@ def session_scope():
     app = get_app()
     with app.app_context():
         yield get_session()
+
+
+def load(schema, data: dict, message: str) -> dict:
+    """Validate options with the schema the API uses; ``Invalid`` names each bad field."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise Invalid(message, exc.messages) from exc
 
 
 def read_secret(prompt: str) -> str:

@@ -1,8 +1,6 @@
 import click
-from marshmallow import ValidationError
 
-from cli.common import cli_actor, session_scope
-from registry.errors import Invalid
+from cli.common import cli_actor, load, session_scope
 from registry.institutions import services
 from registry.institutions.schemas import InstitutionSchema
 
@@ -19,12 +17,8 @@ def institutions():
 @click.option("--meals-on-site/--no-meals-on-site", default=False)
 def add(code, name, district, meals_on_site):
     """Register an institution."""
-    try:
-        data = InstitutionSchema().load(
-            {"code": code, "name": name, "district": district, "meals_on_site": meals_on_site}
-        )
-    except ValidationError as exc:
-        raise Invalid("the institution cannot be added", exc.messages) from exc
+    data = {"code": code, "name": name, "district": district, "meals_on_site": meals_on_site}
+    data = load(InstitutionSchema(), data, "the institution cannot be added")
     with session_scope() as session:
         institution = services.create_institution(session, cli_actor(), data)
         session.commit()

@@ -2,6 +2,7 @@ import click
 
 from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
+from registry.db import make_engine
 
 
 @click.command()
@@ -19,11 +20,32 @@ def init():
             f"no {', '.join(missing)} key in {settings.keys_dir}; production never generates keys: "
             "install them there"
         )
+    lost = set(missing) & {"blind_index", "encryption"}
+    revision = _current_revision(settings.database_url) if lost else None
+    if revision is not None:
+        # New keys for a database written with others would leave every stored number
+        # unreadable and every ban unmatchable: barred people would check clear.
+        raise ConfigError(
+            f"the database (at migration {revision}) was written with {', '.join(sorted(lost))} "
+            f"keys that are not in {settings.keys_dir}; restore them from the backup "
+            "instead of generating new ones"
+        )
     for purpose in crypto.generate_missing_keys(settings.keys_dir):
         click.echo(f"created {purpose} key in {settings.keys_dir / purpose}")
     create_app(settings)  # the same checks as serving: keys readable, settings sound
     command.upgrade(alembic_config(settings.database_url), "head")
     click.echo(f"database is at the latest migration: {_safe_url(settings.database_url)}")
+
+
+def _current_revision(database_url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
 
 
 def _safe_url(url: str) -> str:

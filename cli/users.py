@@ -1,7 +1,8 @@
 import click
 
-from cli.common import cli_actor, read_secret, session_scope
+from cli.common import cli_actor, load, read_secret, session_scope
 from registry.auth import services
+from registry.auth.schemas import NewUserSchema
 from registry.vocabulary import USER_ROLES
 
 
@@ -16,16 +17,12 @@ def users():
 @click.option("--institution", "institution_code", help="统一社会信用代码 (directors only)")
 def create_user(username, role, institution_code):
     """Create a user; the password is read from stdin (asked twice on a terminal)."""
-    password = read_secret("Password")
+    data = {"username": username, "role": role, "institution": institution_code}
+    data = load(
+        NewUserSchema(), {**data, "password": read_secret("Password")}, "the user cannot be created"
+    )
     with session_scope() as session:
-        user = services.create_user(
-            session,
-            cli_actor(),
-            username=username,
-            password=password,
-            role=role,
-            institution_code=institution_code,
-        )
+        user = services.create_user(session, cli_actor(), data)
         session.commit()
         click.echo(f"created {user.role} user {user.username}")
 

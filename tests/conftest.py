@@ -69,7 +69,6 @@ def settings(tmp_path_factory):
     crypto.generate_missing_keys(instance / "keys")
     yield load_settings(
         {
-            "REGISTRY_ENV": "testing",
             "REGISTRY_INSTANCE_PATH": str(instance),
             "REGISTRY_DATABASE_URL": url,
         }
@@ -111,12 +110,12 @@ def session(app):
     factory = sessionmaker(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    original = app.extensions["registry.sessionmaker"]
-    app.extensions["registry.sessionmaker"] = factory
+    original = app.extensions["registry.sessionmakers"]
+    app.extensions["registry.sessionmakers"] = {"read": factory, "write": factory}
     session = factory()
     yield session
     session.close()
-    app.extensions["registry.sessionmaker"] = original
+    app.extensions["registry.sessionmakers"] = original
     transaction.rollback()
     connection.close()
 
@@ -153,14 +152,13 @@ def make_user(session):
     counter = iter(range(10_000))
 
     def make(role="bureau", institution=None, username=None):
-        user = auth.create_user(
-            session,
-            "test",
-            username=username or f"{role}{next(counter)}",
-            password="correct horse battery",
-            role=role,
-            institution_code=institution.code if institution else None,
-        )
+        data = {
+            "username": username or f"{role}{next(counter)}",
+            "password": "correct horse battery",
+            "role": role,
+            "institution": institution.code if institution else None,
+        }
+        user = auth.create_user(session, "test", data)
         return user, {"Authorization": f"Bearer {auth.create_token(session, 'test', user)}"}
 
     return make

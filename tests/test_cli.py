@@ -18,8 +18,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from cli import main
+from registry import crypto
 from registry.auth import services as auth
 from registry.auth.models import User
+from registry.db import make_engine
 from registry.institutions.models import Institution
 from tests.conftest import CODES
 
@@ -206,6 +208,9 @@ def test_fresh_instance_end_to_end(tmp_path, scratch_database_url):
         env, "institutions", "add", "--code", "bad", "--name", "园", "--district", "西湖区"
     )
     assert bad.returncode == 1 and "Error:" in bad.stderr and "Traceback" not in bad.stderr
+    dump = _dump(scratch_database_url)
+    assert "admin" in dump and CODES[0] in dump  # the dump does hold the rows
+    assert token not in dump and "a long enough password" not in dump
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -223,6 +228,38 @@ def test_fresh_instance_end_to_end(tmp_path, scratch_database_url):
         server.terminate()
         output = server.communicate(timeout=30)[0].decode()
     assert "gunicorn" in output.lower()  # a production server, not Flask's
+
+
+def _dump(database_url: str) -> str:
+    """Every row of every table, as text: what a stolen database would show."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            metadata = sa.MetaData()
+            metadata.reflect(connection)
+            rows = [connection.execute(t.select()).all() for t in metadata.sorted_tables]
+    finally:
+        engine.dispose()
+    return repr(rows)
+
+
+def test_init_refuses_to_replace_lost_keys_of_an_existing_database(tmp_path, scratch_database_url):
+    env = _env(tmp_path, scratch_database_url)
+    assert _registry(env, "init").returncode == 0
+    blind = tmp_path / "instance" / "keys" / "blind_index"
+    for key in blind.iterdir():
+        key.unlink()
+    result = _registry(env, "init")
+    assert result.returncode == 1
+    assert "restore them from the backup" in result.stderr and "blind_index" in result.stderr
+    assert list(blind.iterdir()) == []
+
+
+def test_commands_before_init_say_what_to_do(tmp_path, scratch_database_url):
+    crypto.generate_missing_keys(tmp_path / "instance" / "keys")
+    result = _registry(_env(tmp_path, scratch_database_url), "institutions", "list")
+    assert result.returncode == 1
+    assert "run `registry init`" in result.stderr and "Traceback" not in result.stderr
 
 
 def _get_when_up(url: str, token: str) -> str:

@@ -10,10 +10,9 @@ from flask import g, request
 
 from registry.db import get_session
 from registry.errors import Forbidden, Unauthorized
+from registry.vocabulary import USER_ROLES
 
 from .services import authenticate_token
-
-ALL_ROLES = ("admin", "bureau", "hr", "director", "inspector")
 
 
 def current_user():
@@ -29,7 +28,7 @@ def current_user():
 
 def require(*roles: str):
     """Admit only authenticated users with one of ``roles``."""
-    unknown = set(roles) - set(ALL_ROLES)
+    unknown = set(roles) - set(USER_ROLES)
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
 
@@ -48,7 +47,11 @@ def require(*roles: str):
     return decorator
 
 
-def check_institution(user, institution) -> None:
-    """A director reaches only the own institution; the other roles are not scoped."""
-    if user.role == "director" and user.institution_id != institution.id:
+def check_institution(user, code: str) -> None:
+    """A director reaches only the own institution; the other roles are not scoped.
+
+    Checked on the normalised code before any lookup, so that a director learns
+    nothing, not even whether another code is registered.
+    """
+    if user.role == "director" and user.institution.code != code:
         raise Forbidden("a director sees only the own institution")

@@ -1,9 +1,7 @@
-from datetime import datetime
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.db import Base, UTCDateTime, created_at, enum, intpk, str64, str200
+from registry.db import Base, created_at, enum, intpk, str64, str200, timestamp
 from registry.institutions.models import Institution
 from registry.vocabulary import USER_ROLES
 
@@ -38,6 +36,6 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     digest: Mapped[bytes] = mapped_column(sa.LargeBinary(32), unique=True)
     created_at: Mapped[created_at]
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[timestamp | None]
 
     user: Mapped[User] = relationship()

@@ -1,7 +1,5 @@
 """Users and API tokens. Functions take the session and never commit."""
 
-import re
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -9,45 +7,29 @@ from registry import crypto
 from registry.audit import record_event
 from registry.errors import Conflict, Invalid, Unauthorized
 from registry.institutions.services import get_institution
-from registry.vocabulary import USER_ROLES
 
 from .models import ApiToken, User
 
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
-MIN_PASSWORD_LENGTH = 10
+DIRECTOR_NEEDS_INSTITUTION = "a director is bound to one institution: give its code"
 
 
-def create_user(
-    session: Session,
-    actor,
-    *,
-    username: str,
-    password: str,
-    role: str,
-    institution_code: str | None = None,
-) -> User:
-    """Register a user. A director is bound to exactly one institution; no one else is."""
-    errors = {}
-    if not USERNAME.match(username or ""):
-        errors["username"] = [
-            "2-64 characters: letters, digits and . _ @ -, starting with a letter or digit"
-        ]
-    if role not in USER_ROLES:
-        errors["role"] = [f"unknown role {role!r}; one of {', '.join(USER_ROLES)}"]
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        errors["password"] = [f"at least {MIN_PASSWORD_LENGTH} characters"]
-    if role == "director" and not institution_code:
-        errors["institution"] = ["a director is bound to one institution: give its code"]
-    if role in USER_ROLES and role != "director" and institution_code:
-        errors["institution"] = [f"only a director is bound to an institution, not a {role} user"]
-    if errors:
-        raise Invalid("the user cannot be created", errors)
-    if session.scalar(sa.select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"username {username!r} is taken")
-    institution = get_institution(session, institution_code) if institution_code else None
+def create_user(session: Session, actor, data: dict) -> User:
+    """Register a user from validated ``NewUserSchema`` data. A director is bound to
+    exactly one institution; no one else is."""
+    role, code = data["role"], data.get("institution")
+    if role == "director" and not code:
+        raise Invalid("the user cannot be created", {"institution": [DIRECTOR_NEEDS_INSTITUTION]})
+    if role != "director" and code:
+        raise Invalid(
+            "the user cannot be created",
+            {"institution": [f"only a director is bound to an institution, not a {role} user"]},
+        )
+    if session.scalar(sa.select(User.id).where(User.username == data["username"])) is not None:
+        raise Conflict(f"username {data['username']!r} is taken")
+    institution = get_institution(session, code) if code else None
     user = User(
-        username=username,
-        password_hash=crypto.hash_password(password),
+        username=data["username"],
+        password_hash=crypto.hash_password(data["password"]),
         role=role,
         institution=institution,
     )
@@ -57,7 +39,7 @@ def create_user(
         session,
         actor,
         "user.created",
-        f"user:{username}",
+        f"user:{user.username}",
         {"role": role, "institution": institution.code if institution else None},
     )
     return user

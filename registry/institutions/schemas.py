@@ -1,27 +1,7 @@
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
-from registry.identity import InvalidIdentifier, parse_institution_code
+from registry.fields import InstitutionCode, StrictBoolean, Text
 from registry.vocabulary import CLASS_TYPES
-
-
-class Text(fields.String):
-    """A string with surrounding spaces removed; empty is invalid."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not value:
-            raise ValidationError("must not be empty")
-        return value
-
-
-class InstitutionCode(fields.String):
-    """统一社会信用代码, normalised (full-width, spaces, lower case) and checksum-validated."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return parse_institution_code(super()._deserialize(value, attr, data, **kwargs))
-        except InvalidIdentifier as exc:
-            raise ValidationError(exc.message) from exc
 
 
 class ClassSchema(Schema):
@@ -44,5 +24,5 @@ class InstitutionSchema(Schema):
         required=True, validate=validate.Length(max=100), metadata={"example": "西湖区"}
     )
     classes = fields.List(fields.Nested(ClassSchema), load_default=list)
-    meals_on_site = fields.Boolean(load_default=False)
+    meals_on_site = StrictBoolean(load_default=False)
     created_at = fields.DateTime(dump_only=True)

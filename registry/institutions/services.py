@@ -39,12 +39,17 @@ def create_institution(session: Session, actor, data: dict) -> Institution:
     return institution
 
 
-def get_institution(session: Session, code: str) -> Institution:
-    """The institution with ``code`` in any typed form; ``Invalid`` or ``NotFound`` otherwise."""
+def parse_code(code: str) -> str:
+    """The normalised 统一社会信用代码, or ``Invalid`` saying what is wrong with it."""
     try:
-        code = parse_institution_code(code)
+        return parse_institution_code(code)
     except InvalidIdentifier as exc:
         raise Invalid("the institution code is invalid", {"code": [exc.message]}) from exc
+
+
+def get_institution(session: Session, code: str) -> Institution:
+    """The institution with ``code`` in any typed form; ``Invalid`` or ``NotFound`` otherwise."""
+    code = parse_code(code)
     institution = session.scalar(sa.select(Institution).where(Institution.code == code))
     if institution is None:
         raise NotFound(f"no institution with code {code}")

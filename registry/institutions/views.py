@@ -26,7 +26,6 @@ def create_institution(data):
 @blp.response(200, InstitutionSchema)
 def get_institution(code):
     """Read an institution; a director reads only the own."""
-    user = current_user()
-    institution = services.get_institution(get_session(), code)
-    check_institution(user, institution)
-    return institution
+    code = services.parse_code(code)
+    check_institution(current_user(), code)
+    return services.get_institution(get_session(), code)

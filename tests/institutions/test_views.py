@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import sqlalchemy as sa
 
@@ -88,11 +90,20 @@ def test_duplicate_institution_is_409(client, session, make_user):
         ),
         ({"classes": [{"type": "infant", "children": "8"}]}, "classes", "integer"),
         ({"colour": "blue"}, "colour", "Unknown field"),
+        ({"name": "阳光\x00托育园"}, "name", "character 3 (U+0000) is not allowed"),
+        ({"name": "阳光\ud800"}, "name", "U+D800"),
+        ({"district": "西湖\n区"}, "district", "U+000A"),
+        ({"meals_on_site": "yes"}, "meals_on_site", "boolean"),
+        ({"meals_on_site": 1}, "meals_on_site", "boolean"),
     ],
 )
 def test_bad_input_is_422_naming_the_field(client, session, make_user, change, field, message):
     _, headers = make_user("bureau")
-    response = client.post("/api/v1/institutions", json={**BODY, **change}, headers=headers)
+    # json.dumps escapes to ASCII, so a lone surrogate travels as "\ud800".
+    body = json.dumps({**BODY, **change})
+    response = client.post(
+        "/api/v1/institutions", data=body, content_type="application/json", headers=headers
+    )
     assert response.status_code == 422
     body = response.get_json()
     assert body["code"] == "invalid"
@@ -134,3 +145,15 @@ def test_unknown_and_invalid_codes(client, make_user):
     response = client.get("/api/v1/institutions/91110000802100433C", headers=headers)
     assert response.status_code == 422 and "code" in response.get_json()["errors"]
     assert client.get(f"/api/v1/institutions/{CODES[2]}").status_code == 401
+
+
+def test_a_director_cannot_tell_which_other_codes_exist(client, make_user, make_institution):
+    own = make_institution(CODES[0])
+    make_institution(CODES[1], name="别家")
+    _, headers = make_user("director", own)
+    registered = client.get(f"/api/v1/institutions/{CODES[1]}", headers=headers)
+    unregistered = client.get(f"/api/v1/institutions/{CODES[2]}", headers=headers)
+    assert registered.status_code == unregistered.status_code == 403
+    assert registered.get_json() == unregistered.get_json()
+    typed = client.get(f"/api/v1/institutions/{CODES[0].lower()}", headers=headers)
+    assert typed.status_code == 200  # the own code in any typed form
