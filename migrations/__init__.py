@@ -7,11 +7,8 @@ from alembic.config import Config
 HERE = Path(__file__).resolve().parent
 
 
-def alembic_config(database_url: str, connection=None) -> Config:
-    """An Alembic configuration for ``database_url`` that needs no alembic.ini.
-
-    With ``connection``, migrations run on it (inside the caller's transaction).
-    """
+def alembic_config(database_url: str) -> Config:
+    """The Alembic configuration for ``database_url``; there is no alembic.ini."""
     config = Config()
     config.set_main_option("script_location", str(HERE))
     config.set_main_option(
@@ -19,6 +16,4 @@ def alembic_config(database_url: str, connection=None) -> Config:
         "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s",
     )
     config.attributes["database_url"] = database_url
-    if connection is not None:
-        config.attributes["connection"] = connection
     return config

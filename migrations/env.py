@@ -2,7 +2,6 @@ from alembic import context
 from sqlalchemy.pool import NullPool
 
 import registry.models  # noqa: F401  (fills Base.metadata)
-from registry.config import load_settings
 from registry.db import Base, UTCDateTime, make_engine
 
 config = context.config
@@ -30,11 +29,7 @@ def run(connection) -> None:
 
 
 def run_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        run(connection)
-        return
-    url = config.attributes.get("database_url") or load_settings().database_url
+    url = config.attributes["database_url"]
     engine = make_engine(url, poolclass=NullPool)
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":

@@ -4,19 +4,17 @@ Rows are only ever appended. Data never holds an identity number or a name in cl
 callers pass ids, codes and blind-index references.
 """
 
-from datetime import datetime
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base, UTCDateTime, intpk, str64, str200, utcnow
+from registry.db import Base, intpk, str64, str200, timestamp, utcnow
 
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[intpk]
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    occurred_at: Mapped[timestamp]
     actor: Mapped[str64]
     action: Mapped[str64] = mapped_column(index=True)
     subject: Mapped[str200] = mapped_column(index=True)

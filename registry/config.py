@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ENVIRONMENTS = ("development", "production", "testing")
+ENVIRONMENTS = ("development", "production")
 
 
 class ConfigError(RuntimeError):
@@ -29,7 +29,7 @@ class Settings:
         return self.env == "production"
 
 
-def load_settings(environ: dict | None = None, **overrides) -> Settings:
+def load_settings(environ: dict | None = None) -> Settings:
     """Read the settings from ``environ`` (default: the process environment)."""
     environ = os.environ if environ is None else environ
     env = environ.get("REGISTRY_ENV", "development")
@@ -40,8 +40,6 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
         environ.get("REGISTRY_DATABASE_URL") or f"sqlite:///{instance_path / 'registry.db'}"
     )
     keys_dir = Path(environ.get("REGISTRY_KEYS_DIR") or instance_path / "keys").resolve()
-    values = dict(
+    return Settings(
         env=env, instance_path=instance_path, database_url=database_url, keys_dir=keys_dir
     )
-    values.update(overrides)
-    return Settings(**values)

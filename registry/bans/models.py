@@ -1,11 +1,10 @@
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import (
     Base,
-    UTCDateTime,
     blind_index,
     ciphertext,
     created_at,
@@ -13,6 +12,7 @@ from registry.db import (
     enum,
     intpk,
     str200,
+    timestamp,
 )
 from registry.identity import ID_TYPES
 from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES, CHECK_RESULTS
@@ -44,7 +44,7 @@ class Ban(Base):
     status: Mapped[str] = mapped_column(enum(*BAN_STATUSES, name="ban_status"), default="active")
     created_at: Mapped[created_at]
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[timestamp | None]
     revoked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     revoked_reason: Mapped[str200 | None]
 
@@ -66,7 +66,7 @@ class BanCheck(Base):
     purpose: Mapped[str200 | None]
     result: Mapped[str] = mapped_column(enum(*CHECK_RESULTS, name="check_result"))
     ban_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bans.id"))
-    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    checked_at: Mapped[timestamp]
 
 
 class Alert(Base):
@@ -79,5 +79,5 @@ class Alert(Base):
     employment_id: Mapped[int] = mapped_column(sa.ForeignKey("employments.id"))
     institution_id: Mapped[int] = mapped_column(sa.ForeignKey("institutions.id"), index=True)
     raised_at: Mapped[created_at]
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[timestamp | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

@@ -1,9 +1,9 @@
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.db import Base, UTCDateTime, created_at, day, enum, intpk, str16, str64, str200
+from registry.db import Base, created_at, day, enum, intpk, str16, str64, str200, timestamp
 from registry.vocabulary import CERTIFICATE_KINDS, CERTIFICATE_STATUSES
 
 
@@ -39,7 +39,7 @@ class Certificate(Base):
         sa.ForeignKey("import_batches.id"), index=True
     )
     created_at: Mapped[created_at]
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[timestamp | None]
 
     changes: Mapped[list["CertificateChange"]] = relationship(
         back_populates="certificate", order_by="CertificateChange.id"
@@ -59,6 +59,6 @@ class CertificateChange(Base):
     changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     actor: Mapped[str64]
     import_batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_batches.id"))
-    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    changed_at: Mapped[timestamp]
 
     certificate: Mapped[Certificate] = relationship(back_populates="changes")

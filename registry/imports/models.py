@@ -1,9 +1,7 @@
-from datetime import datetime
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.db import Base, UTCDateTime, created_at, enum, intpk, str64, str200
+from registry.db import Base, created_at, enum, intpk, str64, str200, timestamp
 from registry.vocabulary import IMPORT_STATUSES
 
 
@@ -25,7 +23,7 @@ class ImportBatch(Base):
     unchanged: Mapped[int] = mapped_column(default=0)
     rejected: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[created_at]
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[timestamp | None]
 
 
 class ImportRowError(Base):

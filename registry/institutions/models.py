@@ -1,9 +1,9 @@
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.db import Base, UTCDateTime, created_at, day, enum, intpk, str200
+from registry.db import Base, created_at, day, enum, intpk, str200, timestamp
 from registry.vocabulary import CLASS_TYPES, STAFF_ROLES
 
 
@@ -56,7 +56,7 @@ class Employment(Base):
     end: Mapped[date | None]
     # The institution's statement, made when hiring, that the person has full civil
     # capacity and no criminal record barring the work (未成年人保护法 art. 62).
-    declaration_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    declaration_at: Mapped[timestamp]
     declared_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     ended_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[created_at]

@@ -1,11 +1,10 @@
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.db import (
     Base,
-    UTCDateTime,
     blind_index,
     ciphertext,
     created_at,
@@ -13,6 +12,7 @@ from registry.db import (
     enum,
     intpk,
     str200,
+    timestamp,
 )
 from registry.identity import ID_TYPES
 from registry.vocabulary import EDUCATION_LEVELS, EXPERIENCE_FIELDS
@@ -37,7 +37,7 @@ class Person(Base):
     education: Mapped[str | None] = mapped_column(enum(*EDUCATION_LEVELS, name="education_level"))
     major: Mapped[str200 | None]
     created_at: Mapped[created_at]
-    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[timestamp | None]
 
     experience: Mapped[list["Experience"]] = relationship(
         back_populates="person", cascade="all, delete-orphan", order_by="Experience.start"
