@@ -20,6 +20,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["registry.settings"] = settings
     app.extensions["registry.keyring"] = keyring
     db.init_app(app, db.make_engine(settings.database_url))
-    errors.register_error_handlers(app)
     init_api(app)
+    errors.register_error_handlers(app)  # after the API's own, which they replace
     return app

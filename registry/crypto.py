@@ -106,6 +106,9 @@ def _load_purpose(keys_dir: Path, purpose: str) -> dict:
         kid = path.name.removesuffix(_SUFFIX[purpose])
         if not KID.match(kid):
             raise KeyFileError(f"{path}: not a key file name that `registry init` makes")
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise KeyFileError(f"{path}: other users may read it (mode {mode:o}); chmod 600 it")
         try:
             keys[kid] = _load_key(path, purpose)
         except (ValueError, TypeError) as exc:

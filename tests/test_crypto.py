@@ -62,9 +62,17 @@ def test_missing_keys_are_named(tmp_path):
 )
 def test_malformed_key_files_are_refused_not_skipped(keys_dir, purpose, name, content, message):
     (keys_dir / purpose / name).write_bytes(content)
+    (keys_dir / purpose / name).chmod(0o600)
     with pytest.raises(crypto.KeyFileError, match=message) as info:
         crypto.Keyring.load(keys_dir)
     assert name in str(info.value)
+
+
+def test_keys_others_may_read_are_refused(keys_dir):
+    key = next((keys_dir / "encryption").iterdir())
+    key.chmod(0o644)
+    with pytest.raises(crypto.KeyFileError, match="other users may read it .mode 644.; chmod 600"):
+        crypto.Keyring.load(keys_dir)
 
 
 def test_blind_index_is_keyed(keys_dir, tmp_path):
