@@ -183,14 +183,18 @@ def _require_digits(s: str, start: int, stop: int) -> None:
             raise _FormError(f"第{i + 1}位应为数字", f"character {i + 1} should be a digit")
 
 
-def gb11643_check_char(first17: str) -> str:
-    """The ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') of 17 ASCII digits."""
+def _require_17(first17, unit_zh: str, unit_en: str) -> None:
     if not isinstance(first17, str) or len(first17) != 17:
         got = len(first17) if isinstance(first17, str) else type(first17).__name__
         raise InvalidIdentifier(
-            f"校验码计算需要17位数字，实际为{got}",
-            f"the check character needs exactly 17 digits, got {got}",
+            f"校验码计算需要17{unit_zh}，实际为{got}",
+            f"the check character needs exactly 17 {unit_en}, got {got}",
         )
+
+
+def gb11643_check_char(first17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') of 17 ASCII digits."""
+    _require_17(first17, "位数字", "digits")
     _require_digits(first17, 0, 17)
     total = sum(int(c) * w for c, w in zip(first17, _GB11643_WEIGHTS, strict=True))
     return _GB11643_CHECK[total % 11]
@@ -430,12 +434,7 @@ def parse_identity(
 
 def uscc_check_char(first17: str) -> str:
     """The GB 32100-2015 check character of the first 17 characters of a 统一社会信用代码."""
-    if not isinstance(first17, str) or len(first17) != 17:
-        got = len(first17) if isinstance(first17, str) else type(first17).__name__
-        raise InvalidIdentifier(
-            f"校验码计算需要17个字符，实际为{got}",
-            f"the check character needs exactly 17 characters, got {got}",
-        )
+    _require_17(first17, "个字符", "characters")
     total = 0
     for i, (c, w) in enumerate(zip(first17, _USCC_WEIGHTS, strict=True)):
         if c not in _USCC_VALUES:
