@@ -37,7 +37,7 @@ class RegistryGroup(click.Group):
             raise click.ClickException(CONFLICT_MESSAGE) from exc
         except sa.exc.DBAPIError as exc:
             # First line only: the rest may quote the values of the statement.
-            reason = str(exc.orig).strip().splitlines()[0]
+            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
             raise click.ClickException(
                 f"the database refused the command ({reason}); if it is new, run `registry init`"
             ) from exc

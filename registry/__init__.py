@@ -4,15 +4,12 @@ from flask import Flask
 
 from registry import crypto, db, errors
 from registry.api import init_api
-from registry.config import ConfigError, Settings, load_settings
+from registry.config import Settings, load_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
-    try:
-        keyring = crypto.Keyring.load(settings.keys_dir)
-    except crypto.KeyFileError as exc:
-        raise ConfigError(str(exc)) from exc
+    keyring = crypto.Keyring.load(settings.keys_dir)  # ConfigError names what is wrong
 
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length

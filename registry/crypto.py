@@ -26,13 +26,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from registry.config import ConfigError
+
 PURPOSES = ("blind_index", "encryption", "receipts")
 _SUFFIX = {"blind_index": ".key", "encryption": ".key", "receipts": ".pem"}
 _FORMAT_VERSION = 1
 _NONCE_BYTES = 12
 
 
-class KeyFileError(RuntimeError):
+class KeyFileError(ConfigError):
     """Keys are missing or unreadable; the message names the folder and purpose."""
 
 

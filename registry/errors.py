@@ -70,21 +70,11 @@ class Conflict(RegistryError):
     code = "conflict"
 
 
-class TooLarge(RegistryError):
-    status = 413
-    code = "too_large"
-
-
 class Invalid(RegistryError):
     """Well-formed input that breaks a rule; ``errors`` maps field names to messages."""
 
     status = 422
     code = "invalid"
-
-
-class TooManyRequests(RegistryError):
-    status = 429
-    code = "rate_limited"
 
 
 # Codes for errors raised by Flask, werkzeug and the request parser.
@@ -159,7 +149,7 @@ def _handle_integrity_error(exc: IntegrityError):
 
 
 def _handle_unexpected(exc: Exception):
-    log.exception("unhandled error")
+    log.error("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error")
 
 

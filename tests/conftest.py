@@ -24,8 +24,6 @@ CODES = ["91350100M000100Y43", "91110000802100433B", "12100000400000624D", "5211
 def _create_scratch_database(base_url: str) -> str:
     """A new, empty database beside ``base_url``; returns its URL."""
     url = make_url(base_url)
-    if url.get_backend_name() == "sqlite":
-        raise ValueError("only for server databases")
     name = f"registry_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -40,12 +38,6 @@ def _drop_database(base_url: str, url: str) -> None:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def backend() -> str:
-    url = os.environ.get("REGISTRY_TEST_DATABASE_URL")
-    return make_url(url).get_backend_name() if url else "sqlite"
 
 
 @pytest.fixture
@@ -123,11 +115,6 @@ def session(app):
 @pytest.fixture
 def client(app, session):
     return app.test_client()
-
-
-@pytest.fixture
-def keyring(app) -> crypto.Keyring:
-    return app.extensions["registry.keyring"]
 
 
 @pytest.fixture

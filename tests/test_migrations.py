@@ -96,10 +96,3 @@ def test_downgrade_to_base_and_upgrade_again(scratch_database_url):
     command.upgrade(config, "head")
     assert _tables(scratch_database_url) == set(Base.metadata.tables)
     command.check(config)
-
-
-def test_upgrade_is_idempotent(scratch_database_url):
-    config = alembic_config(scratch_database_url)
-    command.upgrade(config, "head")
-    command.upgrade(config, "head")
-    assert _tables(scratch_database_url) == set(Base.metadata.tables)
