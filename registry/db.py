@@ -10,7 +10,9 @@ from typing import Annotated
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from registry.identity import ID_TYPES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -74,6 +76,17 @@ str200 = Annotated[str, mapped_column(sa.String(200))]
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class EncryptedIdentity:
+    """Who a row is about, readable only with the keys: the identity number and name
+    encrypted, and the key that computed the row's blind index ``id_index`` (declared by
+    each table, unique or not). A key rotation rewrites all of them."""
+
+    id_type: Mapped[str] = mapped_column(enum(*ID_TYPES, name="id_type"))
+    id_index_kid: Mapped[str] = mapped_column(sa.String(40))
+    id_number_enc: Mapped[ciphertext]
+    name_enc: Mapped[ciphertext]
 
 
 def make_engine(url: str, **kwargs) -> sa.Engine:

@@ -5,8 +5,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import (
     Base,
+    EncryptedIdentity,
     blind_index,
-    ciphertext,
     created_at,
     day,
     enum,
@@ -14,11 +14,10 @@ from registry.db import (
     str200,
     timestamp,
 )
-from registry.identity import ID_TYPES
 from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES, CHECK_RESULTS
 
 
-class Ban(Base):
+class Ban(EncryptedIdentity, Base):
     """A bar from working with children (终身禁入 when ``until`` is empty).
 
     Found only by the keyed blind index of the normalised identity number; the number
@@ -31,11 +30,7 @@ class Ban(Base):
     )
 
     id: Mapped[intpk]
-    id_type: Mapped[str] = mapped_column(enum(*ID_TYPES, name="id_type"))
     id_index: Mapped[blind_index] = mapped_column(index=True)
-    id_index_kid: Mapped[str] = mapped_column(sa.String(40))
-    id_number_enc: Mapped[ciphertext]
-    name_enc: Mapped[ciphertext]
     category: Mapped[str] = mapped_column(enum(*BAN_CATEGORIES, name="ban_category"))
     authority: Mapped[str200]
     decision_no: Mapped[str200]

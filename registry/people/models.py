@@ -5,8 +5,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.db import (
     Base,
+    EncryptedIdentity,
     blind_index,
-    ciphertext,
     created_at,
     day,
     enum,
@@ -14,11 +14,10 @@ from registry.db import (
     str200,
     timestamp,
 )
-from registry.identity import ID_TYPES
 from registry.vocabulary import EDUCATION_LEVELS, EXPERIENCE_FIELDS
 
 
-class Person(Base):
+class Person(EncryptedIdentity, Base):
     """Somebody who works, or may work, with children under 3.
 
     The identity number and the name are stored only encrypted; lookups go through the
@@ -28,12 +27,7 @@ class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[intpk]
-    id_type: Mapped[str] = mapped_column(enum(*ID_TYPES, name="id_type"))
     id_index: Mapped[blind_index] = mapped_column(unique=True)
-    # Which blind-index key computed id_index; a key rotation rewrites both.
-    id_index_kid: Mapped[str] = mapped_column(sa.String(40))
-    id_number_enc: Mapped[ciphertext]
-    name_enc: Mapped[ciphertext]
     education: Mapped[str | None] = mapped_column(enum(*EDUCATION_LEVELS, name="education_level"))
     major: Mapped[str200 | None]
     created_at: Mapped[created_at]
