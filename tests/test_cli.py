@@ -298,31 +298,48 @@ def test_users_create_asks_for_the_password_twice_on_a_terminal(tmp_path, scratc
         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
     )
     os.close(terminal)
+    screen = _Terminal(main_fd)
     try:
-        _expect(main_fd, "Password:")
-        os.write(main_fd, b"first attempt at it\n")
-        _expect(main_fd, "Repeat for confirmation:")
-        os.write(main_fd, b"something else\n")
-        _expect(main_fd, "do not match")
-        _expect(main_fd, "Password:")
-        os.write(main_fd, b"a long enough password\n")
-        _expect(main_fd, "Repeat for confirmation:")
-        os.write(main_fd, b"a long enough password\n")
-        shown = _expect(main_fd, "created hr user wu.hr")
+        screen.expect("Password:")
+        screen.type("first attempt at it")
+        screen.expect("Repeat for confirmation:")
+        screen.type("something else")
+        screen.expect("do not match")
+        screen.expect("Password:")
+        screen.type("a long enough password")
+        screen.expect("Repeat for confirmation:")
+        screen.type("a long enough password")
+        screen.expect("created hr user wu.hr")
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
+        process.wait()
         os.close(main_fd)
-    assert "a long enough password" not in shown  # typed, never echoed
+    assert "a long enough password" not in screen.shown  # typed, never echoed
 
 
-def _expect(fd: int, text: str, timeout: float = 30) -> str:
-    """Read from a terminal until ``text`` shows; return what was read."""
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while text not in seen:
-        ready, _, _ = select.select([fd], [], [], max(0, deadline - time.monotonic()))
-        if not ready:
-            raise AssertionError(f"{text!r} did not appear; the terminal showed {seen!r}")
-        seen += os.read(fd, 4096).decode(errors="replace")
-    return seen
+class _Terminal:
+    """The far end of a pseudo-terminal, read like a person watching it.
+
+    ``expect`` consumes the screen up to and including the text, and keeps what came
+    after it: the process may print its next prompt in the same chunk.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.shown = ""
+        self._unread = ""
+
+    def type(self, line: str) -> None:
+        os.write(self.fd, line.encode() + b"\n")
+
+    def expect(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self._unread:
+            ready, _, _ = select.select([self.fd], [], [], max(0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"{text!r} did not appear; the terminal showed {self.shown!r}")
+            chunk = os.read(self.fd, 4096).decode(errors="replace")
+            self.shown += chunk
+            self._unread += chunk
+        self._unread = self._unread[self._unread.index(text) + len(text) :]
