@@ -1,0 +1,327 @@
+"""Rulesets: the national baseline and the districts' overlays, read from the TOML
+files in ``rulesets/``. Adding a district is adding a file.
+
+Every file is checked when the registry starts: an unknown role, kind, check or
+parameter stops the start instead of silently weakening a rule.
+"""
+
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from flask import current_app
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from registry.config import ConfigError
+from registry.vocabulary import (
+    CERTIFICATE_KINDS,
+    CLASS_TYPES,
+    EDUCATION_LEVELS,
+    EXPERIENCE_FIELDS,
+    STAFF_ROLES,
+)
+
+RULESETS_DIR = Path(__file__).parent / "rulesets"
+BASELINE = "national"
+
+# The parameters each kind of check takes (registry/eligibility/rules.py decides them).
+CHECK_PARAMETERS = {
+    "not_barred": set(),
+    "recent_certificate": {"kinds", "within_days"},
+    "education": {"at_least"},
+    "experience": {"fields", "management", "years"},
+    "experience_or_major": {"fields", "majors"},
+    "certificate": {"kinds"},
+}
+
+
+class RulesetError(ConfigError):
+    """A ruleset file that cannot be used; the message names the file and the problem."""
+
+
+def _one_of(values) -> validate.OneOf:
+    return validate.OneOf(list(values), error="{input!r} is not one of {choices}")
+
+
+def _text(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1), **kwargs)
+
+
+class _RuleSchema(Schema):
+    class Meta:
+        unknown = INCLUDE  # the check's parameters, checked below
+
+    id = _text(required=True)
+    roles = fields.List(
+        fields.String(validate=_one_of(["all", *STAFF_ROLES])),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    check = fields.String(required=True, validate=_one_of(CHECK_PARAMETERS))
+    requirement = _text(required=True)
+    requirement_en = _text(required=True)
+    source = _text(required=True)
+
+    @validates_schema(pass_original=True)
+    def _parameters(self, data, original, **kwargs):
+        given = set(original) - set(self.fields)
+        wanted = CHECK_PARAMETERS.get(data.get("check"), set())
+        if given != wanted:
+            raise ValidationError(
+                f"check {data.get('check')!r} takes {sorted(wanted)}, got {sorted(given)}"
+            )
+        _ParametersSchema().load({k: original[k] for k in wanted})
+
+
+class _ParametersSchema(Schema):
+    kinds = fields.List(
+        fields.String(validate=_one_of(CERTIFICATE_KINDS)), validate=validate.Length(min=1)
+    )
+    within_days = fields.Integer(strict=True, validate=validate.Range(min=1))
+    at_least = fields.String(validate=_one_of(EDUCATION_LEVELS))
+    fields_ = fields.List(
+        fields.String(validate=_one_of(EXPERIENCE_FIELDS)),
+        data_key="fields",
+        validate=validate.Length(min=1),
+    )
+    management = fields.Boolean(truthy={True}, falsy={False})
+    years = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
+    majors = fields.List(_text(), validate=validate.Length(min=1))
+
+
+class _ClassSchema(Schema):
+    max_children = fields.Integer(strict=True, validate=validate.Range(min=1))
+    children_per_caregiver = fields.Integer(strict=True, validate=validate.Range(min=1))
+    source = _text()
+
+
+class _HealthStaffSchema(Schema):
+    at_least = fields.Integer(strict=True, validate=validate.Range(min=0))
+    children_per_full_time = fields.Integer(strict=True, validate=validate.Range(min=1))
+    source = _text()
+
+
+class _CooksSchema(Schema):
+    children_per_cook = fields.Integer(strict=True, validate=validate.Range(min=1))
+    source = _text()
+
+
+_roles = fields.List(fields.String(validate=_one_of(STAFF_ROLES)), validate=validate.Length(min=1))
+
+
+class _InstitutionSchema(Schema):
+    caregiver_roles = _roles
+    health_roles = _roles
+    cook_roles = _roles
+    classes = fields.Dict(
+        keys=fields.String(validate=_one_of(CLASS_TYPES)), values=fields.Nested(_ClassSchema)
+    )
+    health_staff = fields.Nested(_HealthStaffSchema)
+    cooks = fields.Nested(_CooksSchema)
+
+
+class _TargetSchema(Schema):
+    rate = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+    by = fields.Integer(required=True, strict=True, validate=validate.Range(min=2000, max=2100))
+    source = _text(required=True)
+
+
+class _RulesetSchema(Schema):
+    id = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]*$"))
+    name = _text(required=True)
+    version = _text(required=True)
+    extends = fields.String(validate=validate.Equal(BASELINE))
+    districts = fields.List(_text(), validate=validate.Length(min=1))
+    certification_target = fields.Nested(_TargetSchema)
+    rules = fields.List(fields.Dict(), load_default=list)
+    institution = fields.Nested(_InstitutionSchema, load_default=dict)
+
+    @validates_schema
+    def _baseline_or_overlay(self, data, **kwargs):
+        overlay = "extends" in data
+        if overlay != ("districts" in data):
+            raise ValidationError(
+                "an overlay has both `extends` and `districts`; the baseline neither"
+            )
+        if not overlay and data["id"] != BASELINE:
+            raise ValidationError(f"only the baseline ({BASELINE}) may stand without `extends`")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One requirement for one role."""
+
+    id: str
+    role: str  # a staff role, or "all"
+    check: str
+    parameters: MappingProxyType
+    requirement: str
+    requirement_en: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ClassRule:
+    max_children: int
+    children_per_caregiver: int
+    source: str
+
+
+@dataclass(frozen=True)
+class CertificationTarget:
+    rate: float
+    by: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """The rules in force in a district: the baseline with the district's overlay on top."""
+
+    id: str
+    name: str
+    version: str
+    districts: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    institution: MappingProxyType
+    classes: MappingProxyType  # class type → ClassRule
+    certification_target: CertificationTarget | None = None
+    files: tuple[str, ...] = field(default=())
+
+    def rules_for(self, role: str) -> list[Rule]:
+        """The role's rules, the ones for every role first."""
+        return [r for r in self.rules if r.role == "all"] + [
+            r for r in self.rules if r.role == role
+        ]
+
+
+def _read(path: Path) -> dict:
+    try:
+        with path.open("rb") as file:
+            raw = tomllib.load(file)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesetError(f"{path.name}: not valid TOML: {exc}") from exc
+    try:
+        data = _RulesetSchema().load(raw)
+    except ValidationError as exc:
+        raise RulesetError(f"{path.name}: {exc.messages}") from exc
+    rules = []
+    for number, rule in enumerate(data["rules"], start=1):
+        try:
+            rules.append({**_RuleSchema().load(rule), "_raw": rule})
+        except ValidationError as exc:
+            raise RulesetError(
+                f"{path.name}: rule {number} ({rule.get('id', 'no id')}): {exc.messages}"
+            ) from exc
+    data["rules"] = rules
+    return data
+
+
+def _expand(data: dict) -> dict[tuple[str, str], Rule]:
+    rules = {}
+    for rule in data["rules"]:
+        parameters = {k: rule["_raw"][k] for k in CHECK_PARAMETERS[rule["check"]]}
+        for role in rule["roles"]:
+            key = (rule["id"], role)
+            if key in rules:
+                raise RulesetError(f"{data['id']}: rule {rule['id']!r} given twice for {role}")
+            rules[key] = Rule(
+                id=rule["id"],
+                role=role,
+                check=rule["check"],
+                parameters=MappingProxyType(parameters),
+                requirement=rule["requirement"],
+                requirement_en=rule["requirement_en"],
+                source=rule["source"],
+            )
+    return rules
+
+
+def _combine(baseline: dict, overlay: dict | None, files: tuple[str, ...]) -> Ruleset:
+    rules = _expand(baseline)
+    institution = {**baseline["institution"]}
+    classes = {**baseline["institution"].get("classes", {})}
+    target = baseline.get("certification_target")
+    top = baseline
+    if overlay is not None:
+        # An overlay's rule replaces the baseline's rule of the same id and role, in
+        # its place; a new rule comes after the baseline's.
+        rules.update(_expand(overlay))
+        for key, value in overlay["institution"].items():
+            if key == "classes":
+                classes.update({t: {**classes.get(t, {}), **c} for t, c in value.items()})
+            elif isinstance(value, dict):
+                institution[key] = {**institution.get(key, {}), **value}
+            else:
+                institution[key] = value
+        target = overlay.get("certification_target", target)
+        top = overlay
+    missing = [t for t in CLASS_TYPES if set(classes.get(t, {})) != set(_ClassSchema().fields)]
+    if missing:
+        raise RulesetError(f"{top['id']}: class rules incomplete for {missing}")
+    for key in ("caregiver_roles", "health_roles", "cook_roles", "health_staff", "cooks"):
+        if key not in institution:
+            raise RulesetError(f"{top['id']}: institution rules lack {key!r}")
+    institution.pop("classes", None)
+    return Ruleset(
+        id=top["id"],
+        name=top["name"],
+        version=top["version"],
+        districts=tuple(top.get("districts", ())),
+        rules=tuple(rules.values()),
+        institution=MappingProxyType(institution),
+        classes=MappingProxyType({t: ClassRule(**c) for t, c in classes.items()}),
+        certification_target=CertificationTarget(**target) if target else None,
+        files=files,
+    )
+
+
+@dataclass(frozen=True)
+class Rulesets:
+    """Every ruleset in force, found by district."""
+
+    baseline: Ruleset
+    by_id: MappingProxyType
+    by_district: MappingProxyType
+
+    def for_district(self, district: str) -> Ruleset:
+        """The district's ruleset, or the national baseline where it has no overlay."""
+        return self.by_district.get(_district_key(district), self.baseline)
+
+
+def _district_key(district: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", district).split())
+
+
+def load_rulesets(directory: Path = RULESETS_DIR) -> Rulesets:
+    """Read and check every ``*.toml`` in ``directory``."""
+    files = {path.name: _read(path) for path in sorted(directory.glob("*.toml"))}
+    baseline = next((d for d in files.values() if d["id"] == BASELINE), None)
+    if baseline is None:
+        raise RulesetError(f"no {BASELINE} ruleset in {directory}")
+    ids, by_district = {}, {}
+    for name, data in files.items():
+        if data["id"] in ids:
+            raise RulesetError(f"{name}: ruleset id {data['id']!r} is also used by another file")
+        if data is baseline:
+            ruleset = _combine(baseline, None, (name,))
+        else:
+            ruleset = _combine(baseline, data, (f"{BASELINE}.toml", name))
+        ids[data["id"]] = ruleset
+        for district in ruleset.districts:
+            key = _district_key(district)
+            if key in by_district:
+                raise RulesetError(f"{name}: district {district} already has a ruleset")
+            by_district[key] = ruleset
+    return Rulesets(
+        baseline=ids[BASELINE],
+        by_id=MappingProxyType(ids),
+        by_district=MappingProxyType(by_district),
+    )
+
+
+def current_rulesets() -> Rulesets:
+    """The rulesets of the running app (loaded and checked by ``create_app``)."""
+    return current_app.extensions["registry.rulesets"]
