@@ -5,6 +5,7 @@ from flask import Flask
 from registry import crypto, db, errors
 from registry.api import init_api
 from registry.config import Settings, load_settings
+from registry.eligibility.rulesets import load_rulesets
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -16,6 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.extensions["registry.settings"] = settings
     app.extensions["registry.keyring"] = keyring
+    app.extensions["registry.rulesets"] = load_rulesets()  # a bad file stops the start
     db.init_app(app, db.make_engine(settings.database_url))
     init_api(app)
     errors.register_error_handlers(app)  # after the API's own, which they replace

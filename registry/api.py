@@ -1,6 +1,7 @@
 """The HTTP API under /api/v1 and its OpenAPI document (flask-smorest)."""
 
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter
 
 from registry.errors import ErrorSchema
 
@@ -8,6 +9,14 @@ from registry.errors import ErrorSchema
 class RegistryApi(Api):
     # The document shows our one error shape (the handlers are in registry.errors).
     ERROR_SCHEMA = ErrorSchema
+
+
+class IdConverter(IntegerConverter):
+    """``<id:…>`` in a route: a row id, 1 to 2**31 - 1. A larger number is a 404, not
+    an overflow in the database driver."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=2**31 - 1)
 
 
 def init_api(app) -> Api:
@@ -22,8 +31,17 @@ def init_api(app) -> Api:
             "security": [{"bearerAuth": []}],
         },
     )
+    app.url_map.converters["id"] = IdConverter
     api = RegistryApi(app)
+    api.register_converter(
+        IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    )
+    from registry.credentials.views import blp as certificates
+    from registry.eligibility.views import blp as eligibility
     from registry.institutions.views import blp as institutions
+    from registry.people.views import blp as people
+    from registry.staffing.views import blp as staffing
 
-    api.register_blueprint(institutions)
+    for blueprint in (institutions, people, certificates, eligibility, staffing):
+        api.register_blueprint(blueprint)
     return api

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from flask import current_app
 
 from registry.config import ConfigError
 
@@ -270,3 +271,8 @@ def token_digest(token: str) -> bytes:
     h = hashes.Hash(hashes.SHA256())
     h.update(token.encode("utf-8"))
     return h.finalize()
+
+
+def current_keyring() -> Keyring:
+    """The keys of the running app (loaded by ``create_app``)."""
+    return current_app.extensions["registry.keyring"]

@@ -10,7 +10,7 @@ import re
 import traceback
 
 from flask import jsonify
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -104,11 +104,16 @@ def error_response(status: int, code: str, message: str, errors=None, headers=No
 
 
 class ErrorSchema(Schema):
-    """The one error shape, as the OpenAPI document shows it."""
+    """The one error shape, as the OpenAPI document shows it. Some errors add fields:
+    a 409 for a duplicate names the existing record's ``id``."""
+
+    class Meta:
+        unknown = INCLUDE  # documented as open: errors may carry more fields
 
     code = fields.String(metadata={"example": "invalid"})
     message = fields.String()
     errors = fields.Dict(metadata={"description": "messages by field name"})
+    id = fields.Integer(metadata={"description": "409 duplicate: the existing record"})
 
 
 def _handle_registry_error(exc: RegistryError):
@@ -158,3 +163,9 @@ def register_error_handlers(app) -> None:
     app.register_error_handler(HTTPException, http_error_response)
     app.register_error_handler(IntegrityError, _handle_integrity_error)
     app.register_error_handler(Exception, _handle_unexpected)
+
+
+class NotEligible(Conflict):
+    """A hire refused: the answer carries the verdict's reasons."""
+
+    code = "not_eligible"

@@ -2,9 +2,9 @@
 
 import unicodedata
 
-from marshmallow import ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from registry.identity import InvalidIdentifier, parse_institution_code
+from registry.identity import ID_TYPES, InvalidIdentifier, parse_identity, parse_institution_code
 
 
 class Text(fields.String):
@@ -39,3 +39,49 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise ValidationError("Not a valid boolean: use true or false.")
         return value
+
+
+class IdentitySchema(Schema):
+    """The identity number fields of a request body, parsed into ``data["identity"]``.
+
+    The number travels only in bodies (never in URLs) and is never dumped back.
+    """
+
+    id_number = fields.String(
+        required=True,
+        load_only=True,
+        metadata={
+            "description": "证件号码: full-width digits, spaces, hyphens and a lower-case x "
+            "are accepted",
+            "example": "11010519491231002X",
+        },
+    )
+    id_type = fields.String(
+        load_only=True,
+        validate=validate.OneOf(ID_TYPES),
+        metadata={"description": "detected when omitted; a passport must be named"},
+    )
+
+    @post_load
+    def _parse_identity(self, data, **kwargs):
+        try:
+            data["identity"] = parse_identity(data.pop("id_number"), data.pop("id_type", None))
+        except InvalidIdentifier as exc:
+            raise ValidationError(exc.message, field_name="id_number") from exc
+        return data
+
+
+class CertificateNumber(Text):
+    """A certificate number as printed: compatibility forms folded (full-width digits)
+    and inner spaces removed, so the same certificate typed twice is found again."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        return "".join(unicodedata.normalize("NFKC", value).split())
+
+
+def end_not_before_start(data: dict, start: str = "start", end: str = "end") -> None:
+    """For a schema's ``@validates_schema``: ``end`` on or after ``start`` when both are
+    given; the error names ``end``."""
+    if data.get(end) is not None and data.get(start) is not None and data[end] < data[start]:
+        raise ValidationError(f"must be on or after {start} ({data[start]})", end)

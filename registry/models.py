@@ -5,8 +5,9 @@ from registry.auth.models import ApiToken, User
 from registry.bans.models import Alert, Ban, BanCheck
 from registry.credentials.models import Certificate, CertificateChange
 from registry.imports.models import ImportBatch, ImportRowError
-from registry.institutions.models import Employment, Institution, InstitutionClass
+from registry.institutions.models import Institution, InstitutionClass
 from registry.people.models import Experience, Person
+from registry.staffing.models import Employment
 
 __all__ = [
     "Alert",

@@ -8,17 +8,28 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
+from cli import main
 from migrations import alembic_config
 from registry import create_app, crypto
 from registry.auth import services as auth
 from registry.config import load_settings
+from registry.credentials import services as credentials
+from registry.identity import gb11643_check_char, parse_identity
 from registry.institutions import services as institutions
+from registry.people import services as people
 
 # Valid 统一社会信用代码 for tests (check characters computed by registry.identity).
 CODES = ["91350100M000100Y43", "91110000802100433B", "12100000400000624D", "52110000500019306L"]
+
+
+def id_number(i: int = 0) -> str:
+    """A valid resident ID number, a different one for each ``i``."""
+    first17 = f"11010519900101{i:03d}"
+    return first17 + gb11643_check_char(first17)
 
 
 def _create_scratch_database(base_url: str) -> str:
@@ -149,3 +160,46 @@ def make_user(session):
         return user, {"Authorization": f"Bearer {auth.create_token(session, 'test', user)}"}
 
     return make
+
+
+@pytest.fixture
+def make_person(app, session):
+    """Registers a person through the service and records the given certificates:
+    ``make_person(3, certificates=[("health_certificate", date(2026, 1, 5))])``."""
+
+    def make(i=0, name="王芳", education="bachelor", major=None, experience=(), certificates=()):
+        data = {
+            "identity": parse_identity(id_number(i)),
+            "name": name,
+            "education": education,
+            "major": major,
+            "experience": [dict(e) for e in experience],
+        }
+        with app.app_context():
+            return _register(data, certificates, i)
+
+    def _register(data, certificates, i):
+        person = people.register_person(session, "test", data)
+        for n, (kind, issued_on, *expires_on) in enumerate(certificates):
+            certificate = {
+                "kind": kind,
+                "level": None,
+                "number": f"{i}-{kind}-{n}",
+                "issuer": "杭州市人力资源和社会保障局",
+                "issued_on": issued_on,
+                "expires_on": expires_on[0] if expires_on else None,
+            }
+            credentials.add_certificate(session, "test", person, certificate)
+        return person
+
+    return make
+
+
+@pytest.fixture
+def run(app, session):
+    """Runs a command in-process against the test database (in the test's transaction)."""
+
+    def invoke(*args, input=None):
+        return CliRunner().invoke(main, list(args), obj=app, input=input)
+
+    return invoke

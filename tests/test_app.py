@@ -165,7 +165,7 @@ def test_openapi_document(client):
     assert {"/api/v1/institutions", "/api/v1/institutions/{code}"} <= set(document["paths"])
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     error = document["components"]["schemas"]["Error"]["properties"]
-    assert set(error) == {"code", "message", "errors"}
+    assert set(error) == {"code", "message", "errors", "id"}
 
 
 def test_openapi_document_names_the_roles_of_each_endpoint(client):

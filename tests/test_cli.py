@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 
-from cli import main
 from registry import crypto
 from registry.auth import services as auth
 from registry.auth.models import User
@@ -27,16 +25,6 @@ from tests.conftest import CODES
 
 # The console script installed beside this Python, as a user runs it.
 REGISTRY = [str(Path(sys.executable).with_name("registry"))]
-
-
-@pytest.fixture
-def run(app, session):
-    """Runs a command in-process against the test database (in the test's transaction)."""
-
-    def invoke(*args, input=None):
-        return CliRunner().invoke(main, list(args), obj=app, input=input)
-
-    return invoke
 
 
 def test_institutions_add_and_list(run, session):

@@ -41,6 +41,7 @@ class Certificate(Base):
     created_at: Mapped[created_at]
     updated_at: Mapped[timestamp | None]
 
+    person: Mapped["Person"] = relationship()  # noqa: F821 (registry.people.models)
     changes: Mapped[list["CertificateChange"]] = relationship(
         back_populates="certificate", order_by="CertificateChange.id"
     )

@@ -26,3 +26,12 @@ class InstitutionSchema(Schema):
     classes = fields.List(fields.Nested(ClassSchema), load_default=list)
     meals_on_site = StrictBoolean(load_default=False)
     created_at = fields.DateTime(dump_only=True)
+
+
+class InstitutionUpdateSchema(Schema):
+    """Fields to change; `classes`, when given, replaces the list of classes."""
+
+    name = Text(validate=validate.Length(max=200))
+    district = Text(validate=validate.Length(max=100))
+    classes = fields.List(fields.Nested(ClassSchema))
+    meals_on_site = StrictBoolean()

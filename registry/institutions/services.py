@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.audit import record_event
-from registry.errors import Conflict, Invalid, NotFound
+from registry.errors import Conflict, Forbidden, Invalid, NotFound
 from registry.identity import InvalidIdentifier, parse_institution_code
 
 from .models import Institution, InstitutionClass
@@ -61,3 +61,34 @@ def list_institutions(session: Session, district: str | None = None) -> list[Ins
     if district:
         query = query.where(Institution.district == district)
     return list(session.scalars(query))
+
+
+# What a director may change of the own institution: the classes and children it
+# takes in and how it feeds them. The name and the district (which picks the rules
+# the institution is held to) are the bureau's.
+DIRECTOR_FIELDS = {"classes", "meals_on_site"}
+
+
+def update_institution(session: Session, actor, institution: Institution, data: dict):
+    """Change an institution from validated ``InstitutionUpdateSchema`` data."""
+    if getattr(actor, "role", None) == "director" and set(data) - DIRECTOR_FIELDS:
+        raise Forbidden(
+            f"a director may change only {', '.join(sorted(DIRECTOR_FIELDS))}",
+            {name: ["set by the bureau"] for name in sorted(set(data) - DIRECTOR_FIELDS)},
+        )
+    changes = {}
+    for name in ("name", "district", "meals_on_site"):
+        if name in data and data[name] != getattr(institution, name):
+            changes[name] = data[name]
+            setattr(institution, name, data[name])
+    if "classes" in data:
+        institution.classes = [
+            InstitutionClass(type=c["type"], children=c["children"]) for c in data["classes"]
+        ]
+        changes["classes"] = data["classes"]
+    session.flush()
+    if changes:
+        record_event(
+            session, actor, "institution.updated", f"institution:{institution.code}", changes
+        )
+    return institution

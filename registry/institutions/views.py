@@ -4,7 +4,7 @@ from registry.auth.access import check_institution, current_user, require
 from registry.db import get_session
 
 from . import services
-from .schemas import InstitutionSchema
+from .schemas import InstitutionSchema, InstitutionUpdateSchema
 
 blp = Blueprint("institutions", __name__, url_prefix="/api/v1/institutions", description="托育机构")
 
@@ -29,3 +29,19 @@ def get_institution(code):
     code = services.parse_code(code)
     check_institution(current_user(), code)
     return services.get_institution(get_session(), code)
+
+
+@blp.route("/<code>", methods=["PATCH"])
+@require("admin", "bureau", "director")
+@blp.arguments(InstitutionUpdateSchema)
+@blp.response(200, InstitutionSchema)
+def update_institution(data, code):
+    """Change an institution. A director changes only the own classes and `meals_on_site`."""
+    code = services.parse_code(code)
+    check_institution(current_user(), code)
+    session = get_session()
+    institution = services.update_institution(
+        session, current_user(), services.get_institution(session, code), data
+    )
+    session.commit()
+    return institution

@@ -1,0 +1,89 @@
+import csv
+import json
+import sys
+import unicodedata
+from datetime import date
+
+import click
+
+from cli.common import load, session_scope
+from registry.institutions.services import get_institution
+from registry.staffing import services
+from registry.staffing.schemas import ExpiringQuerySchema, ExpiringSchema
+
+COLUMNS = (
+    "expires_on",
+    "days_left",
+    "institution",
+    "institution_name",
+    "name",
+    "roles",
+    "kind",
+    "number",
+)
+
+
+def _flat(row: dict) -> dict:
+    return {
+        **{k: row[k] for k in COLUMNS if k in row},
+        "roles": " ".join(row["roles"]),
+        "kind": row["certificate"]["kind"],
+        "number": row["certificate"]["number"],
+    }
+
+
+@click.command()
+@click.option("--within", default="90", show_default=True, help="days from --as-of")
+@click.option("--as-of", help="YYYY-MM-DD (default: today)")
+@click.option("--district", help="only institutions of this district")
+@click.option("--institution", "code", help="only this institution (统一社会信用代码)")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+def expiring(within, as_of, district, code, format_):
+    """Certificates of staff in post that expire soon, soonest first, across institutions."""
+    query = load(
+        ExpiringQuerySchema(), {"within": within, "as_of": as_of}, "the options are invalid"
+    )
+    with session_scope() as session:
+        institution = get_institution(session, code) if code else None
+        rows = services.expiring(
+            session,
+            query["within"],
+            query["as_of"] or date.today(),
+            institution=institution,
+            district=district,
+        )
+        rows = ExpiringSchema(many=True).dump(rows)
+    if format_ == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    flat = [_flat(row) for row in rows]
+    if format_ == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(flat)
+        return
+    if not flat:
+        click.echo(f"no certificate of staff in post expires within {query['within']} days")
+        return
+    widths = {c: max(_width(c), *(_width(str(r[c])) for r in flat)) for c in COLUMNS}
+    click.echo("  ".join(_pad(c, widths[c]) for c in COLUMNS).rstrip())
+    for r in flat:
+        click.echo("  ".join(_pad(str(r[c]), widths[c]) for c in COLUMNS).rstrip())
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+COMMANDS = (expiring,)

@@ -1,0 +1,88 @@
+from datetime import date
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from registry.fields import CertificateNumber, Text, end_not_before_start
+from registry.vocabulary import CERTIFICATE_KINDS
+
+from . import catalogue
+
+STATES = ("valid", "expired", "revoked", "not_yet_valid")
+
+
+def _not_in_future(day: date) -> None:
+    if day > date.today():
+        raise ValidationError("must not be in the future")
+
+
+class CertificateSchema(Schema):
+    """A certificate as recorded. ``kind`` takes the contract value or any Chinese name
+    of the catalogue (保育员 → childcare_worker); ``level`` any of the usual forms
+    (三级, 3, 高级工), stored as "1" (highest) to "5"."""
+
+    kind = fields.String(
+        required=True,
+        metadata={"description": f"one of {', '.join(CERTIFICATE_KINDS)}, or a Chinese name"},
+    )
+    level = Text(load_default=None, metadata={"example": "四级"})
+    number = CertificateNumber(required=True, validate=validate.Length(max=64))
+    issuer = Text(required=True, validate=validate.Length(max=200))
+    issued_on = fields.Date(required=True, validate=_not_in_future)
+    expires_on = fields.Date(
+        load_default=None,
+        metadata={"description": "default: the legal validity (health 365 days, nurse 5 years)"},
+    )
+
+    @validates_schema
+    def _expiry_after_issue(self, data, **kwargs):
+        end_not_before_start(data, "issued_on", "expires_on")
+
+    @post_load
+    def _catalogue(self, data, **kwargs):
+        try:
+            data["kind"], implied = catalogue.resolve_kind(data["kind"])
+        except catalogue.UnknownCertificate as exc:
+            raise ValidationError(exc.message, "kind") from exc
+        try:
+            data["level"] = catalogue.normalize_level(data["kind"], data["level"], implied)
+        except (catalogue.UnknownCertificate, catalogue.InvalidLevel) as exc:
+            raise ValidationError(exc.message, "level") from exc
+        return data
+
+
+class RenewalSchema(Schema):
+    """The new certificate of a renewal; kind and person are the renewed one's."""
+
+    level = Text(load_default=None)
+    number = CertificateNumber(required=True, validate=validate.Length(max=64))
+    issuer = Text(validate=validate.Length(max=200), metadata={"description": "default: the same"})
+    issued_on = fields.Date(required=True, validate=_not_in_future)
+    expires_on = fields.Date(load_default=None)
+
+    @validates_schema
+    def _expiry_after_issue(self, data, **kwargs):
+        end_not_before_start(data, "issued_on", "expires_on")
+
+
+class RevocationSchema(Schema):
+    reason = Text(required=True, validate=validate.Length(max=200))
+    revoked_on = fields.Date(
+        load_default=None, validate=_not_in_future, metadata={"description": "default: today"}
+    )
+
+
+class CertificateOutSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    kind_name = fields.String(metadata={"example": "保育师"})
+    level = fields.String(allow_none=True)
+    number = fields.String()
+    issuer = fields.String()
+    issued_on = fields.Date()
+    expires_on = fields.Date(allow_none=True)
+    state = fields.String(metadata={"description": f"on the as_of date: {', '.join(STATES)}"})
+    revoked_on = fields.Date(allow_none=True)
+    revoked_reason = fields.String(allow_none=True)
+    replaces_id = fields.Integer(
+        allow_none=True, metadata={"description": "the renewed certificate"}
+    )

@@ -1,0 +1,33 @@
+from datetime import date
+
+from flask_smorest import Blueprint
+
+from registry.auth.access import check_institution, current_user, require
+from registry.db import get_session
+from registry.institutions.services import get_institution
+
+from . import services
+from .schemas import EligibilityQuerySchema, VerdictSchema
+
+blp = Blueprint("eligibility", __name__, url_prefix="/api/v1/eligibility", description="任职资格")
+
+
+@blp.route("", methods=["POST"])
+@require("director", "bureau", "inspector")
+@blp.arguments(EligibilityQuerySchema)
+@blp.response(200, VerdictSchema)
+def check(data):
+    """May this person hold `role` on `as_of`? Every rule of the role, passed or failed,
+    with its source; `barred` without the ban's details."""
+    session = get_session()
+    user = current_user()
+    code = data["institution"]
+    if user.role == "director":
+        code = code or user.institution.code
+        check_institution(user, code)
+    institution = get_institution(session, code) if code else None
+    verdict, person = services.check_eligibility(
+        session, user, data["identity"], data["role"], data["as_of"] or date.today(), institution
+    )
+    session.commit()
+    return services.describe(verdict, person)

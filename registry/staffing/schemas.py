@@ -1,0 +1,110 @@
+from marshmallow import Schema, ValidationError, fields, validate
+
+from registry.credentials.schemas import CertificateOutSchema
+from registry.eligibility.schemas import ReasonSchema, RulesetRefSchema
+from registry.fields import IdentitySchema, StrictBoolean
+from registry.vocabulary import STAFF_ROLES
+
+
+def _declared(value: bool) -> None:
+    if value is not True:
+        raise ValidationError(
+            "must be true: the institution declares that the person has full civil capacity "
+            "and no criminal record barring work with children"
+        )
+
+
+class HireSchema(IdentitySchema):
+    role = fields.String(required=True, validate=validate.OneOf(list(STAFF_ROLES)))
+    start = fields.Date(required=True)
+    declaration = StrictBoolean(
+        required=True,
+        validate=_declared,
+        metadata={
+            "description": "the institution's statement of the person's full civil capacity "
+            "and clean criminal record (未成年人保护法 art. 62); must be true"
+        },
+    )
+    full_time = StrictBoolean(load_default=True)
+
+
+class EmploymentSchema(Schema):
+    id = fields.Integer()
+    person_id = fields.Integer()
+    name = fields.String()
+    role = fields.String()
+    full_time = fields.Boolean()
+    start = fields.Date()
+    end = fields.Date(allow_none=True)
+
+
+class EndSchema(Schema):
+    end = fields.Date(required=True, metadata={"description": "the last day in post"})
+
+
+class AsOfSchema(Schema):
+    as_of = fields.Date(load_default=None, metadata={"description": "default: today"})
+
+
+class ExpiringQuerySchema(AsOfSchema):
+    within = fields.Integer(
+        load_default=90, validate=validate.Range(min=0, max=3660), metadata={"description": "days"}
+    )
+
+
+class ClassComplianceSchema(Schema):
+    type = fields.String()
+    classes = fields.Integer()
+    children = fields.Integer()
+    max_children = fields.Integer()
+    oversized = fields.Integer(metadata={"description": "classes over max_children"})
+    children_per_caregiver = fields.Integer()
+    caregivers_required = fields.Integer()
+
+
+class StaffCountsSchema(Schema):
+    caregivers = fields.Integer()
+    caregivers_required = fields.Integer()
+    health_staff = fields.Integer()
+    health_staff_full_time = fields.Integer()
+    health_staff_required = fields.Integer()
+    health_staff_full_time_required = fields.Integer()
+    cooks = fields.Integer()
+    cooks_required = fields.Integer()
+
+
+class ShortfallSchema(Schema):
+    rule = fields.String(metadata={"example": "caregiver_ratio"})
+    message = fields.String()
+    source = fields.String()
+
+
+class ComplianceSchema(Schema):
+    institution = fields.String()
+    as_of = fields.Date()
+    ruleset = fields.Nested(RulesetRefSchema)
+    compliant = fields.Boolean()
+    children = fields.Integer()
+    classes = fields.List(fields.Nested(ClassComplianceSchema))
+    staff = fields.Nested(StaffCountsSchema)
+    shortfalls = fields.List(fields.Nested(ShortfallSchema))
+
+
+class ExpiringSchema(Schema):
+    institution = fields.String()
+    institution_name = fields.String()
+    person_id = fields.Integer()
+    name = fields.String()
+    roles = fields.List(fields.String())
+    certificate = fields.Nested(CertificateOutSchema)
+    expires_on = fields.Date()
+    days_left = fields.Integer()
+
+
+class RefusalSchema(Schema):
+    """409 not_eligible: the error shape with the verdict's reasons."""
+
+    code = fields.String(metadata={"example": "not_eligible"})
+    message = fields.String()
+    barred = fields.Boolean()
+    reasons = fields.List(fields.Nested(ReasonSchema))

@@ -1,0 +1,337 @@
+"""Staff in post: hiring through the eligibility rules, ending employments, the roster,
+the institution's compliance with the staffing rules, and expiring certificates.
+Functions take the session and never commit."""
+
+import math
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from registry.audit import record_event
+from registry.credentials.models import Certificate
+from registry.credentials.services import describe_certificate
+from registry.db import utcnow
+from registry.eligibility.rules import Verdict
+from registry.eligibility.services import ruleset_for, verdict_for
+from registry.errors import Conflict, Invalid, NotFound
+from registry.institutions.models import Institution
+from registry.people.services import name_of
+from registry.vocabulary import CLASS_TYPES
+
+from .models import Employment
+
+
+def in_post_on(day: date):
+    """The condition "in post on ``day``": started, and not ended before it."""
+    return sa.and_(Employment.start <= day, sa.or_(Employment.end.is_(None), Employment.end >= day))
+
+
+def hire(
+    session: Session, actor, institution: Institution, data: dict
+) -> tuple[Employment | None, Verdict]:
+    """Hire from validated ``HireSchema`` data, if the verdict on ``start`` under the
+    institution's ruleset allows it.
+
+    A refusal comes back as ``(None, verdict)`` and is in the audit log (the caller
+    commits it and answers 409): a refused hire is a check like any other.
+    """
+    identity, role, start = data["identity"], data["role"], data["start"]
+    verdict, person = verdict_for(session, identity, role, start, ruleset_for(institution))
+    event = {
+        "institution": institution.code,
+        "role": role,
+        "start": start.isoformat(),
+        "ruleset": verdict.ruleset.id,
+    }
+    if not verdict.eligible:
+        subject = f"person:{person.id}" if person is not None else "person:unregistered"
+        failed = [r.rule for r in verdict.reasons if not r.ok]
+        record_event(session, actor, "employment.refused", subject, {**event, "failed": failed})
+        return None, verdict
+    overlapping = session.scalar(
+        sa.select(Employment.id).where(
+            Employment.person_id == person.id,
+            Employment.institution_id == institution.id,
+            Employment.role == role,
+            sa.or_(Employment.end.is_(None), Employment.end >= start),
+        )
+    )
+    if overlapping is not None:
+        raise Conflict(
+            f"this person already holds the role {role} here (employment {overlapping})",
+            id=overlapping,
+        )
+    employment = Employment(
+        person=person,
+        institution=institution,
+        role=role,
+        full_time=data["full_time"],
+        start=start,
+        declaration_at=utcnow(),
+        declared_by_id=getattr(actor, "id", None),
+    )
+    session.add(employment)
+    session.flush()
+    record_event(
+        session,
+        actor,
+        "employment.started",
+        f"employment:{employment.id}",
+        {**event, "person_id": person.id, "full_time": employment.full_time, "declaration": True},
+    )
+    return employment, verdict
+
+
+def get_employment(session: Session, employment_id: int) -> Employment:
+    employment = session.get(Employment, employment_id)
+    if employment is None:
+        raise NotFound(f"no employment with id {employment_id}")
+    return employment
+
+
+def end_employment(session: Session, actor, employment: Employment, end: date) -> Employment:
+    if employment.end is not None:
+        raise Conflict(f"employment {employment.id} already ended on {employment.end}")
+    if end < employment.start:
+        raise Invalid(
+            "an employment cannot end before it starts",
+            {"end": [f"must be on or after start ({employment.start})"]},
+        )
+    employment.end = end
+    employment.ended_by_id = getattr(actor, "id", None)
+    session.flush()
+    record_event(
+        session, actor, "employment.ended", f"employment:{employment.id}", {"end": end.isoformat()}
+    )
+    return employment
+
+
+def roster(session: Session, institution: Institution, day: date) -> list[dict]:
+    """Who is in post at the institution on ``day``, by role and start."""
+    employments = session.scalars(
+        sa.select(Employment)
+        .where(Employment.institution_id == institution.id, in_post_on(day))
+        .options(selectinload(Employment.person))
+        .order_by(Employment.role, Employment.start, Employment.id)
+    )
+    return [describe_employment(e) for e in employments]
+
+
+def describe_employment(employment: Employment) -> dict:
+    return {
+        "id": employment.id,
+        "person_id": employment.person_id,
+        "name": name_of(employment.person),
+        "role": employment.role,
+        "full_time": employment.full_time,
+        "start": employment.start,
+        "end": employment.end,
+    }
+
+
+# -- compliance -----------------------------------------------------------------------
+
+
+def _shortfall(rule: str, zh: str, en: str, source: str) -> dict:
+    return {"rule": rule, "message": f"{zh}（{en}）", "source": source}
+
+
+def compliance(session: Session, institution: Institution, day: date) -> dict:
+    """The institution against its ruleset's staffing rules on ``day``: class sizes,
+    caregivers for the children enrolled, health staff, cooks; every shortfall with
+    its source.
+
+    Staff are not assigned to classes, so caregivers are compared with the sum the
+    classes need, each class needing ``ceil(children / ratio)``.
+    """
+    ruleset = ruleset_for(institution)
+    rules = ruleset.institution
+    in_post = list(
+        session.execute(
+            sa.select(Employment.role, Employment.full_time).where(
+                Employment.institution_id == institution.id, in_post_on(day)
+            )
+        )
+    )
+    shortfalls = []
+    classes = []
+    children = sum(c.children for c in institution.classes)
+    for class_type in CLASS_TYPES:
+        of_type = [c for c in institution.classes if c.type == class_type]
+        if not of_type:
+            continue
+        rule = ruleset.classes[class_type]
+        oversized = [c for c in of_type if c.children > rule.max_children]
+        needed = sum(math.ceil(c.children / rule.children_per_caregiver) for c in of_type)
+        classes.append(
+            {
+                "type": class_type,
+                "classes": len(of_type),
+                "children": sum(c.children for c in of_type),
+                "max_children": rule.max_children,
+                "oversized": len(oversized),
+                "children_per_caregiver": rule.children_per_caregiver,
+                "caregivers_required": needed,
+            }
+        )
+        for c in oversized:
+            shortfalls.append(
+                _shortfall(
+                    "class_size",
+                    f"{CLASS_TYPES[class_type]}有{c.children}名婴幼儿，超过{rule.max_children}人",
+                    f"a {class_type} class has {c.children} children, over {rule.max_children}",
+                    rule.source,
+                )
+            )
+
+    def count(roles, full_time_only=False):
+        return sum(1 for r, ft in in_post if r in roles and (ft or not full_time_only))
+
+    caregivers = count(rules["caregiver_roles"])
+    caregivers_required = sum(c["caregivers_required"] for c in classes)
+    if caregivers < caregivers_required:
+        sources = "；".join(ruleset.classes[c["type"]].source for c in classes)
+        shortfalls.append(
+            _shortfall(
+                "caregiver_ratio",
+                f"在岗保育人员{caregivers}名，按各班比例应不少于{caregivers_required}名",
+                f"{caregivers} caregivers in post, the classes need {caregivers_required}",
+                sources,
+            )
+        )
+
+    health = rules["health_staff"]
+    health_staff = count(rules["health_roles"])
+    health_full_time = count(rules["health_roles"], full_time_only=True)
+    health_required = health["at_least"] if children else 0
+    full_time_required = children // health["children_per_full_time"]
+    if health_staff < health_required:
+        shortfalls.append(
+            _shortfall(
+                "health_staff",
+                f"在岗卫生保健人员{health_staff}名，应不少于{health_required}名",
+                f"{health_staff} health staff in post, at least {health_required} needed",
+                health["source"],
+            )
+        )
+    if health_full_time < full_time_required:
+        shortfalls.append(
+            _shortfall(
+                "health_staff_full_time",
+                f"收托{children}名婴幼儿，专职卫生保健人员{health_full_time}名，应不少于{full_time_required}名",
+                f"{children} children: {health_full_time} full-time health staff, "
+                f"{full_time_required} needed",
+                health["source"],
+            )
+        )
+
+    cooks_rule = rules["cooks"]
+    cooks = count(rules["cook_roles"])
+    cooks_required = (
+        math.ceil(children / cooks_rule["children_per_cook"]) if institution.meals_on_site else 0
+    )
+    if cooks < cooks_required:
+        shortfalls.append(
+            _shortfall(
+                "cooks",
+                f"在园内制作膳食，{children}名婴幼儿需炊事人员{cooks_required}名，在岗{cooks}名",
+                f"meals cooked on site for {children} children need {cooks_required} cooks, "
+                f"{cooks} in post",
+                cooks_rule["source"],
+            )
+        )
+
+    return {
+        "institution": institution.code,
+        "as_of": day,
+        "ruleset": ruleset,
+        "compliant": not shortfalls,
+        "children": children,
+        "classes": classes,
+        "staff": {
+            "caregivers": caregivers,
+            "caregivers_required": caregivers_required,
+            "health_staff": health_staff,
+            "health_staff_full_time": health_full_time,
+            "health_staff_required": health_required,
+            "health_staff_full_time_required": full_time_required,
+            "cooks": cooks,
+            "cooks_required": cooks_required,
+        },
+        "shortfalls": shortfalls,
+    }
+
+
+# -- expiring certificates ------------------------------------------------------------
+
+
+def expiring(
+    session: Session,
+    within: int,
+    today: date,
+    *,
+    institution: Institution | None = None,
+    district: str | None = None,
+) -> list[dict]:
+    """Certificates of staff in post today that expire within ``within`` days, soonest
+    first. A certificate already followed by a later one of the same kind (a renewal,
+    the next health certificate) is left out: nothing needs doing about it."""
+    staff = (
+        sa.select(Employment.person_id, Employment.institution_id, Employment.role)
+        .join(Institution)
+        .where(in_post_on(today))
+    )
+    if institution is not None:
+        staff = staff.where(Employment.institution_id == institution.id)
+    if district is not None:
+        staff = staff.where(Institution.district == district)
+    roles: dict[tuple[int, int], set[str]] = {}
+    for person_id, institution_id, role in session.execute(staff):
+        roles.setdefault((person_id, institution_id), set()).add(role)
+    person_ids = {person_id for person_id, _ in roles}
+    if not person_ids:
+        return []
+    held = list(
+        session.scalars(
+            sa.select(Certificate)
+            .where(Certificate.person_id.in_(person_ids), Certificate.status == "valid")
+            .options(selectinload(Certificate.person))
+        )
+    )
+    latest: dict[tuple[int, str], date] = {}
+    for c in held:
+        key = (c.person_id, c.kind)
+        latest[key] = max(latest.get(key, date.min), c.expires_on or date.max)
+    horizon = today + timedelta(days=within)
+    due = [
+        c
+        for c in held
+        if c.expires_on is not None
+        and today <= c.expires_on <= horizon
+        and latest[(c.person_id, c.kind)] == c.expires_on
+    ]
+    institutions = {
+        i.id: i
+        for i in session.scalars(
+            sa.select(Institution).where(Institution.id.in_({i for _, i in roles}))
+        )
+    }
+    rows = []
+    for c in due:
+        for (person_id, institution_id), person_roles in roles.items():
+            if person_id == c.person_id:
+                rows.append(
+                    {
+                        "institution": institutions[institution_id].code,
+                        "institution_name": institutions[institution_id].name,
+                        "person_id": person_id,
+                        "name": name_of(c.person),
+                        "roles": sorted(person_roles),
+                        "certificate": describe_certificate(c, today),
+                        "expires_on": c.expires_on,
+                        "days_left": (c.expires_on - today).days,
+                    }
+                )
+    rows.sort(key=lambda r: (r["expires_on"], r["institution"], r["person_id"]))
+    return rows

@@ -1,0 +1,97 @@
+from datetime import date
+
+from flask_smorest import Blueprint
+
+from registry.auth.access import check_institution, current_user, require
+from registry.db import get_session
+from registry.eligibility.schemas import ReasonSchema
+from registry.errors import NotEligible
+from registry.institutions.services import get_institution, parse_code
+
+from . import services
+from .schemas import (
+    AsOfSchema,
+    ComplianceSchema,
+    EmploymentSchema,
+    EndSchema,
+    ExpiringQuerySchema,
+    ExpiringSchema,
+    HireSchema,
+    RefusalSchema,
+)
+
+blp = Blueprint("staffing", __name__, url_prefix="/api/v1", description="在岗人员与配备")
+
+
+def _institution(code: str):
+    """The institution at ``code``, after the director's scope is checked."""
+    code = parse_code(code)
+    check_institution(current_user(), code)
+    return get_institution(get_session(), code)
+
+
+@blp.route("/institutions/<code>/employments", methods=["POST"])
+@require("admin", "bureau", "director")
+@blp.arguments(HireSchema)
+@blp.response(201, EmploymentSchema)
+@blp.alt_response(409, schema=RefusalSchema, description="not eligible or barred on `start`")
+def hire(data, code):
+    """Hire a person in a role from `start`, if eligible on that date under the
+    institution's rules and not barred; 409 `not_eligible` with the reasons otherwise."""
+    session = get_session()
+    institution = _institution(code)
+    employment, verdict = services.hire(session, current_user(), institution, data)
+    session.commit()  # a refusal is audited too
+    if employment is None:
+        raise NotEligible(
+            "not eligible for this role on the start date; nothing was recorded",
+            barred=verdict.barred,
+            reasons=ReasonSchema(many=True).dump(verdict.reasons),
+        )
+    return services.describe_employment(employment)
+
+
+@blp.route("/institutions/<code>/employments", methods=["GET"])
+@require("admin", "bureau", "director", "inspector")
+@blp.arguments(AsOfSchema, location="query")
+@blp.response(200, EmploymentSchema(many=True))
+def roster(query, code):
+    """Staff in post on `as_of`."""
+    institution = _institution(code)
+    return services.roster(get_session(), institution, query["as_of"] or date.today())
+
+
+@blp.route("/employments/<id:employment_id>/end", methods=["POST"])
+@require("admin", "bureau", "director")
+@blp.arguments(EndSchema)
+@blp.response(200, EmploymentSchema)
+def end(data, employment_id):
+    """End an employment on `end` (the last day in post)."""
+    session = get_session()
+    employment = services.get_employment(session, employment_id)
+    check_institution(current_user(), employment.institution.code)
+    services.end_employment(session, current_user(), employment, data["end"])
+    session.commit()
+    return services.describe_employment(employment)
+
+
+@blp.route("/institutions/<code>/compliance", methods=["GET"])
+@require("admin", "bureau", "director", "inspector")
+@blp.arguments(AsOfSchema, location="query")
+@blp.response(200, ComplianceSchema)
+def compliance(query, code):
+    """Classes, caregivers, health staff and cooks against the district's rules on
+    `as_of`, with every shortfall and its source."""
+    institution = _institution(code)
+    return services.compliance(get_session(), institution, query["as_of"] or date.today())
+
+
+@blp.route("/institutions/<code>/expiring", methods=["GET"])
+@require("admin", "bureau", "director", "inspector", "hr")
+@blp.arguments(ExpiringQuerySchema, location="query")
+@blp.response(200, ExpiringSchema(many=True))
+def expiring(query, code):
+    """Certificates of the staff in post that expire within `within` days, soonest first."""
+    institution = _institution(code)
+    today = query["as_of"] or date.today()
+    return services.expiring(get_session(), query["within"], today, institution=institution)

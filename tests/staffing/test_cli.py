@@ -1,0 +1,62 @@
+"""`registry expiring`, for the bureau across institutions."""
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+
+from tests.conftest import CODES, id_number
+from tests.staffing.test_views import _hire
+
+TODAY = date.today()
+
+
+def test_expiring_across_institutions(run, client, make_user, make_institution, make_person):
+    make_institution(CODES[0], district="西湖区")
+    make_institution(CODES[1], name="余姚市阳光托育园", district="余姚市")
+    _, bureau = make_user("bureau")
+    start = (TODAY - timedelta(days=100)).isoformat()
+    for i, (code, expires_in) in enumerate(
+        [(CODES[0], 20), (CODES[1], 5), (CODES[1], 60)], start=1
+    ):
+        issued = TODAY - timedelta(days=365 - expires_in)
+        make_person(i, name=f"员工{i}", certificates=[("health_certificate", issued)])
+        assert _hire(client, bureau, id_number(i), code=code, start=start).status_code == 201
+
+    result = run("expiring", "--within", "30", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["institution"], r["name"], r["days_left"]) for r in rows] == [
+        (CODES[1], "员工2", 5),
+        (CODES[0], "员工1", 20),
+    ]
+
+    result = run("expiring", "--within", "90", "--district", "余姚市", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [(r["name"], r["days_left"], r["kind"]) for r in rows] == [
+        ("员工2", "5", "health_certificate"),
+        ("员工3", "60", "health_certificate"),
+    ]
+
+    table = run("expiring", "--within", "30").output.splitlines()
+    assert table[0].split() == [
+        "expires_on",
+        "days_left",
+        "institution",
+        "institution_name",
+        "name",
+        "roles",
+        "kind",
+        "number",
+    ]
+    assert "员工2" in table[1] and "员工1" in table[2] and len(table) == 3
+    assert "no certificate" in run("expiring", "--within", "1").output
+
+
+def test_bad_options_say_what_is_wrong(run):
+    result = run("expiring", "--within", "soon")
+    assert result.exit_code == 1 and "within" in result.output
+    result = run("expiring", "--as-of", "2026-02-30")
+    assert result.exit_code == 1 and "as_of" in result.output
+    result = run("expiring", "--institution", "123")
+    assert result.exit_code == 1 and "code" in result.output

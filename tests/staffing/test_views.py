@@ -1,0 +1,340 @@
+"""Hiring through the rules, ending, the roster, compliance and expiring certificates."""
+
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from registry.audit import AuditEvent
+from registry.staffing.models import Employment
+from tests.conftest import CODES, id_number
+from tests.eligibility.test_views import ban
+
+TODAY = date.today()
+RECENT = TODAY - timedelta(days=30)
+COOK = [("health_certificate", RECENT)]
+NURSE = [("health_certificate", RECENT), ("health_care_training", date(2022, 1, 1))]
+CAREGIVER = [
+    ("health_certificate", RECENT),
+    ("caregiver_training", date(2022, 1, 1)),
+    ("childcare_worker", date(2022, 1, 1)),
+]
+
+
+@pytest.fixture
+def institution(make_institution):
+    return make_institution(
+        classes=[{"type": "infant", "children": 6}, {"type": "toddler", "children": 10}],
+    )
+
+
+@pytest.fixture
+def director(make_user, institution):
+    return make_user("director", institution)[1]
+
+
+def _hire(client, headers, number, role="cook", code=CODES[0], **changes):
+    body = {
+        "id_number": number,
+        "role": role,
+        "start": TODAY.isoformat(),
+        "declaration": True,
+        **changes,
+    }
+    return client.post(f"/api/v1/institutions/{code}/employments", json=body, headers=headers)
+
+
+def _employments(session):
+    return session.scalar(sa.select(sa.func.count()).select_from(Employment))
+
+
+def test_a_director_hires_an_eligible_person(client, session, director, make_person):
+    person = make_person(1, certificates=COOK)
+    response = _hire(client, director, id_number(1).lower())
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["person_id"] == person.id and body["role"] == "cook" and body["full_time"] is True
+    employment = session.get(Employment, body["id"])
+    assert employment.declaration_at is not None and employment.declared_by_id is not None
+    event = session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "employment.started"))
+    assert event.data["declaration"] is True and event.data["person_id"] == person.id
+
+
+def test_the_unqualified_are_refused_with_reasons(client, session, director, make_person):
+    make_person(1, certificates=COOK)
+    response = _hire(client, director, id_number(1), role="caregiver")
+    assert response.status_code == 409
+    body = response.get_json()
+    assert body["code"] == "not_eligible" and body["barred"] is False
+    failed = {r["rule"] for r in body["reasons"] if not r["ok"]}
+    assert failed == {"background", "training", "qualification_certificate"}
+    assert all(r["source"] for r in body["reasons"])
+    assert _employments(session) == 0
+    refused = session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "employment.refused"))
+    assert sorted(refused.data["failed"]) == sorted(failed)
+
+
+def test_the_barred_are_refused(app, client, session, director, make_person):
+    make_person(1, certificates=COOK)
+    ban(app, session, id_number(1))
+    body = _hire(client, director, id_number(1)).get_json()
+    assert body["code"] == "not_eligible" and body["barred"] is True
+    assert [r["rule"] for r in body["reasons"] if not r["ok"]] == ["not_barred"]
+    assert _employments(session) == 0
+
+
+def test_the_unregistered_are_refused(client, session, director):
+    body = _hire(client, director, id_number(8)).get_json()
+    assert body["code"] == "not_eligible"
+    assert _employments(session) == 0
+
+
+def test_eligibility_is_judged_on_the_start_date(client, director, make_person):
+    make_person(1, certificates=[("health_certificate", date(2020, 1, 1))])
+    assert _hire(client, director, id_number(1)).status_code == 409
+    assert _hire(client, director, id_number(1), start="2020-06-01").status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"declaration": False}, "declaration"),
+        ({"declaration": "yes"}, "declaration"),
+        ({"role": "nanny"}, "role"),
+        ({"start": "2026-13-01"}, "start"),
+        ({"id_number": "1234"}, "id_number"),
+    ],
+)
+def test_bad_hires_name_the_field(client, session, director, make_person, change, field):
+    make_person(1, certificates=COOK)
+    body = {
+        "id_number": id_number(1),
+        "role": "cook",
+        "start": TODAY.isoformat(),
+        "declaration": True,
+        **change,
+    }
+    response = client.post(
+        f"/api/v1/institutions/{CODES[0]}/employments", json=body, headers=director
+    )
+    assert response.status_code == 422 and field in response.get_json()["errors"]
+    assert _employments(session) == 0
+
+
+def test_a_declaration_is_required(client, session, director, make_person):
+    make_person(1, certificates=COOK)
+    body = {"id_number": id_number(1), "role": "cook", "start": TODAY.isoformat()}
+    response = client.post(
+        f"/api/v1/institutions/{CODES[0]}/employments", json=body, headers=director
+    )
+    assert response.status_code == 422 and "declaration" in response.get_json()["errors"]
+
+
+def test_the_same_role_twice_is_409(client, director, make_person):
+    make_person(1, certificates=COOK)
+    first = _hire(client, director, id_number(1)).get_json()
+    again = _hire(client, director, id_number(1))
+    assert again.status_code == 409 and again.get_json()["id"] == first["id"]
+    assert _hire(client, director, id_number(1), role="other").status_code == 201
+
+
+def test_a_director_hires_only_for_the_own_institution(
+    client, make_user, make_institution, director, make_person
+):
+    make_institution(code=CODES[1])
+    make_person(1, certificates=COOK)
+    assert _hire(client, director, id_number(1), code=CODES[1]).status_code == 403
+    _, bureau = make_user("bureau")
+    assert _hire(client, bureau, id_number(1), code=CODES[1]).status_code == 201
+
+
+def test_ending_an_employment(client, session, director, make_person):
+    make_person(1, certificates=COOK)
+    start = TODAY - timedelta(days=10)
+    employment = _hire(client, director, id_number(1), start=start.isoformat()).get_json()
+    url = f"/api/v1/employments/{employment['id']}/end"
+    before = client.post(
+        url, json={"end": (start - timedelta(days=1)).isoformat()}, headers=director
+    )
+    assert before.status_code == 422 and "end" in before.get_json()["errors"]
+    assert session.get(Employment, employment["id"]).end is None
+    response = client.post(url, json={"end": start.isoformat()}, headers=director)
+    assert response.status_code == 200 and response.get_json()["end"] == start.isoformat()
+    assert client.post(url, json={"end": TODAY.isoformat()}, headers=director).status_code == 409
+    missing = client.post(
+        "/api/v1/employments/999999/end", json={"end": "2026-04-30"}, headers=director
+    )
+    assert missing.status_code == 404
+
+
+def test_another_director_does_not_end_it(
+    client, make_user, make_institution, director, make_person
+):
+    make_person(1, certificates=COOK)
+    employment = _hire(client, director, id_number(1)).get_json()
+    _, other = make_user("director", make_institution(code=CODES[1]))
+    response = client.post(
+        f"/api/v1/employments/{employment['id']}/end",
+        json={"end": TODAY.isoformat()},
+        headers=other,
+    )
+    assert response.status_code == 403
+
+
+def test_the_roster_shows_who_is_in_post(client, director, make_person):
+    make_person(1, name="李娜", certificates=COOK)
+    make_person(2, name="张伟", certificates=COOK)
+    start, last_day = TODAY - timedelta(days=20), TODAY - timedelta(days=10)
+    _hire(client, director, id_number(1), start=start.isoformat())
+    left = _hire(client, director, id_number(2), start=start.isoformat()).get_json()
+    client.post(
+        f"/api/v1/employments/{left['id']}/end",
+        json={"end": last_day.isoformat()},
+        headers=director,
+    )
+    url = f"/api/v1/institutions/{CODES[0]}/employments?as_of="
+    on_last_day = client.get(url + last_day.isoformat(), headers=director).get_json()
+    assert [e["name"] for e in on_last_day] == ["李娜", "张伟"]
+    after = client.get(
+        url + (last_day + timedelta(days=1)).isoformat(), headers=director
+    ).get_json()
+    assert [e["name"] for e in after] == ["李娜"]
+
+
+# -- compliance ---------------------------------------------------------------------------
+
+
+def _staff(client, director, make_person, roles, first=10):
+    """Hire a person for each (role, full_time) pair, numbered from ``first``."""
+    for i, (role, full_time) in enumerate(roles, start=first):
+        certificates = {"caregiver": CAREGIVER, "nurse": NURSE}.get(role, COOK)
+        make_person(i, certificates=certificates, major="学前教育")
+        response = _hire(client, director, id_number(i), role=role, full_time=full_time)
+        assert response.status_code == 201, response.get_json()
+
+
+def _compliance(client, headers, code=CODES[0]):
+    response = client.get(f"/api/v1/institutions/{code}/compliance", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def _set(client, headers, **body):
+    response = client.patch(f"/api/v1/institutions/{CODES[0]}", json=body, headers=headers)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_fully_staffed_institution_complies(client, director, make_person):
+    # 6 infants need 2 caregivers, 10 toddlers 2: four caregivers, one health staff.
+    _staff(client, director, make_person, [("caregiver", True)] * 4 + [("other", True)])
+    body = _compliance(client, director)
+    assert body["shortfalls"][0]["rule"] == "health_staff"  # "other" is not health staff
+    assert body["staff"]["caregivers_required"] == 4 and body["staff"]["caregivers"] == 4
+
+
+@pytest.mark.parametrize(
+    ("classes", "meals", "roles", "rules"),
+    [
+        # 6 + 10 children: caregivers 2 + 2, one health staff; compliant.
+        (None, False, [("caregiver", True)] * 4, set()),
+        (None, False, [("caregiver", True)] * 3, {"caregiver_ratio"}),
+        ([{"type": "infant", "children": 11}], False, [("caregiver", True)] * 4, {"class_size"}),
+        (
+            [{"type": "mixed", "children": 18}],
+            False,
+            [("caregiver", True)] * 3,
+            {"caregiver_ratio"},
+        ),
+        ([{"type": "mixed", "children": 18}], False, [("caregiver", True)] * 4, set()),
+        (None, True, [("caregiver", True)] * 4, {"cooks"}),
+        (None, True, [("caregiver", True)] * 4 + [("cook", False)], set()),
+    ],
+    ids=[
+        "staffed",
+        "a-caregiver-short",
+        "oversized",
+        "mixed-1-to-5-short",
+        "mixed-1-to-5",
+        "no-cook",
+        "cook",
+    ],
+)
+def test_each_kind_of_shortfall(
+    client, director, make_person, classes, meals, roles, rules, make_user
+):
+    _, bureau = make_user("bureau")
+    _set(client, bureau, meals_on_site=meals, **({"classes": classes} if classes else {}))
+    _staff(client, director, make_person, [*roles, ("nurse", False)])
+    body = _compliance(client, director)
+    assert {s["rule"] for s in body["shortfalls"]} == rules, body
+    assert body["compliant"] is (not rules)
+    assert all(s["source"] and s["message"] for s in body["shortfalls"])
+
+
+def test_health_staff_one_full_time_per_150_children(client, director, make_person, make_user):
+    _, bureau = make_user("bureau")
+    _set(client, bureau, classes=[{"type": "preschool", "children": 20}] * 8)  # 160 children
+    _staff(client, director, make_person, [("caregiver", True)] * 24)
+    shortfalls = {s["rule"] for s in _compliance(client, director)["shortfalls"]}
+    assert shortfalls == {"health_staff", "health_staff_full_time"}
+    _staff(client, director, make_person, [("nurse", False)], first=100)
+    body = _compliance(client, director)
+    assert {s["rule"] for s in body["shortfalls"]} == {"health_staff_full_time"}
+    assert body["staff"]["health_staff_full_time_required"] == 1
+    assert "150" in body["shortfalls"][0]["source"]
+
+
+def test_no_children_no_requirements(client, director, make_user):
+    _, bureau = make_user("bureau")
+    _set(client, bureau, classes=[], meals_on_site=True)
+    body = _compliance(client, director)
+    assert body["compliant"] is True and body["children"] == 0
+
+
+def test_a_director_records_classes_but_not_the_district(client, director, session, institution):
+    _set(client, director, classes=[{"type": "toddler", "children": 12}], meals_on_site=True)
+    session.expire_all()
+    assert [(c.type, c.children) for c in institution.classes] == [("toddler", 12)]
+    response = client.patch(
+        f"/api/v1/institutions/{CODES[0]}", json={"district": "滨江区"}, headers=director
+    )
+    assert response.status_code == 403 and "district" in response.get_json()["errors"]
+    session.expire_all()
+    assert institution.district == "西湖区"
+    bad = client.patch(
+        f"/api/v1/institutions/{CODES[0]}",
+        json={"classes": [{"type": "infant", "children": -1}]},
+        headers=director,
+    )
+    assert bad.status_code == 422 and [(c.type, c.children) for c in institution.classes] == [
+        ("toddler", 12)
+    ]
+
+
+# -- expiring certificates -----------------------------------------------------------------
+
+
+def test_expiring_certificates_soonest_first(client, director, make_person):
+    soon, later, far = (TODAY - timedelta(days=365 - d) for d in (10, 40, 200))
+    make_person(1, name="甲", certificates=[("health_certificate", later)])
+    make_person(2, name="乙", certificates=[("health_certificate", soon)])
+    make_person(3, name="丙", certificates=[("health_certificate", far)])
+    # 丁 has a newer health certificate already: nothing to do.
+    make_person(
+        4, name="丁", certificates=[("health_certificate", soon), ("health_certificate", RECENT)]
+    )
+    make_person(5, name="戊", certificates=[("health_certificate", soon)])  # not in post
+    for i in (1, 2, 3, 4):
+        assert (
+            _hire(
+                client, director, id_number(i), start=(TODAY - timedelta(days=100)).isoformat()
+            ).status_code
+            == 201
+        )
+    response = client.get(f"/api/v1/institutions/{CODES[0]}/expiring?within=90", headers=director)
+    assert response.status_code == 200, response.get_json()
+    rows = response.get_json()
+    assert [(r["name"], r["days_left"]) for r in rows] == [("乙", 10), ("甲", 40)]
+    assert rows[0]["certificate"]["kind"] == "health_certificate" and rows[0]["roles"] == ["cook"]
+    bad = client.get(f"/api/v1/institutions/{CODES[0]}/expiring?within=-1", headers=director)
+    assert bad.status_code == 422 and "within" in bad.get_json()["errors"]
