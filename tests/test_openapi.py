@@ -20,7 +20,14 @@ def test_api_conforms_to_its_document(app, session, make_user):
     _, headers = make_user("bureau")
     operations = [result.ok() for result in schema.get_all_operations()]
     labels = {op.label for op in operations}
-    assert labels >= {"POST /api/v1/institutions", "GET /api/v1/institutions/{code}"}
+    assert labels >= {
+        "POST /api/v1/institutions",
+        "GET /api/v1/institutions/{code}",
+        "POST /api/v1/people",
+        "POST /api/v1/eligibility",
+        "POST /api/v1/institutions/{code}/employments",
+        "GET /api/v1/institutions/{code}/compliance",
+    }
     statuses = set()
     for operation in operations:
         for strategy in [*operation.get_strategies_from_examples(), operation.as_strategy()]:
@@ -34,3 +41,5 @@ def test_api_conforms_to_its_document(app, session, make_user):
             conforms()
     # The examples reached the services, not only the validation layer.
     assert ("POST /api/v1/institutions", 201) in statuses
+    assert ("POST /api/v1/people", 201) in statuses
+    assert ("POST /api/v1/eligibility", 200) in statuses
