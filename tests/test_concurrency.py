@@ -4,6 +4,7 @@
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -11,9 +12,13 @@ from alembic import command
 
 from migrations import alembic_config
 from registry.auth import services as auth
+from registry.credentials import services as credentials
 from registry.db import get_session
 from registry.identity import uscc_check_char
 from registry.institutions.models import Institution
+from registry.people import services as people
+from registry.staffing.models import Employment
+from tests.conftest import id_number
 
 WRITERS = 8
 BUREAU = {"username": "bureau", "password": "correct horse battery", "role": "bureau"}
@@ -36,13 +41,13 @@ def live(make_app, scratch_database_url):
     return _live_app(make_app, scratch_database_url)
 
 
-def _post_all(app, headers, bodies):
+def _post_all(app, headers, bodies, url="/api/v1/institutions"):
     barrier = threading.Barrier(len(bodies))
 
     def post(body):
         client = app.test_client()
         barrier.wait()
-        return client.post("/api/v1/institutions", json=body, headers=headers).status_code
+        return client.post(url, json=body, headers=headers).status_code
 
     with ThreadPoolExecutor(len(bodies)) as pool:
         return list(pool.map(post, bodies))
@@ -71,6 +76,38 @@ def test_concurrent_duplicates_make_one_row_and_clean_conflicts(live):
     statuses = _post_all(app, headers, [body] * WRITERS)
     assert sorted(statuses) == [201] + [409] * (WRITERS - 1)
     assert _codes(app) == [_code(1)]
+
+
+def test_concurrent_registrations_and_hires_of_one_person_make_one_row(live):
+    app, headers = live
+    code = _code(2)
+    assert _post_all(app, headers, [{"code": code, "name": "园", "district": "西湖区"}]) == [201]
+    person = {"id_number": id_number(3), "name": "王芳", "education": "senior_high"}
+    statuses = _post_all(app, headers, [person] * WRITERS, "/api/v1/people")
+    assert sorted(statuses) == [201] + [409] * (WRITERS - 1)
+    with app.app_context():
+        session = get_session()
+        # Eligible as "other": a fresh health certificate is all it takes.
+        certificate = {
+            "kind": "health_certificate",
+            "level": None,
+            "number": "H-1",
+            "issuer": "西湖区疾控中心",
+            "issued_on": date.today(),
+            "expires_on": None,
+        }
+        credentials.add_certificate(session, "test", people.get_person(session, 1), certificate)
+        session.commit()
+    hire = {
+        "id_number": id_number(3),
+        "role": "other",
+        "start": str(date.today()),
+        "declaration": True,
+    }
+    statuses = _post_all(app, headers, [hire] * WRITERS, f"/api/v1/institutions/{code}/employments")
+    assert sorted(statuses) == [201] + [409] * (WRITERS - 1)
+    with app.app_context():
+        assert get_session().scalar(sa.select(sa.func.count()).select_from(Employment)) == 1
 
 
 def test_sqlite_readers_never_wait_and_writers_wait_their_turn(make_app, tmp_path):

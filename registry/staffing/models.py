@@ -15,6 +15,17 @@ class Employment(Base):
     __tablename__ = "employments"
     __table_args__ = (
         sa.CheckConstraint('"end" IS NULL OR "end" >= start', name="end_after_start"),
+        # One open employment per person, institution and role: the service checks
+        # first and names the existing one; this stops two hires racing past the check.
+        sa.Index(
+            "uq_employments_open",
+            "person_id",
+            "institution_id",
+            "role",
+            unique=True,
+            sqlite_where=sa.text('"end" IS NULL'),
+            postgresql_where=sa.text('"end" IS NULL'),
+        ),
     )
 
     id: Mapped[intpk]
