@@ -1,6 +1,8 @@
 """marshmallow fields shared by the domains' schemas: they check shape, never the database."""
 
+import re
 import unicodedata
+from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
@@ -57,9 +59,11 @@ class IdentitySchema(Schema):
         },
     )
     id_type = fields.String(
-        load_only=True,
         validate=validate.OneOf(ID_TYPES),
-        metadata={"description": "detected when omitted; a passport must be named"},
+        metadata={
+            "description": "detected when omitted; a passport must be named",
+            "example": "resident_id",
+        },
     )
 
     @post_load
@@ -72,12 +76,24 @@ class IdentitySchema(Schema):
 
 
 class CertificateNumber(Text):
-    """A certificate number as printed: compatibility forms folded (full-width digits)
-    and inner spaces removed, so the same certificate typed twice is found again."""
+    """A certificate number as a key: compatibility forms folded (full-width digits and
+    letters), spaces removed, letters upper-cased, so the same number typed twice is
+    found again."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
-        return "".join(unicodedata.normalize("NFKC", value).split())
+        return "".join(unicodedata.normalize("NFKC", value).split()).upper()
+
+
+class OrganisationName(Text):
+    """The name of an issuer or employer: compatibility forms folded, runs of spaces made
+    one, and spaces next to Chinese characters dropped (杭州市 人社局 is 杭州市人社局),
+    so that the same issuer is one key."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = unicodedata.normalize("NFKC", super()._deserialize(value, attr, data, **kwargs))
+        value = " ".join(value.split())
+        return re.sub(r" (?=[^\x00-\x7f])|(?<=[^\x00-\x7f]) ", "", value)
 
 
 def end_not_before_start(data: dict, start: str = "start", end: str = "end") -> None:
@@ -85,3 +101,23 @@ def end_not_before_start(data: dict, start: str = "start", end: str = "end") -> 
     given; the error names ``end``."""
     if data.get(end) is not None and data.get(start) is not None and data[end] < data[start]:
         raise ValidationError(f"must be on or after {start} ({data[start]})", end)
+
+
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2100, 12, 31)
+
+
+class Day(fields.Date):
+    """An ISO date (``YYYY-MM-DD``) between 1900 and 2100: nothing the registry records
+    lies outside, and date arithmetic near year 9999 would overflow."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise ValidationError(f"must be between {EARLIEST_DAY} and {LATEST_DAY}")
+        return day
+
+
+def not_in_future(day: date) -> None:
+    if day > date.today():
+        raise ValidationError("must not be in the future")

@@ -47,6 +47,16 @@ def require(*roles: str):
     return decorator
 
 
+def scoped_institution(code: str):
+    """The institution at ``code`` (in any typed form), once the current user's scope is
+    checked: ``Invalid`` for a malformed code, 403 for a director's other code, 404."""
+    from registry.institutions.services import get_institution, parse_code
+
+    code = parse_code(code)
+    check_institution(current_user(), code)
+    return get_institution(get_session(), code)
+
+
 def check_institution(user, code: str) -> None:
     """A director reaches only the own institution; the other roles are not scoped.
 

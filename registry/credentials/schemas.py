@@ -1,18 +1,18 @@
-from datetime import date
-
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from registry.fields import CertificateNumber, Text, end_not_before_start
+from registry.fields import (
+    CertificateNumber,
+    Day,
+    OrganisationName,
+    Text,
+    end_not_before_start,
+    not_in_future,
+)
 from registry.vocabulary import CERTIFICATE_KINDS
 
 from . import catalogue
 
 STATES = ("valid", "expired", "revoked", "not_yet_valid")
-
-
-def _not_in_future(day: date) -> None:
-    if day > date.today():
-        raise ValidationError("must not be in the future")
 
 
 class CertificateSchema(Schema):
@@ -26,9 +26,9 @@ class CertificateSchema(Schema):
     )
     level = Text(load_default=None, metadata={"example": "四级"})
     number = CertificateNumber(required=True, validate=validate.Length(max=64))
-    issuer = Text(required=True, validate=validate.Length(max=200))
-    issued_on = fields.Date(required=True, validate=_not_in_future)
-    expires_on = fields.Date(
+    issuer = OrganisationName(required=True, validate=validate.Length(max=200))
+    issued_on = Day(required=True, validate=not_in_future)
+    expires_on = Day(
         load_default=None,
         metadata={"description": "default: the legal validity (health 365 days, nurse 5 years)"},
     )
@@ -55,9 +55,11 @@ class RenewalSchema(Schema):
 
     level = Text(load_default=None)
     number = CertificateNumber(required=True, validate=validate.Length(max=64))
-    issuer = Text(validate=validate.Length(max=200), metadata={"description": "default: the same"})
-    issued_on = fields.Date(required=True, validate=_not_in_future)
-    expires_on = fields.Date(load_default=None)
+    issuer = OrganisationName(
+        validate=validate.Length(max=200), metadata={"description": "default: the same"}
+    )
+    issued_on = Day(required=True, validate=not_in_future)
+    expires_on = Day(load_default=None)
 
     @validates_schema
     def _expiry_after_issue(self, data, **kwargs):
@@ -66,8 +68,8 @@ class RenewalSchema(Schema):
 
 class RevocationSchema(Schema):
     reason = Text(required=True, validate=validate.Length(max=200))
-    revoked_on = fields.Date(
-        load_default=None, validate=_not_in_future, metadata={"description": "default: today"}
+    revoked_on = Day(
+        load_default=None, validate=not_in_future, metadata={"description": "default: today"}
     )
 
 

@@ -38,7 +38,12 @@ def held(certificate: Certificate) -> Held:
     )
 
 
-def describe_certificate(certificate: Certificate, as_of: date) -> dict:
+def describe_certificate(certificate: Certificate, as_of: date, *, reasons: bool = True) -> dict:
+    """A certificate as ``CertificateOutSchema`` dumps it, with its state on ``as_of``.
+
+    ``reasons=False`` leaves out why a certificate was revoked: a reason typed by the
+    bureau may tell an employer what a ban is for.
+    """
     return {
         "id": certificate.id,
         "kind": certificate.kind,
@@ -50,7 +55,7 @@ def describe_certificate(certificate: Certificate, as_of: date) -> dict:
         "expires_on": certificate.expires_on,
         "state": state_on(certificate, as_of),
         "revoked_on": certificate.revoked_on,
-        "revoked_reason": certificate.revoked_reason,
+        "revoked_reason": certificate.revoked_reason if reasons else None,
         "replaces_id": certificate.replaces_id,
     }
 
@@ -149,6 +154,15 @@ def renew(session: Session, actor, certificate: Certificate, data: dict) -> Cert
     replaces; the old row stays as it was, valid until its own expiry."""
     if certificate.status == "revoked":
         raise Conflict("a revoked certificate cannot be renewed; record a new one")
+    renewal = session.scalar(
+        sa.select(Certificate.id).where(Certificate.replaces_id == certificate.id)
+    )
+    if renewal is not None:
+        raise Conflict(
+            f"certificate {certificate.id} was already renewed by certificate {renewal}; "
+            "renew that one",
+            id=renewal,
+        )
     data = {"kind": certificate.kind, "issuer": certificate.issuer, **data}
     if data.get("level") is None:
         data["level"] = certificate.level

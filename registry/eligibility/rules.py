@@ -5,14 +5,17 @@ check answers whether the record passes and what it found, in Chinese and Englis
 Nothing here reads the database: ``services.py`` gathers the record.
 """
 
+import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from registry.vocabulary import EDUCATION_RANK
 
 from .rulesets import Ruleset
 
-DAYS_PER_YEAR = 365.25  # "3 years" of merged periods: 1096 days pass, 1095 do not
+# "3 years" of merged periods is 3 × 365 days: a span of three calendar years passes
+# whether or not it holds a 29 February.
+DAYS_PER_YEAR = 365
 
 
 @dataclass(frozen=True)
@@ -84,16 +87,19 @@ def merged_days(periods, as_of: date) -> int:
 
     A period's end day is worked; a period without an end runs to ``as_of``.
     """
-    spans = sorted((p.start, min(p.end or as_of, as_of)) for p in periods if p.start <= as_of)
-    total, covered_to = 0, None
+    # Day numbers, not dates: "the day after" the last day covered never overflows.
+    spans = sorted(
+        (p.start.toordinal(), min(p.end or as_of, as_of).toordinal())
+        for p in periods
+        if p.start <= as_of
+    )
+    total, covered = 0, None  # covered: the last day counted so far
     for start, end in spans:
-        if end < start:
-            continue
-        if covered_to is not None and start <= covered_to:
-            start = covered_to + timedelta(days=1)
+        if covered is not None:
+            start = max(start, covered + 1)
         if start <= end:
-            total += (end - start).days + 1
-            covered_to = end
+            total += end - start + 1
+            covered = end
     return total
 
 
@@ -196,9 +202,9 @@ def _experience(record: Record, as_of: date, fields, management: bool, years: fl
     periods = [
         p for p in record.experience if p.field in fields and (p.management or not management)
     ]
-    have = merged_days(periods, as_of) / DAYS_PER_YEAR
-    shown = f"{have:.1f}"
-    if have >= years:
+    days = merged_days(periods, as_of)
+    shown = f"{math.floor(days / DAYS_PER_YEAR * 10) / 10:.1f}"  # never rounded up to pass
+    if days >= years * DAYS_PER_YEAR:
         return Finding(True, f"合计 {shown} 年", f"{shown} years in total")
     return Finding(False, f"合计仅 {shown} 年，需 {years:g} 年", f"only {shown} of {years:g} years")
 

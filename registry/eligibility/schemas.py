@@ -1,12 +1,12 @@
 from marshmallow import Schema, fields, validate
 
-from registry.fields import IdentitySchema, InstitutionCode
+from registry.fields import Day, IdentitySchema, InstitutionCode
 from registry.vocabulary import STAFF_ROLES
 
 
 class EligibilityQuerySchema(IdentitySchema):
     role = fields.String(required=True, validate=validate.OneOf(list(STAFF_ROLES)))
-    as_of = fields.Date(load_default=None, metadata={"description": "default: today"})
+    as_of = Day(load_default=None, metadata={"description": "default: today"})
     institution = InstitutionCode(
         load_default=None,
         metadata={

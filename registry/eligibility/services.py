@@ -10,7 +10,7 @@ from registry.bans.services import is_barred
 from registry.credentials.services import certificates_of, held
 from registry.identity import IdentityNumber
 from registry.people.models import Person
-from registry.people.services import find_person, index_subject
+from registry.people.services import find_person, person_subject
 
 from .rules import Period, Record, Verdict, evaluate
 from .rulesets import Ruleset, current_rulesets
@@ -63,7 +63,7 @@ def check_eligibility(
         session,
         actor,
         "eligibility.checked",
-        f"person:{person.id}" if person is not None else index_subject(identity),
+        person_subject(person, identity),
         {
             "role": role,
             "as_of": as_of.isoformat(),

@@ -2,9 +2,8 @@ from datetime import date
 
 from flask_smorest import Blueprint
 
-from registry.auth.access import check_institution, current_user, require
+from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
-from registry.institutions.services import get_institution
 
 from . import services
 from .schemas import EligibilityQuerySchema, VerdictSchema
@@ -24,8 +23,7 @@ def check(data):
     code = data["institution"]
     if user.role == "director":
         code = code or user.institution.code
-        check_institution(user, code)
-    institution = get_institution(session, code) if code else None
+    institution = scoped_institution(code) if code else None
     verdict, person = services.check_eligibility(
         session, user, data["identity"], data["role"], data["as_of"] or date.today(), institution
     )

@@ -1,5 +1,6 @@
 from marshmallow import Schema, fields, validate
 
+from registry.eligibility.rulesets import current_rulesets
 from registry.fields import InstitutionCode, StrictBoolean, Text
 from registry.vocabulary import CLASS_TYPES
 
@@ -25,7 +26,15 @@ class InstitutionSchema(Schema):
     )
     classes = fields.List(fields.Nested(ClassSchema), load_default=list)
     meals_on_site = StrictBoolean(load_default=False)
+    ruleset = fields.Method(
+        "_ruleset",
+        dump_only=True,
+        metadata={"description": "the rules the district is held to (national: no overlay)"},
+    )
     created_at = fields.DateTime(dump_only=True)
+
+    def _ruleset(self, institution) -> str:
+        return current_rulesets().for_district(institution.district).id
 
 
 class InstitutionUpdateSchema(Schema):

@@ -1,6 +1,6 @@
 from flask_smorest import Blueprint
 
-from registry.auth.access import check_institution, current_user, require
+from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
 
 from . import services
@@ -26,9 +26,7 @@ def create_institution(data):
 @blp.response(200, InstitutionSchema)
 def get_institution(code):
     """Read an institution; a director reads only the own."""
-    code = services.parse_code(code)
-    check_institution(current_user(), code)
-    return services.get_institution(get_session(), code)
+    return scoped_institution(code)
 
 
 @blp.route("/<code>", methods=["PATCH"])
@@ -37,11 +35,9 @@ def get_institution(code):
 @blp.response(200, InstitutionSchema)
 def update_institution(data, code):
     """Change an institution. A director changes only the own classes and `meals_on_site`."""
-    code = services.parse_code(code)
-    check_institution(current_user(), code)
     session = get_session()
     institution = services.update_institution(
-        session, current_user(), services.get_institution(session, code), data
+        session, current_user(), scoped_institution(code), data
     )
     session.commit()
     return institution

@@ -1,7 +1,14 @@
 from marshmallow import Schema, fields, validate, validates_schema
 
 from registry.credentials.schemas import CertificateOutSchema
-from registry.fields import IdentitySchema, StrictBoolean, Text, end_not_before_start
+from registry.fields import (
+    Day,
+    IdentitySchema,
+    StrictBoolean,
+    Text,
+    end_not_before_start,
+    not_in_future,
+)
 from registry.vocabulary import EDUCATION_LEVELS, EXPERIENCE_FIELDS
 
 
@@ -14,8 +21,8 @@ class ExperienceSchema(Schema):
     )
     organization = Text(required=True, validate=validate.Length(max=200))
     management = StrictBoolean(load_default=False, metadata={"description": "a management post"})
-    start = fields.Date(required=True)
-    end = fields.Date(load_default=None, metadata={"description": "empty while still there"})
+    start = Day(required=True, validate=not_in_future)
+    end = Day(load_default=None, metadata={"description": "empty while still there"})
 
     @validates_schema
     def _end_after_start(self, data, **kwargs):
@@ -25,7 +32,6 @@ class ExperienceSchema(Schema):
 class PersonSchema(IdentitySchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=validate.Length(max=100), metadata={"example": "王芳"})
-    id_type = fields.String(dump_only=True)
     id_number_masked = fields.String(
         dump_only=True, metadata={"description": "first 3 and last 4 characters only"}
     )
@@ -40,7 +46,7 @@ class PersonSchema(IdentitySchema):
 
 
 class LookupSchema(IdentitySchema):
-    as_of = fields.Date(load_default=None, metadata={"description": "default: today"})
+    as_of = Day(load_default=None, metadata={"description": "default: today"})
 
 
 class ExperienceListSchema(Schema):

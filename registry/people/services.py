@@ -23,8 +23,11 @@ NUMBER_CONTEXT = "person.id_number"
 NAME_CONTEXT = "person.name"
 
 
-def index_subject(identity: IdentityNumber) -> str:
-    """An audit subject for a number that matched nobody: its blind index, not the number."""
+def person_subject(person: Person | None, identity: IdentityNumber) -> str:
+    """The audit subject for a question about this number: the person, or for a number
+    nobody registered its blind index (never the number)."""
+    if person is not None:
+        return f"person:{person.id}"
     keyring = current_keyring()
     return f"index:{keyring.active_blind_kid}:{keyring.blind_index(identity.canonical).hex()}"
 
@@ -94,7 +97,7 @@ def look_up(session: Session, actor, identity: IdentityNumber) -> Person | None:
     found or not, goes to the audit log, so the bureau can see who looked up whom:
     the caller commits before answering "not found"."""
     person = find_person(session, identity)
-    subject = f"person:{person.id}" if person is not None else index_subject(identity)
+    subject = person_subject(person, identity)
     record_event(session, actor, "person.looked_up", subject, {"found": person is not None})
     return person
 
@@ -108,9 +111,10 @@ def masked_number(person: Person) -> str:
     return IdentityNumber(person.id_type, number).masked
 
 
-def describe(session: Session, person: Person, as_of: date) -> dict:
+def describe(session: Session, person: Person, as_of: date, *, reasons: bool = True) -> dict:
     """A person as ``PersonSchema`` dumps it: name decrypted, number masked, and every
-    certificate, history included, with its state on ``as_of``."""
+    certificate, history included, with its state on ``as_of`` (revocation reasons
+    only with ``reasons``)."""
     return {
         "id": person.id,
         "name": name_of(person),
@@ -120,7 +124,8 @@ def describe(session: Session, person: Person, as_of: date) -> dict:
         "major": person.major,
         "experience": person.experience,
         "certificates": [
-            describe_certificate(c, as_of) for c in certificates_of(session, person.id)
+            describe_certificate(c, as_of, reasons=reasons)
+            for c in certificates_of(session, person.id)
         ],
         "as_of": as_of,
         "created_at": person.created_at,

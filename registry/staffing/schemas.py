@@ -2,7 +2,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.eligibility.schemas import ReasonSchema, RulesetRefSchema
-from registry.fields import IdentitySchema, StrictBoolean
+from registry.fields import Day, IdentitySchema, StrictBoolean
 from registry.vocabulary import STAFF_ROLES
 
 
@@ -16,7 +16,7 @@ def _declared(value: bool) -> None:
 
 class HireSchema(IdentitySchema):
     role = fields.String(required=True, validate=validate.OneOf(list(STAFF_ROLES)))
-    start = fields.Date(required=True)
+    start = Day(required=True)
     declaration = StrictBoolean(
         required=True,
         validate=_declared,
@@ -39,11 +39,11 @@ class EmploymentSchema(Schema):
 
 
 class EndSchema(Schema):
-    end = fields.Date(required=True, metadata={"description": "the last day in post"})
+    end = Day(required=True, metadata={"description": "the last day in post"})
 
 
 class AsOfSchema(Schema):
-    as_of = fields.Date(load_default=None, metadata={"description": "default: today"})
+    as_of = Day(load_default=None, metadata={"description": "default: today"})
 
 
 class ExpiringQuerySchema(AsOfSchema):

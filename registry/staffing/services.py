@@ -6,7 +6,7 @@ import math
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from registry.audit import record_event
 from registry.credentials.models import Certificate
@@ -16,7 +16,7 @@ from registry.eligibility.rules import Verdict
 from registry.eligibility.services import ruleset_for, verdict_for
 from registry.errors import Conflict, Invalid, NotFound
 from registry.institutions.models import Institution
-from registry.people.services import name_of
+from registry.people.services import name_of, person_subject
 from registry.vocabulary import CLASS_TYPES
 
 from .models import Employment
@@ -45,7 +45,7 @@ def hire(
         "ruleset": verdict.ruleset.id,
     }
     if not verdict.eligible:
-        subject = f"person:{person.id}" if person is not None else "person:unregistered"
+        subject = person_subject(person, identity)
         failed = [r.rule for r in verdict.reasons if not r.ok]
         record_event(session, actor, "employment.refused", subject, {**event, "failed": failed})
         return None, verdict
@@ -83,9 +83,13 @@ def hire(
     return employment, verdict
 
 
-def get_employment(session: Session, employment_id: int) -> Employment:
+def get_employment(session: Session, employment_id: int, user) -> Employment:
+    """The employment, if ``user`` may see it: to a director another institution's
+    employment does not exist (a 403 would tell which ids are in use elsewhere)."""
     employment = session.get(Employment, employment_id)
-    if employment is None:
+    if employment is None or (
+        user.role == "director" and employment.institution_id != user.institution_id
+    ):
         raise NotFound(f"no employment with id {employment_id}")
     return employment
 
@@ -204,8 +208,10 @@ def compliance(session: Session, institution: Institution, day: date) -> dict:
     health = rules["health_staff"]
     health_staff = count(rules["health_roles"])
     health_full_time = count(rules["health_roles"], full_time_only=True)
-    health_required = health["at_least"] if children else 0
-    full_time_required = children // health["children_per_full_time"]
+    # At least one, children or not; and one full-time per 150 children (151 need two).
+    per = health["children_per_full_time"]
+    health_required = health["at_least"]
+    full_time_required = 0 if children < per else math.ceil(children / per)
     if health_staff < health_required:
         shortfalls.append(
             _shortfall(
@@ -275,7 +281,8 @@ def expiring(
     district: str | None = None,
 ) -> list[dict]:
     """Certificates of staff in post today that expire within ``within`` days, soonest
-    first. A certificate already followed by a later one of the same kind (a renewal,
+    first; those already expired and not replaced come first, with negative
+    ``days_left``. A certificate followed by a later one of the same kind (a renewal,
     the next health certificate) is left out: nothing needs doing about it."""
     staff = (
         sa.select(Employment.person_id, Employment.institution_id, Employment.role)
@@ -286,52 +293,51 @@ def expiring(
         staff = staff.where(Employment.institution_id == institution.id)
     if district is not None:
         staff = staff.where(Institution.district == district)
-    roles: dict[tuple[int, int], set[str]] = {}
-    for person_id, institution_id, role in session.execute(staff):
-        roles.setdefault((person_id, institution_id), set()).add(role)
-    person_ids = {person_id for person_id, _ in roles}
-    if not person_ids:
-        return []
-    held = list(
-        session.scalars(
-            sa.select(Certificate)
-            .where(Certificate.person_id.in_(person_ids), Certificate.status == "valid")
-            .options(selectinload(Certificate.person))
+    newer = aliased(Certificate)
+    due = session.scalars(
+        sa.select(Certificate)
+        .where(
+            Certificate.person_id.in_(staff.with_only_columns(Employment.person_id)),
+            Certificate.status == "valid",
+            Certificate.expires_on <= today + timedelta(days=within),
+            ~sa.exists().where(
+                newer.person_id == Certificate.person_id,
+                newer.kind == Certificate.kind,
+                newer.status == "valid",
+                sa.or_(newer.expires_on.is_(None), newer.expires_on > Certificate.expires_on),
+            ),
         )
-    )
-    latest: dict[tuple[int, str], date] = {}
-    for c in held:
-        key = (c.person_id, c.kind)
-        latest[key] = max(latest.get(key, date.min), c.expires_on or date.max)
-    horizon = today + timedelta(days=within)
-    due = [
-        c
-        for c in held
-        if c.expires_on is not None
-        and today <= c.expires_on <= horizon
-        and latest[(c.person_id, c.kind)] == c.expires_on
-    ]
+        .options(selectinload(Certificate.person))
+        .order_by(Certificate.expires_on, Certificate.id)
+    ).all()
+    if not due:
+        return []
+    posts: dict[int, dict[Institution, set[str]]] = {}
+    people_due = {c.person_id for c in due}
+    for person_id, institution_id, role in session.execute(
+        staff.where(Employment.person_id.in_(people_due))
+    ):
+        posts.setdefault(person_id, {}).setdefault(institution_id, set()).add(role)
     institutions = {
         i.id: i
         for i in session.scalars(
-            sa.select(Institution).where(Institution.id.in_({i for _, i in roles}))
+            sa.select(Institution).where(Institution.id.in_({i for p in posts.values() for i in p}))
         )
     }
     rows = []
     for c in due:
-        for (person_id, institution_id), person_roles in roles.items():
-            if person_id == c.person_id:
-                rows.append(
-                    {
-                        "institution": institutions[institution_id].code,
-                        "institution_name": institutions[institution_id].name,
-                        "person_id": person_id,
-                        "name": name_of(c.person),
-                        "roles": sorted(person_roles),
-                        "certificate": describe_certificate(c, today),
-                        "expires_on": c.expires_on,
-                        "days_left": (c.expires_on - today).days,
-                    }
-                )
-    rows.sort(key=lambda r: (r["expires_on"], r["institution"], r["person_id"]))
+        name = name_of(c.person)
+        for institution_id, roles in posts[c.person_id].items():
+            rows.append(
+                {
+                    "institution": institutions[institution_id].code,
+                    "institution_name": institutions[institution_id].name,
+                    "person_id": c.person_id,
+                    "name": name,
+                    "roles": sorted(roles),
+                    "certificate": describe_certificate(c, today),
+                    "expires_on": c.expires_on,
+                    "days_left": (c.expires_on - today).days,
+                }
+            )
     return rows

@@ -2,11 +2,10 @@ from datetime import date
 
 from flask_smorest import Blueprint
 
-from registry.auth.access import check_institution, current_user, require
+from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
 from registry.errors import NotEligible
-from registry.institutions.services import get_institution, parse_code
 
 from . import services
 from .schemas import (
@@ -23,13 +22,6 @@ from .schemas import (
 blp = Blueprint("staffing", __name__, url_prefix="/api/v1", description="在岗人员与配备")
 
 
-def _institution(code: str):
-    """The institution at ``code``, after the director's scope is checked."""
-    code = parse_code(code)
-    check_institution(current_user(), code)
-    return get_institution(get_session(), code)
-
-
 @blp.route("/institutions/<code>/employments", methods=["POST"])
 @require("admin", "bureau", "director")
 @blp.arguments(HireSchema)
@@ -39,7 +31,7 @@ def hire(data, code):
     """Hire a person in a role from `start`, if eligible on that date under the
     institution's rules and not barred; 409 `not_eligible` with the reasons otherwise."""
     session = get_session()
-    institution = _institution(code)
+    institution = scoped_institution(code)
     employment, verdict = services.hire(session, current_user(), institution, data)
     session.commit()  # a refusal is audited too
     if employment is None:
@@ -57,7 +49,7 @@ def hire(data, code):
 @blp.response(200, EmploymentSchema(many=True))
 def roster(query, code):
     """Staff in post on `as_of`."""
-    institution = _institution(code)
+    institution = scoped_institution(code)
     return services.roster(get_session(), institution, query["as_of"] or date.today())
 
 
@@ -68,8 +60,7 @@ def roster(query, code):
 def end(data, employment_id):
     """End an employment on `end` (the last day in post)."""
     session = get_session()
-    employment = services.get_employment(session, employment_id)
-    check_institution(current_user(), employment.institution.code)
+    employment = services.get_employment(session, employment_id, current_user())
     services.end_employment(session, current_user(), employment, data["end"])
     session.commit()
     return services.describe_employment(employment)
@@ -82,7 +73,7 @@ def end(data, employment_id):
 def compliance(query, code):
     """Classes, caregivers, health staff and cooks against the district's rules on
     `as_of`, with every shortfall and its source."""
-    institution = _institution(code)
+    institution = scoped_institution(code)
     return services.compliance(get_session(), institution, query["as_of"] or date.today())
 
 
@@ -92,6 +83,6 @@ def compliance(query, code):
 @blp.response(200, ExpiringSchema(many=True))
 def expiring(query, code):
     """Certificates of the staff in post that expire within `within` days, soonest first."""
-    institution = _institution(code)
+    institution = scoped_institution(code)
     today = query["as_of"] or date.today()
     return services.expiring(get_session(), query["within"], today, institution=institution)

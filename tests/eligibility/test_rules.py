@@ -281,9 +281,10 @@ def _management(start, end, field="childcare", management=True):
 @pytest.mark.parametrize(
     ("periods", "ok"),
     [
-        # 2023-06-01 .. 2026-05-31 inclusive is 1096 days: three years.
+        # Three calendar years pass with a 29 February (1096 days) or without (1095).
         ([_management(date(2023, 6, 1), date(2026, 5, 31))], True),
-        ([_management(date(2023, 6, 2), date(2026, 5, 31))], False),
+        ([_management(date(2021, 1, 1), date(2023, 12, 31))], True),
+        ([_management(date(2021, 1, 2), date(2023, 12, 31))], False),
         ([_management(date(2023, 6, 1), None)], True),
         # Two overlapping years are not three.
         (
@@ -303,7 +304,8 @@ def _management(start, end, field="childcare", management=True):
         ([_management(date(2026, 6, 2), date(2030, 1, 1))], False),
     ],
     ids=[
-        "exactly-3",
+        "3-with-leap-day",
+        "3-without",
         "a-day-short",
         "open-ended",
         "overlap-once",

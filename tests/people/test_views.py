@@ -349,3 +349,64 @@ def test_experience_added_later(client, hr, registered, session):
     )
     assert response.status_code == 201, response.get_json()
     assert len(session.get(Person, registered["id"]).experience) == 2
+
+
+def test_a_passport_holder_is_registered_with_the_type_named(client, hr):
+    body = {**PERSON, "id_number": "e 1234 5678", "id_type": "passport"}
+    response = client.post("/api/v1/people", json=body, headers=hr)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["id_type"] == "passport"
+    again = client.post("/api/v1/people", json={**body, "id_number": "E12345678"}, headers=hr)
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"start": "9999-12-31"}, "experience"),
+        ({"start": (date.today() + timedelta(days=1)).isoformat(), "end": None}, "experience"),
+    ],
+    ids=["far-future", "future"],
+)
+def test_experience_cannot_start_in_the_future(client, hr, session, change, field):
+    body = {**PERSON, "experience": [{**PERSON["experience"][0], **change}]}
+    response = client.post("/api/v1/people", json=body, headers=hr)
+    assert response.status_code == 422 and field in response.get_json()["errors"]
+    assert _count(session, Person) == 0
+
+
+def test_the_same_issuer_and_number_typed_otherwise_is_one_certificate(client, hr, registered):
+    first = _add(client, hr, registered["id"], issuer="杭州市 人力资源和社会保障局", number="ab-01")
+    assert first.status_code == 201 and first.get_json()["issuer"] == CERTIFICATE["issuer"]
+    again = _add(
+        client, hr, registered["id"], issuer="杭州市人力资源和社会保障局", number="ＡＢ-01"
+    )
+    assert again.status_code == 409 and again.get_json()["id"] == first.get_json()["id"]
+
+
+def test_a_certificate_is_renewed_once(client, hr, registered):
+    old = _add(client, hr, registered["id"]).get_json()
+    url = f"/api/v1/certificates/{old['id']}/renewals"
+    first = client.post(url, json={"number": "R1", "issued_on": "2024-03-05"}, headers=hr)
+    assert first.status_code == 201
+    second = client.post(url, json={"number": "R2", "issued_on": "2024-03-06"}, headers=hr)
+    assert second.status_code == 409 and second.get_json()["id"] == first.get_json()["id"]
+
+
+def test_directors_do_not_see_why_a_certificate_was_revoked(
+    client, hr, make_user, make_institution, registered
+):
+    certificate = _add(client, hr, registered["id"]).get_json()
+    reason = "因虐待儿童被终身禁入"
+    client.post(
+        f"/api/v1/certificates/{certificate['id']}/revoke", json={"reason": reason}, headers=hr
+    )
+    _, director = make_user("director", make_institution())
+    seen = client.post(
+        "/api/v1/people/lookup", json={"id_number": NUMBER}, headers=director
+    ).get_json()
+    assert seen["certificates"][0]["state"] == "revoked" and reason not in repr(seen)
+    bureau_view = client.post(
+        "/api/v1/people/lookup", json={"id_number": NUMBER}, headers=hr
+    ).get_json()
+    assert bureau_view["certificates"][0]["revoked_reason"] == reason

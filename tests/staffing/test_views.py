@@ -178,7 +178,7 @@ def test_another_director_does_not_end_it(
         json={"end": TODAY.isoformat()},
         headers=other,
     )
-    assert response.status_code == 403
+    assert response.status_code == 404  # as if it did not exist
 
 
 def test_the_roster_shows_who_is_in_post(client, director, make_person):
@@ -273,8 +273,8 @@ def test_each_kind_of_shortfall(
 
 def test_health_staff_one_full_time_per_150_children(client, director, make_person, make_user):
     _, bureau = make_user("bureau")
-    _set(client, bureau, classes=[{"type": "preschool", "children": 20}] * 8)  # 160 children
-    _staff(client, director, make_person, [("caregiver", True)] * 24)
+    _set(client, bureau, classes=[{"type": "preschool", "children": 15}] * 10)  # 150
+    _staff(client, director, make_person, [("caregiver", True)] * 30)
     shortfalls = {s["rule"] for s in _compliance(client, director)["shortfalls"]}
     assert shortfalls == {"health_staff", "health_staff_full_time"}
     _staff(client, director, make_person, [("nurse", False)], first=100)
@@ -282,13 +282,30 @@ def test_health_staff_one_full_time_per_150_children(client, director, make_pers
     assert {s["rule"] for s in body["shortfalls"]} == {"health_staff_full_time"}
     assert body["staff"]["health_staff_full_time_required"] == 1
     assert "150" in body["shortfalls"][0]["source"]
+    _staff(client, director, make_person, [("nurse", True)], first=101)
+    assert _compliance(client, director)["compliant"] is True
+    # 151 children need two full-time health staff.
+    _set(
+        client,
+        bureau,
+        classes=[{"type": "preschool", "children": 15}] * 10
+        + [{"type": "preschool", "children": 1}],
+    )
+    _staff(client, director, make_person, [("caregiver", True)], first=102)
+    body = _compliance(client, director)
+    assert {s["rule"] for s in body["shortfalls"]} == {"health_staff_full_time"}
+    assert body["staff"]["health_staff_full_time_required"] == 2
 
 
-def test_no_children_no_requirements(client, director, make_user):
+def test_without_children_only_the_health_staff_is_required(
+    client, director, make_user, make_person
+):
     _, bureau = make_user("bureau")
     _set(client, bureau, classes=[], meals_on_site=True)
     body = _compliance(client, director)
-    assert body["compliant"] is True and body["children"] == 0
+    assert [s["rule"] for s in body["shortfalls"]] == ["health_staff"] and body["children"] == 0
+    _staff(client, director, make_person, [("nurse", False)])
+    assert _compliance(client, director)["compliant"] is True
 
 
 def test_a_director_records_classes_but_not_the_district(client, director, session, institution):
@@ -338,3 +355,50 @@ def test_expiring_certificates_soonest_first(client, director, make_person):
     assert rows[0]["certificate"]["kind"] == "health_certificate" and rows[0]["roles"] == ["cook"]
     bad = client.get(f"/api/v1/institutions/{CODES[0]}/expiring?within=-1", headers=director)
     assert bad.status_code == 422 and "within" in bad.get_json()["errors"]
+
+
+def test_a_refused_hire_of_an_unregistered_number_is_traceable(client, session, director):
+    _hire(client, director, id_number(8))
+    refused = session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "employment.refused"))
+    assert refused.subject.startswith("index:") and id_number(8) not in refused.subject
+
+
+@pytest.mark.parametrize("start", ["9999-12-31", "1899-12-31"])
+def test_dates_outside_the_registry_are_refused(client, director, make_person, start):
+    make_person(1, certificates=COOK)
+    response = _hire(client, director, id_number(1), start=start)
+    assert response.status_code == 422 and "start" in response.get_json()["errors"]
+    far = client.get(f"/api/v1/institutions/{CODES[0]}/expiring?as_of=9999-12-01", headers=director)
+    assert far.status_code == 422 and "as_of" in far.get_json()["errors"]
+
+
+def test_expired_certificates_of_staff_in_post_come_first(client, director, make_person):
+    make_person(1, name="甲", certificates=[("health_certificate", TODAY - timedelta(days=300))])
+    assert (
+        _hire(
+            client, director, id_number(1), start=(TODAY - timedelta(days=200)).isoformat()
+        ).status_code
+        == 201
+    )
+    make_person(2, name="乙", certificates=[("health_certificate", TODAY - timedelta(days=30))])
+    assert _hire(client, director, id_number(2), start=TODAY.isoformat()).status_code == 201
+    # 甲's certificate lapses while in post.
+    later = (TODAY + timedelta(days=100)).isoformat()
+    url = f"/api/v1/institutions/{CODES[0]}/expiring?within=400&as_of={later}"
+    rows = client.get(url, headers=director).get_json()
+    assert [(r["name"], r["days_left"]) for r in rows] == [("甲", -35), ("乙", 235)]
+
+
+def test_an_institution_says_which_rules_it_is_held_to(
+    client, director, make_user, make_institution
+):
+    assert (
+        client.get(f"/api/v1/institutions/{CODES[0]}", headers=director).get_json()["ruleset"]
+        == "xihu"
+    )
+    make_institution(code=CODES[1], district="浙江省杭州市滨江区")
+    _, bureau = make_user("bureau")
+    assert (
+        client.get(f"/api/v1/institutions/{CODES[1]}", headers=bureau).get_json()["ruleset"]
+        == "national"
+    )
