@@ -36,12 +36,13 @@ def init_api(app) -> Api:
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )
+    from registry.bans.views import blp as bans
     from registry.credentials.views import blp as certificates
     from registry.eligibility.views import blp as eligibility
     from registry.institutions.views import blp as institutions
     from registry.people.views import blp as people
     from registry.staffing.views import blp as staffing
 
-    for blueprint in (institutions, people, certificates, eligibility, staffing):
+    for blueprint in (institutions, people, certificates, eligibility, staffing, bans):
         api.register_blueprint(blueprint)
     return api

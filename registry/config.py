@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENVIRONMENTS = ("development", "production")
+DEFAULT_BAN_CONTACT = (
+    "请联系机构所在地县级卫生健康行政部门核实（contact the county health bureau "
+    "where the institution is registered）"
+)
 
 
 class ConfigError(RuntimeError):
@@ -23,6 +27,11 @@ class Settings:
     keys_dir: Path
     # Upload limit for the roll import endpoint (413 beyond it).
     max_content_length: int = 512 * 1024 * 1024
+    # Hiring checks a user may make in any window of that many seconds (429 beyond).
+    check_limit: int = 120
+    check_window: int = 60
+    # Whom a director is told to contact about a "barred" answer.
+    ban_contact: str = DEFAULT_BAN_CONTACT
 
     @property
     def production(self) -> bool:
@@ -41,5 +50,24 @@ def load_settings(environ: dict | None = None) -> Settings:
     )
     keys_dir = Path(environ.get("REGISTRY_KEYS_DIR") or instance_path / "keys").resolve()
     return Settings(
-        env=env, instance_path=instance_path, database_url=database_url, keys_dir=keys_dir
+        env=env,
+        instance_path=instance_path,
+        database_url=database_url,
+        keys_dir=keys_dir,
+        check_limit=_positive(environ, "REGISTRY_CHECK_LIMIT", 120),
+        check_window=_positive(environ, "REGISTRY_CHECK_WINDOW", 60),
+        ban_contact=environ.get("REGISTRY_BAN_CONTACT") or DEFAULT_BAN_CONTACT,
     )
+
+
+def _positive(environ, name: str, default: int) -> int:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return value

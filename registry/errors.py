@@ -70,6 +70,17 @@ class Conflict(RegistryError):
     code = "conflict"
 
 
+class RateLimited(RegistryError):
+    """Too many checks in the window; ``Retry-After`` says when the next one is admitted."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class Invalid(RegistryError):
     """Well-formed input that breaks a rule; ``errors`` maps field names to messages."""
 
@@ -117,7 +128,14 @@ class ErrorSchema(Schema):
 
 
 def _handle_registry_error(exc: RegistryError):
-    return error_response(exc.status, exc.code, exc.message, exc.errors, **exc.extra)
+    return error_response(
+        exc.status,
+        exc.code,
+        exc.message,
+        exc.errors,
+        headers=getattr(exc, "headers", None),
+        **exc.extra,
+    )
 
 
 def http_error_response(exc: HTTPException):

@@ -27,6 +27,8 @@ def test_api_conforms_to_its_document(app, session, make_user):
         "POST /api/v1/eligibility",
         "POST /api/v1/institutions/{code}/employments",
         "GET /api/v1/institutions/{code}/compliance",
+        "POST /api/v1/ban-checks",
+        "POST /api/v1/bans",
     }
     statuses = set()
     for operation in operations:
@@ -43,3 +45,4 @@ def test_api_conforms_to_its_document(app, session, make_user):
     assert ("POST /api/v1/institutions", 201) in statuses
     assert ("POST /api/v1/people", 201) in statuses
     assert ("POST /api/v1/eligibility", 200) in statuses
+    assert ("POST /api/v1/ban-checks", 200) in statuses

@@ -6,10 +6,10 @@ institution goes through ``check_institution`` before it is read or written.
 
 from functools import wraps
 
-from flask import g, request
+from flask import current_app, g, request
 
 from registry.db import get_session
-from registry.errors import Forbidden, Unauthorized
+from registry.errors import Forbidden, RateLimited, Unauthorized
 from registry.vocabulary import USER_ROLES
 
 from .services import authenticate_token
@@ -65,3 +65,20 @@ def check_institution(user, code: str) -> None:
     """
     if user.role == "director" and user.institution.code != code:
         raise Forbidden("a director sees only the own institution")
+
+
+def admit_check(session) -> None:
+    """Refuse a hiring check over the current user's limit (SPEC: checks are rate
+    limited per user) with 429 and ``Retry-After``. The refusal is committed first: a
+    burst over the limit is itself in the audit log."""
+    from registry.bans.services import over_limit
+
+    settings = current_app.extensions["registry.settings"]
+    retry_after = over_limit(session, current_user(), settings.check_limit, settings.check_window)
+    if retry_after is not None:
+        session.commit()
+        raise RateLimited(
+            f"more than {settings.check_limit} checks in {settings.check_window} seconds; "
+            f"try again in {retry_after} s",
+            retry_after,
+        )

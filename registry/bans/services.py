@@ -1,29 +1,373 @@
-"""Bans, as far as the eligibility rules need them: whether a number is barred.
-Functions take the session and never commit."""
+"""The blacklist: bans, hiring checks, who checked whom, alerts and the yearly
+re-screen. Functions take the session and never commit.
 
-from datetime import date
+A ban is found only through the keyed blind index of the normalised identity number
+(under every loaded key, so a rotation under way changes no answer): ``find_ban`` is
+the one lookup behind a hiring check, a hire and an eligibility verdict.
+"""
+
+import math
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from registry.audit import AuditEvent, record_event
+from registry.auth.models import User
 from registry.crypto import current_keyring
+from registry.db import utcnow
+from registry.errors import Conflict, NotFound
 from registry.identity import IdentityNumber
+from registry.institutions.models import Institution
+from registry.people.models import Person
+from registry.staffing.models import Employment
 
-from .models import Ban
+from . import receipts
+from .models import Alert, Ban, BanCheck
+
+NUMBER_CONTEXT = "ban.id_number"
+NAME_CONTEXT = "ban.name"
 
 
-def is_barred(session: Session, identity: IdentityNumber, *days: date) -> bool:
-    """Whether an active ban on this number is in force on any of ``days``.
+def _indexes(identity: IdentityNumber) -> list[bytes]:
+    return list(current_keyring().blind_indexes(identity.canonical).values())
+
+
+def in_force(*days: date):
+    """An active ban in force on any of ``days``."""
+    return sa.and_(
+        Ban.status == "active",
+        sa.or_(
+            *(
+                sa.and_(Ban.effective_on <= day, sa.or_(Ban.until.is_(None), Ban.until >= day))
+                for day in days
+            )
+        ),
+    )
+
+
+def find_ban(session: Session, identity: IdentityNumber, *days: date) -> Ban | None:
+    """An active ban on this number in force on any of ``days``.
 
     Callers pass the date asked about and today: a ban recorded since a past date
     still bars now, and one that starts later already bars a hire starting then.
     """
-    indexes = list(current_keyring().blind_indexes(identity.canonical).values())
-    in_force = sa.or_(
-        *(
-            sa.and_(Ban.effective_on <= day, sa.or_(Ban.until.is_(None), Ban.until >= day))
-            for day in days
+    query = sa.select(Ban).where(Ban.id_index.in_(_indexes(identity)), in_force(*days))
+    return session.scalars(query.order_by(Ban.id).limit(1)).first()
+
+
+def is_barred(session: Session, identity: IdentityNumber, *days: date) -> bool:
+    return find_ban(session, identity, *days) is not None
+
+
+# -- bans -------------------------------------------------------------------------------
+
+
+def add_ban(session: Session, actor, data: dict) -> tuple[Ban, list[Alert]]:
+    """Record a ban from validated ``BanSchema`` data, and raise an alert for every
+    current employment of the person at once. 409 with the existing id when the number
+    is already under an active ban."""
+    identity = data["identity"]
+    existing = session.scalar(
+        sa.select(Ban.id).where(Ban.id_index.in_(_indexes(identity)), Ban.status == "active")
+    )
+    if existing is not None:
+        raise Conflict("this number is already under an active ban", id=existing)
+    keyring = current_keyring()
+    ban = Ban(
+        id_type=identity.id_type,
+        id_index=keyring.blind_index(identity.canonical),
+        id_index_kid=keyring.active_blind_kid,
+        id_number_enc=keyring.encrypt(identity.number, NUMBER_CONTEXT),
+        name_enc=keyring.encrypt(data["name"], NAME_CONTEXT),
+        category=data["category"],
+        authority=data["authority"],
+        decision_no=data["decision_no"],
+        effective_on=data["effective_on"],
+        until=data.get("until"),
+        created_by_id=getattr(actor, "id", None),
+    )
+    session.add(ban)
+    session.flush()
+    alerts = _raise_alerts(session, ban, identity, date.today())
+    record_event(
+        session,
+        actor,
+        "ban.added",
+        f"ban:{ban.id}",
+        {
+            "category": ban.category,
+            "authority": ban.authority,
+            "decision_no": ban.decision_no,
+            "effective_on": ban.effective_on.isoformat(),
+            "until": ban.until and ban.until.isoformat(),
+            "alerts": [a.id for a in alerts],
+        },
+    )
+    return ban, alerts
+
+
+def get_ban(session: Session, ban_id: int) -> Ban:
+    ban = session.get(Ban, ban_id)
+    if ban is None:
+        raise NotFound(f"no ban with id {ban_id}")
+    return ban
+
+
+def revoke_ban(session: Session, actor, ban: Ban, reason: str) -> Ban:
+    """Revoke with a reason; the row stays, and checks answer ``clear`` again."""
+    if ban.status == "revoked":
+        raise Conflict(f"ban {ban.id} was already revoked on {ban.revoked_at:%Y-%m-%d}")
+    ban.status = "revoked"
+    ban.revoked_at = utcnow()
+    ban.revoked_by_id = getattr(actor, "id", None)
+    ban.revoked_reason = reason
+    session.flush()
+    record_event(session, actor, "ban.revoked", f"ban:{ban.id}", {"reason": reason})
+    return ban
+
+
+def describe_ban(ban: Ban, alerts: int | None = None) -> dict:
+    """A ban as ``BanSchema`` dumps it, for the bureau: name and masked number decrypted."""
+    keyring = current_keyring()
+    number = keyring.decrypt(ban.id_number_enc, NUMBER_CONTEXT)
+    return {
+        "id": ban.id,
+        "name": keyring.decrypt(ban.name_enc, NAME_CONTEXT),
+        "id_type": ban.id_type,
+        "id_number_masked": IdentityNumber(ban.id_type, number).masked,
+        "category": ban.category,
+        "authority": ban.authority,
+        "decision_no": ban.decision_no,
+        "effective_on": ban.effective_on,
+        "until": ban.until,
+        "status": ban.status,
+        "revoked_at": ban.revoked_at,
+        "revoked_reason": ban.revoked_reason,
+        "alerts": alerts,
+    }
+
+
+# -- hiring checks ----------------------------------------------------------------------
+
+
+def _lock_user_checks(session: Session, user) -> None:
+    # Counting and then inserting races between app servers; on PostgreSQL a lock per
+    # user makes them take turns (SQLite writers take turns already).
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(0x62616E, user.id)))
+
+
+def over_limit(session: Session, user, limit: int, window: int) -> int | None:
+    """Seconds until ``user`` may check again, or None while under ``limit`` checks in
+    any ``window`` seconds. The first refusal of a burst goes to the audit log."""
+    if not isinstance(user, User):
+        return None  # the command line is the bureau's own, run on the server
+    _lock_user_checks(session, user)
+    now = utcnow()
+    since = now - timedelta(seconds=window)
+    recent = session.scalars(
+        sa.select(BanCheck.checked_at)
+        .where(BanCheck.user_id == user.id, BanCheck.checked_at > since)
+        .order_by(BanCheck.checked_at.desc())
+        .limit(limit)
+    ).all()
+    if len(recent) < limit:
+        return None
+    retry_after = max(1, math.ceil((recent[-1] + timedelta(seconds=window) - now).total_seconds()))
+    already = session.scalar(
+        sa.select(AuditEvent.id).where(
+            AuditEvent.action == "ban_check.rate_limited",
+            AuditEvent.subject == f"user:{user.id}",
+            AuditEvent.occurred_at > since,
         )
     )
-    query = sa.select(Ban.id).where(Ban.id_index.in_(indexes), Ban.status == "active", in_force)
-    return session.scalar(query.limit(1)) is not None
+    if already is None:
+        record_event(
+            session,
+            user,
+            "ban_check.rate_limited",
+            f"user:{user.id}",
+            {"limit": limit, "window": window, "retry_after": retry_after},
+        )
+    return retry_after
+
+
+def check(
+    session: Session,
+    user,
+    identity: IdentityNumber,
+    *,
+    purpose: str | None,
+    institution: Institution | None,
+    days: tuple[date, ...] = (),
+) -> tuple[BanCheck, str]:
+    """Check a number against the bans (on ``days`` and today), store the check (the
+    blind index, never the number) and sign a receipt. Returns the check and receipt."""
+    keyring = current_keyring()
+    ban = find_ban(session, identity, *days, date.today())
+    row = BanCheck(
+        user_id=getattr(user, "id", None),
+        institution_id=institution.id if institution is not None else None,
+        id_index=keyring.blind_index(identity.canonical),
+        id_index_kid=keyring.active_blind_kid,
+        purpose=purpose,
+        result="barred" if ban is not None else "clear",
+        ban_id=ban.id if ban is not None else None,
+        checked_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    code = institution.code if institution is not None else None
+    record_event(
+        session,
+        user,
+        "ban.checked",
+        f"check:{row.id}",
+        {"institution": code, "purpose": purpose, "result": row.result},
+    )
+    return row, receipts.issue(row, code, identity.masked)
+
+
+def checks_of(session: Session, identity: IdentityNumber) -> list[dict]:
+    """Every check ever made of this number, newest first: who checked the person."""
+    rows = session.execute(
+        sa.select(BanCheck, Institution.code, Institution.name, User.username)
+        .outerjoin(Institution, BanCheck.institution_id == Institution.id)
+        .outerjoin(User, BanCheck.user_id == User.id)
+        .where(BanCheck.id_index.in_(_indexes(identity)))
+        .order_by(BanCheck.checked_at.desc(), BanCheck.id.desc())
+    )
+    return [
+        {
+            "check_id": c.id,
+            "checked_at": c.checked_at,
+            "institution": code,
+            "institution_name": name,
+            "user": username,
+            "purpose": c.purpose,
+            "result": c.result,
+        }
+        for c, code, name, username in rows
+    ]
+
+
+# -- alerts and the yearly re-screen ------------------------------------------------------
+
+
+def _raise_alerts(session: Session, ban: Ban, identity: IdentityNumber, day: date) -> list[Alert]:
+    """An alert for every employment of the banned number not ended before ``day`` (a
+    hire that starts later is current too) that has none for this ban yet."""
+    employments = session.scalars(
+        sa.select(Employment)
+        .join(Person, Employment.person_id == Person.id)
+        .where(
+            Person.id_index.in_(_indexes(identity)),
+            sa.or_(Employment.end.is_(None), Employment.end >= day),
+            ~sa.exists().where(Alert.ban_id == ban.id, Alert.employment_id == Employment.id),
+        )
+    ).all()
+    alerts = [
+        Alert(ban_id=ban.id, employment_id=e.id, institution_id=e.institution_id)
+        for e in employments
+    ]
+    session.add_all(alerts)
+    session.flush()
+    return alerts
+
+
+def rescreen(session: Session, actor, as_of: date) -> dict:
+    """The yearly check of 未成年人保护法 art. 62: every employment in post on ``as_of``
+    against the bans in force then (or today), in one query; an alert for each hit that
+    has none yet."""
+    in_post = session.scalar(
+        sa.select(sa.func.count()).select_from(Employment).where(Employment.in_post_on(as_of))
+    )
+    hits = session.execute(
+        sa.select(Employment, Ban)
+        .join(Person, Employment.person_id == Person.id)
+        .join(Ban, Ban.id_index == Person.id_index)
+        .where(Employment.in_post_on(as_of), in_force(as_of, date.today()))
+        .order_by(Employment.institution_id, Employment.id)
+    ).all()
+    barred = []
+    for employment, ban in hits:
+        alert = session.scalar(
+            sa.select(Alert).where(Alert.ban_id == ban.id, Alert.employment_id == employment.id)
+        )
+        new = alert is None
+        if new:
+            alert = Alert(
+                ban_id=ban.id,
+                employment_id=employment.id,
+                institution_id=employment.institution_id,
+            )
+            session.add(alert)
+            session.flush()
+        barred.append(
+            {
+                "employment_id": employment.id,
+                "institution": employment.institution.code,
+                "person_id": employment.person_id,
+                "role": employment.role,
+                "ban_id": ban.id,
+                "alert_id": alert.id,
+                "new_alert": new,
+            }
+        )
+    report = {"as_of": as_of.isoformat(), "employments": in_post, "barred": barred}
+    record_event(
+        session,
+        actor,
+        "rescreen.completed",
+        f"rescreen:{as_of.isoformat()}",
+        {
+            "employments": in_post,
+            "barred": len(barred),
+            "new_alerts": sum(b["new_alert"] for b in barred),
+        },
+    )
+    return report
+
+
+def list_alerts(session: Session, user) -> list[dict]:
+    """Alerts, newest first: all for the bureau, the own institution's for a director
+    (without the ban: whom to ask is in the alert, what for is not)."""
+    query = (
+        sa.select(Alert, Employment, Institution.code, User.username)
+        .join(Employment, Alert.employment_id == Employment.id)
+        .join(Institution, Alert.institution_id == Institution.id)
+        .outerjoin(User, Alert.acknowledged_by_id == User.id)
+        .order_by(Alert.raised_at.desc(), Alert.id.desc())
+    )
+    if user.role == "director":
+        query = query.where(Alert.institution_id == user.institution_id)
+    keyring = current_keyring()
+    return [
+        {
+            "id": alert.id,
+            "raised_at": alert.raised_at,
+            "institution": code,
+            "employment_id": employment.id,
+            "person_id": employment.person_id,
+            "name": keyring.decrypt(employment.person.name_enc, "person.name"),
+            "role": employment.role,
+            "ban_id": alert.ban_id if user.role != "director" else None,
+            "acknowledged_at": alert.acknowledged_at,
+            "acknowledged_by": acknowledged_by,
+        }
+        for alert, employment, code, acknowledged_by in session.execute(query)
+    ]
+
+
+def acknowledge(session: Session, user, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None or (user.role == "director" and alert.institution_id != user.institution_id):
+        raise NotFound(f"no alert with id {alert_id}")
+    if alert.acknowledged_at is not None:
+        raise Conflict(f"alert {alert.id} was already acknowledged")
+    alert.acknowledged_at = utcnow()
+    alert.acknowledged_by_id = user.id
+    session.flush()
+    record_event(session, user, "alert.acknowledged", f"alert:{alert.id}", {"ban_id": alert.ban_id})
+    return alert

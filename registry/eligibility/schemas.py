@@ -37,3 +37,5 @@ class VerdictSchema(Schema):
     person_id = fields.Integer(allow_none=True, metadata={"description": "null: not registered"})
     ruleset = fields.Nested(RulesetRefSchema)
     reasons = fields.List(fields.Nested(ReasonSchema))
+    check_id = fields.Integer(metadata={"description": "the hiring check behind `barred`"})
+    receipt = fields.String(metadata={"description": "the check's signed receipt"})

@@ -1,12 +1,14 @@
 """Verdicts: the rules of a ruleset applied to what the registry knows of a person.
 Functions take the session and never commit."""
 
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.orm import Session
 
 from registry.audit import record_event
-from registry.bans.services import is_barred
+from registry.bans import services as bans
+from registry.bans.models import BanCheck
 from registry.credentials.services import certificates_of, held
 from registry.identity import IdentityNumber
 from registry.people.models import Person
@@ -38,32 +40,56 @@ def record_of(session: Session, person: Person | None, barred: bool) -> Record:
     )
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A verdict with the hiring check behind its ``barred``."""
+
+    verdict: Verdict
+    person: Person | None
+    check: BanCheck
+    receipt: str
+
+
 def verdict_for(
-    session: Session, identity: IdentityNumber, role: str, as_of: date, ruleset: Ruleset
-) -> tuple[Verdict, Person | None]:
-    """The verdict on ``role`` for the person with this number on ``as_of``.
+    session: Session,
+    actor,
+    identity: IdentityNumber,
+    role: str,
+    as_of: date,
+    institution,
+    *,
+    purpose: str,
+) -> Answer:
+    """The verdict on ``role`` for the person with this number on ``as_of``, under the
+    institution's ruleset. ``barred`` comes from a hiring check, stored, audited and
+    receipted like any other (the answer tells whether the person is barred).
 
     A number nobody registered is judged on an empty record: every rule that needs a
     record fails and says so, and a ban still shows, since bans are kept for numbers,
     not for registered people.
     """
+    check, receipt = bans.check(
+        session, actor, identity, purpose=purpose, institution=institution, days=(as_of,)
+    )
     person = find_person(session, identity)
-    barred = is_barred(session, identity, as_of, date.today())
-    verdict = evaluate(ruleset, role, record_of(session, person, barred), as_of)
-    return verdict, person
+    record = record_of(session, person, check.result == "barred")
+    verdict = evaluate(ruleset_for(institution), role, record, as_of)
+    return Answer(verdict, person, check, receipt)
 
 
 def check_eligibility(
     session: Session, actor, identity: IdentityNumber, role: str, as_of: date, institution
-) -> tuple[Verdict, Person | None]:
-    """``verdict_for`` under the institution's ruleset, in the audit log: the answer
-    says whether the person is barred, so asking is a check like any other."""
-    verdict, person = verdict_for(session, identity, role, as_of, ruleset_for(institution))
+) -> Answer:
+    """``verdict_for``, with the verdict in the audit log."""
+    answer = verdict_for(
+        session, actor, identity, role, as_of, institution, purpose=f"eligibility: {role}"
+    )
+    verdict = answer.verdict
     record_event(
         session,
         actor,
         "eligibility.checked",
-        person_subject(person, identity),
+        person_subject(answer.person, identity),
         {
             "role": role,
             "as_of": as_of.isoformat(),
@@ -71,19 +97,23 @@ def check_eligibility(
             "institution": institution.code if institution is not None else None,
             "eligible": verdict.eligible,
             "barred": verdict.barred,
+            "check_id": answer.check.id,
         },
     )
-    return verdict, person
+    return answer
 
 
-def describe(verdict: Verdict, person: Person | None) -> dict:
+def describe(answer: Answer) -> dict:
     """A verdict as ``VerdictSchema`` dumps it."""
+    verdict = answer.verdict
     return {
         "role": verdict.role,
         "as_of": verdict.as_of,
         "eligible": verdict.eligible,
         "barred": verdict.barred,
-        "person_id": person.id if person is not None else None,
+        "person_id": answer.person.id if answer.person is not None else None,
         "ruleset": verdict.ruleset,
         "reasons": verdict.reasons,
+        "check_id": answer.check.id,
+        "receipt": answer.receipt,
     }

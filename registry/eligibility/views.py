@@ -2,7 +2,7 @@ from datetime import date
 
 from flask_smorest import Blueprint
 
-from registry.auth.access import current_user, require, scoped_institution
+from registry.auth.access import admit_check, current_user, require, scoped_institution
 from registry.db import get_session
 
 from . import services
@@ -24,8 +24,9 @@ def check(data):
     if user.role == "director":
         code = code or user.institution.code
     institution = scoped_institution(code) if code else None
-    verdict, person = services.check_eligibility(
+    admit_check(session)
+    answer = services.check_eligibility(
         session, user, data["identity"], data["role"], data["as_of"] or date.today(), institution
     )
     session.commit()
-    return services.describe(verdict, person)
+    return services.describe(answer)

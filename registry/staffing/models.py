@@ -44,3 +44,8 @@ class Employment(Base):
 
     institution: Mapped[Institution] = relationship()
     person: Mapped[Person] = relationship()
+
+    @classmethod
+    def in_post_on(cls, day: date):
+        """The condition "in post on ``day``": started, and not ended before it."""
+        return sa.and_(cls.start <= day, sa.or_(cls.end.is_(None), cls.end >= day))

@@ -30,6 +30,8 @@ class HireSchema(IdentitySchema):
 
 class EmploymentSchema(Schema):
     id = fields.Integer()
+    check_id = fields.Integer(metadata={"description": "on hiring: the hiring check"})
+    receipt = fields.String(metadata={"description": "on hiring: the check's signed receipt"})
     person_id = fields.Integer()
     name = fields.String()
     role = fields.String()
@@ -108,3 +110,5 @@ class RefusalSchema(Schema):
     message = fields.String()
     barred = fields.Boolean()
     reasons = fields.List(fields.Nested(ReasonSchema))
+    check_id = fields.Integer()
+    receipt = fields.String()

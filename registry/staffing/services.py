@@ -12,56 +12,62 @@ from registry.audit import record_event
 from registry.credentials.models import Certificate
 from registry.credentials.services import describe_certificate
 from registry.db import utcnow
-from registry.eligibility.rules import Verdict
-from registry.eligibility.services import ruleset_for, verdict_for
+from registry.eligibility.services import Answer, ruleset_for, verdict_for
 from registry.errors import Conflict, Invalid, NotFound
 from registry.institutions.models import Institution
-from registry.people.services import name_of, person_subject
+from registry.people.services import find_person, name_of, person_subject
 from registry.vocabulary import CLASS_TYPES
 
 from .models import Employment
 
 
-def in_post_on(day: date):
-    """The condition "in post on ``day``": started, and not ended before it."""
-    return sa.and_(Employment.start <= day, sa.or_(Employment.end.is_(None), Employment.end >= day))
-
-
 def hire(
     session: Session, actor, institution: Institution, data: dict
-) -> tuple[Employment | None, Verdict]:
+) -> tuple[Employment | None, Answer]:
     """Hire from validated ``HireSchema`` data, if the verdict on ``start`` under the
-    institution's ruleset allows it.
+    institution's ruleset allows it. The hiring check behind the verdict is stored and
+    receipted, like one made on its own.
 
-    A refusal comes back as ``(None, verdict)`` and is in the audit log (the caller
+    A refusal comes back as ``(None, answer)`` and is in the audit log (the caller
     commits it and answers 409): a refused hire is a check like any other.
     """
     identity, role, start = data["identity"], data["role"], data["start"]
-    verdict, person = verdict_for(session, identity, role, start, ruleset_for(institution))
+    person = find_person(session, identity)
+    if person is not None:
+        overlapping = session.scalar(
+            sa.select(Employment.id).where(
+                Employment.person_id == person.id,
+                Employment.institution_id == institution.id,
+                Employment.role == role,
+                sa.or_(Employment.end.is_(None), Employment.end >= start),
+            )
+        )
+        if overlapping is not None:
+            raise Conflict(
+                f"this person already holds the role {role} here (employment {overlapping})",
+                id=overlapping,
+            )
+    answer = verdict_for(
+        session, actor, identity, role, start, institution, purpose=f"hiring: {role}"
+    )
+    verdict = answer.verdict
     event = {
         "institution": institution.code,
         "role": role,
         "start": start.isoformat(),
         "ruleset": verdict.ruleset.id,
+        "check_id": answer.check.id,
     }
     if not verdict.eligible:
-        subject = person_subject(person, identity)
         failed = [r.rule for r in verdict.reasons if not r.ok]
-        record_event(session, actor, "employment.refused", subject, {**event, "failed": failed})
-        return None, verdict
-    overlapping = session.scalar(
-        sa.select(Employment.id).where(
-            Employment.person_id == person.id,
-            Employment.institution_id == institution.id,
-            Employment.role == role,
-            sa.or_(Employment.end.is_(None), Employment.end >= start),
+        record_event(
+            session,
+            actor,
+            "employment.refused",
+            person_subject(person, identity),
+            {**event, "failed": failed},
         )
-    )
-    if overlapping is not None:
-        raise Conflict(
-            f"this person already holds the role {role} here (employment {overlapping})",
-            id=overlapping,
-        )
+        return None, answer
     employment = Employment(
         person=person,
         institution=institution,
@@ -80,7 +86,7 @@ def hire(
         f"employment:{employment.id}",
         {**event, "person_id": person.id, "full_time": employment.full_time, "declaration": True},
     )
-    return employment, verdict
+    return employment, answer
 
 
 def get_employment(session: Session, employment_id: int, user) -> Employment:
@@ -115,7 +121,7 @@ def roster(session: Session, institution: Institution, day: date) -> list[dict]:
     """Who is in post at the institution on ``day``, by role and start."""
     employments = session.scalars(
         sa.select(Employment)
-        .where(Employment.institution_id == institution.id, in_post_on(day))
+        .where(Employment.institution_id == institution.id, Employment.in_post_on(day))
         .options(selectinload(Employment.person))
         .order_by(Employment.role, Employment.start, Employment.id)
     )
@@ -154,7 +160,7 @@ def compliance(session: Session, institution: Institution, day: date) -> dict:
     in_post = list(
         session.execute(
             sa.select(Employment.role, Employment.full_time).where(
-                Employment.institution_id == institution.id, in_post_on(day)
+                Employment.institution_id == institution.id, Employment.in_post_on(day)
             )
         )
     )
@@ -287,7 +293,7 @@ def expiring(
     staff = (
         sa.select(Employment.person_id, Employment.institution_id, Employment.role)
         .join(Institution)
-        .where(in_post_on(today))
+        .where(Employment.in_post_on(today))
     )
     if institution is not None:
         staff = staff.where(Employment.institution_id == institution.id)

@@ -2,7 +2,7 @@ from datetime import date
 
 from flask_smorest import Blueprint
 
-from registry.auth.access import current_user, require, scoped_institution
+from registry.auth.access import admit_check, current_user, require, scoped_institution
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
 from registry.errors import NotEligible
@@ -32,15 +32,22 @@ def hire(data, code):
     institution's rules and not barred; 409 `not_eligible` with the reasons otherwise."""
     session = get_session()
     institution = scoped_institution(code)
-    employment, verdict = services.hire(session, current_user(), institution, data)
+    admit_check(session)
+    employment, answer = services.hire(session, current_user(), institution, data)
     session.commit()  # a refusal is audited too
     if employment is None:
         raise NotEligible(
             "not eligible for this role on the start date; nothing was recorded",
-            barred=verdict.barred,
-            reasons=ReasonSchema(many=True).dump(verdict.reasons),
+            barred=answer.verdict.barred,
+            reasons=ReasonSchema(many=True).dump(answer.verdict.reasons),
+            check_id=answer.check.id,
+            receipt=answer.receipt,
         )
-    return services.describe_employment(employment)
+    return {
+        **services.describe_employment(employment),
+        "check_id": answer.check.id,
+        "receipt": answer.receipt,
+    }
 
 
 @blp.route("/institutions/<code>/employments", methods=["GET"])

@@ -1,0 +1,188 @@
+import base64
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from cli.common import cli_actor, load, session_scope
+from registry.bans import receipts, services
+from registry.bans.schemas import BanSchema, CheckRecordSchema, CheckRequestSchema, RevokeBanSchema
+from registry.config import load_settings
+from registry.crypto import Keyring
+from registry.identity import ID_TYPES
+from registry.staffing.schemas import AsOfSchema
+from registry.vocabulary import BAN_CATEGORIES
+
+# Exit status of a check that found a ban, for scripts (0 is clear).
+BARRED = 3
+
+id_number = click.option("--id-number", required=True, help="证件号码 (any typed form)")
+id_type = click.option("--id-type", type=click.Choice(ID_TYPES), help="detected when omitted")
+
+
+def _identity(schema, **options):
+    options = {k: v for k, v in options.items() if v is not None}
+    return load(schema, options, "the identity number is invalid")
+
+
+@click.group()
+def bans():
+    """Lifetime and fixed-term bans (禁止从业), for the health bureau."""
+
+
+@bans.command("add")
+@id_number
+@id_type
+@click.option("--name", required=True)
+@click.option("--category", required=True, type=click.Choice(list(BAN_CATEGORIES)))
+@click.option("--authority", required=True, help="the deciding authority")
+@click.option("--decision-no", required=True, help="the decision document's number")
+@click.option("--effective", required=True, help="YYYY-MM-DD")
+@click.option("--until", help="YYYY-MM-DD; omitted: for life")
+def add(id_number, id_type, name, category, authority, decision_no, effective, until):
+    """Record a ban; prints the ban id alone on the last line."""
+    data = {
+        "id_number": id_number,
+        "id_type": id_type,
+        "name": name,
+        "category": category,
+        "authority": authority,
+        "decision_no": decision_no,
+        "effective_on": effective,
+        "until": until,
+    }
+    data = load(
+        BanSchema(), {k: v for k, v in data.items() if v is not None}, "the ban cannot be added"
+    )
+    with session_scope() as session:
+        ban, alerts = services.add_ban(session, cli_actor(), data)
+        session.commit()
+    click.echo(f"alerts raised for current employments: {len(alerts)}", err=True)
+    click.echo(ban.id)
+
+
+@bans.command("revoke")
+@click.argument("ban_id", type=click.IntRange(min=1))
+@click.option("--reason", required=True)
+def revoke(ban_id, reason):
+    """Revoke a ban with a reason (the record stays)."""
+    data = load(RevokeBanSchema(), {"reason": reason}, "the ban cannot be revoked")
+    with session_scope() as session:
+        ban = services.revoke_ban(
+            session, cli_actor(), services.get_ban(session, ban_id), data["reason"]
+        )
+        session.commit()
+        click.echo(f"revoked ban {ban.id}")
+
+
+@bans.command("check")
+@id_number
+@id_type
+@click.option("--purpose")
+@click.option("--receipt", "show_receipt", is_flag=True, help="also print the signed receipt")
+def check(id_number, id_type, purpose, show_receipt):
+    """Check a number: prints clear or barred; exit 0 clear, 3 barred."""
+    data = _identity(CheckRequestSchema(), id_number=id_number, id_type=id_type, purpose=purpose)
+    with session_scope() as session:
+        row, receipt = services.check(
+            session, cli_actor(), data["identity"], purpose=data["purpose"], institution=None
+        )
+        session.commit()
+    click.echo(row.result)
+    if show_receipt:
+        click.echo(receipt)
+    sys.exit(BARRED if row.result == "barred" else 0)
+
+
+@click.group()
+def checks():
+    """Hiring checks made through the registry."""
+
+
+@checks.command("for-person")
+@id_number
+@id_type
+@click.option("--format", "format_", type=click.Choice(["table", "json"]), default="table")
+def for_person(id_number, id_type, format_):
+    """Who checked this person: every check, newest first."""
+    data = _identity(CheckRequestSchema(), id_number=id_number, id_type=id_type)
+    with session_scope() as session:
+        rows = CheckRecordSchema(many=True).dump(services.checks_of(session, data["identity"]))
+    if format_ == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("nobody has checked this number")
+    for r in rows:
+        who = r["institution"] or "-"
+        click.echo(
+            f"{r['checked_at']}\t{who}\t{r['user'] or '-'}\t{r['result']}\t{r['purpose'] or ''}"
+        )
+
+
+@click.command()
+@click.option("--as-of", help="YYYY-MM-DD (default: today)")
+@click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
+def rescreen(as_of, format_):
+    """Re-check every current employment against the bans (the yearly check of
+    未成年人保护法 art. 62); exit 3 when somebody barred is in post."""
+    day = load(AsOfSchema(), {"as_of": as_of} if as_of else {}, "the date is invalid")["as_of"]
+    with session_scope() as session:
+        report = services.rescreen(session, cli_actor(), day or date.today())
+        session.commit()
+    if format_ == "json":
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"re-screened {report['employments']} employments in post on {report['as_of']}")
+        for hit in report["barred"]:
+            state = "new alert" if hit["new_alert"] else "alert already raised"
+            click.echo(
+                f"BARRED  institution {hit['institution']}  employment {hit['employment_id']}  "
+                f"{hit['role']}  ban {hit['ban_id']}  ({state} {hit['alert_id']})"
+            )
+        click.echo(f"{len(report['barred'])} barred in post")
+    sys.exit(BARRED if report["barred"] else 0)
+
+
+@click.group("receipts")
+def receipts_group():
+    """Receipts of hiring checks."""
+
+
+@receipts_group.command("verify")
+@click.argument("token")
+@click.option(
+    "--public-key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the JSON of GET /api/v1/keys/receipts (default: this instance's keys)",
+)
+def verify(token, key_file):
+    """Verify a receipt offline: exit 0 valid, 1 not."""
+    keys = _public_keys(key_file)
+    try:
+        receipt = receipts.verify(token, keys)
+    except receipts.InvalidReceipt as exc:
+        raise click.ClickException(f"invalid receipt: {exc}") from exc
+    institution = receipt.institution or "-"
+    click.echo(
+        f"valid receipt: check {receipt.check_id}, institution {institution}, "
+        f"{receipt.id_number}, {receipt.result}, {receipt.checked_at}, key {receipt.kid}"
+    )
+
+
+def _public_keys(key_file: Path | None) -> dict[str, bytes]:
+    if key_file is None:
+        return Keyring.load(load_settings().keys_dir).public_keys()
+    try:
+        document = json.loads(key_file.read_text(encoding="utf-8"))
+        return {k["kid"]: base64.b64decode(k["public_key"]) for k in document["keys"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(
+            f"{key_file}: not the JSON of GET /api/v1/keys/receipts ({exc})"
+        ) from exc
+
+
+COMMANDS = (bans, checks, rescreen, receipts_group)

@@ -1,0 +1,121 @@
+import base64
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from registry.auth.access import admit_check, current_user, require, scoped_institution
+from registry.crypto import current_keyring
+from registry.db import get_session
+
+from . import services
+from .schemas import (
+    AlertSchema,
+    BanSchema,
+    CheckRecordSchema,
+    CheckRequestSchema,
+    CheckResultSchema,
+    PersonQuerySchema,
+    PublicKeysSchema,
+    RevokeBanSchema,
+)
+
+blp = Blueprint("bans", __name__, url_prefix="/api/v1", description="禁止从业（黑名单）")
+
+
+@blp.route("/bans", methods=["POST"])
+@require("admin", "bureau")
+@blp.arguments(BanSchema)
+@blp.response(201, BanSchema)
+def add_ban(data):
+    """Record a ban; every current employment of the person raises an alert at once.
+    409 with the existing `id` when the number is already under an active ban."""
+    session = get_session()
+    ban, alerts = services.add_ban(session, current_user(), data)
+    session.commit()
+    return services.describe_ban(ban, alerts=len(alerts))
+
+
+@blp.route("/bans/<id:ban_id>/revoke", methods=["POST"])
+@require("admin", "bureau")
+@blp.arguments(RevokeBanSchema)
+@blp.response(200, BanSchema)
+def revoke_ban(data, ban_id):
+    """Revoke a ban with a reason; the row stays, and checks answer `clear` again."""
+    session = get_session()
+    ban = services.revoke_ban(
+        session, current_user(), services.get_ban(session, ban_id), data["reason"]
+    )
+    session.commit()
+    return services.describe_ban(ban)
+
+
+@blp.route("/ban-checks", methods=["POST"])
+@require("director", "bureau", "inspector")
+@blp.arguments(CheckRequestSchema)
+@blp.response(200, CheckResultSchema)
+def check(data):
+    """Check a candidate before hiring: `clear` or `barred` (with whom to contact), never
+    the ban's details, with a signed receipt. Rate limited per user (429)."""
+    session = get_session()
+    user = current_user()
+    code = data["institution"]
+    if user.role == "director":
+        code = code or user.institution.code
+    institution = scoped_institution(code) if code else None
+    admit_check(session)
+    row, receipt = services.check(
+        session, user, data["identity"], purpose=data["purpose"], institution=institution
+    )
+    session.commit()
+    answer = {
+        "result": row.result,
+        "check_id": row.id,
+        "checked_at": row.checked_at,
+        "receipt": receipt,
+    }
+    if row.result == "barred":
+        answer["contact"] = current_app.extensions["registry.settings"].ban_contact
+    return answer
+
+
+@blp.route("/ban-checks/for-person", methods=["POST"])
+@require("admin", "bureau")
+@blp.arguments(PersonQuerySchema)
+@blp.response(200, CheckRecordSchema(many=True))
+def checks_for_person(data):
+    """Who checked this person: every check of the number, newest first."""
+    return services.checks_of(get_session(), data["identity"])
+
+
+@blp.route("/alerts", methods=["GET"])
+@require("admin", "bureau", "director")
+@blp.response(200, AlertSchema(many=True))
+def alerts():
+    """Alerts raised by bans on current employees: all for the bureau, the own
+    institution's for a director."""
+    return services.list_alerts(get_session(), current_user())
+
+
+@blp.route("/alerts/<id:alert_id>/acknowledge", methods=["POST"])
+@require("admin", "bureau", "director")
+@blp.response(200, AlertSchema)
+def acknowledge(alert_id):
+    """Acknowledge an alert (recorded with who and when)."""
+    session = get_session()
+    user = current_user()
+    alert = services.acknowledge(session, user, alert_id)
+    session.commit()
+    return next(a for a in services.list_alerts(session, user) if a["id"] == alert.id)
+
+
+@blp.route("/keys/receipts", methods=["GET"])
+@blp.doc(security=[])
+@blp.response(200, PublicKeysSchema)
+def receipt_keys():
+    """The public keys that sign receipts, for verifying them offline. No token needed."""
+    return {
+        "keys": [
+            {"kid": kid, "algorithm": "Ed25519", "public_key": base64.b64encode(key).decode()}
+            for kid, key in sorted(current_keyring().public_keys().items())
+        ]
+    }
