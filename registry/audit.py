@@ -2,12 +2,28 @@
 
 Rows are only ever appended. Data never holds an identity number or a name in clear:
 callers pass ids, codes and blind-index references.
+
+The events form a hash chain: each stores the SHA-256 of its own canonical form
+(``canonical_form``), which includes the hash of the event before it. Changing, deleting,
+inserting or reordering any event breaks the chain from there on, and ``verify_chain``
+names the first event where it breaks.
 """
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base, intpk, str64, str200, timestamp, utcnow
+
+# What the first event follows.
+GENESIS = bytes(32)
+
+# The PostgreSQL advisory lock that makes appends take turns ("auditlog" in ASCII).
+CHAIN_LOCK = int.from_bytes(b"auditlog", "big")
 
 
 class AuditEvent(Base):
@@ -19,11 +35,57 @@ class AuditEvent(Base):
     action: Mapped[str64] = mapped_column(index=True)
     subject: Mapped[str200] = mapped_column(index=True)
     data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # Both are set by record_event. They may be NULL so that a row written around it is
+    # still stored, and then reported by verify_chain, rather than refused. Two events
+    # can never follow the same one: the database itself stops a fork of the chain.
+    prev_hash: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32), unique=True)
+    hash: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
 
 
 def actor_name(actor) -> str:
     """A user's name, or the given label (``"system"``, ``"cli"``) for the rest."""
     return getattr(actor, "username", None) or str(actor or "system")
+
+
+def canonical_form(
+    occurred_at: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    data,
+    prev_hash: bytes | None,
+) -> bytes:
+    """The bytes an event's hash is taken over: UTF-8 JSON of its content, keys sorted,
+    no whitespace, the time in UTC to the microsecond, the previous hash in hex.
+
+    It depends only on values that read back unchanged from SQLite and PostgreSQL.
+    """
+    if occurred_at.tzinfo is None:  # SQLite keeps UTC without a zone
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    content = {
+        "occurred_at": occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "data": data,
+        "prev_hash": None if prev_hash is None else prev_hash.hex(),
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def event_hash(event) -> bytes:
+    """The hash an event (a model or a row with the same attributes) should carry."""
+    return hashlib.sha256(
+        canonical_form(
+            event.occurred_at,
+            event.actor,
+            event.action,
+            event.subject,
+            event.data,
+            event.prev_hash,
+        )
+    ).digest()
 
 
 def record_event(
@@ -33,12 +95,94 @@ def record_event(
 
     ``subject`` names what changed, as ``"<kind>:<key>"`` (``"institution:9135…"``).
     """
+    # Hash what the database will give back: JSON turns tuples into lists and keys into
+    # strings, and refuses NaN (as PostgreSQL does).
+    data = json.loads(json.dumps(data or {}, ensure_ascii=False, allow_nan=False))
+    _take_turn(session)
+    head = session.execute(
+        sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
     event = AuditEvent(
         occurred_at=utcnow(),
         actor=actor_name(actor),
         action=action,
         subject=subject,
-        data=data or {},
+        data=data,
+        prev_hash=GENESIS if head is None else head.hash,
     )
+    event.hash = event_hash(event)
     session.add(event)
+    # In the table now, so that the next event of this transaction follows this one even
+    # where autoflush is off.
+    session.flush()
     return event
+
+
+def _take_turn(session: Session) -> None:
+    """Let one transaction at a time read the head of the chain and append to it.
+
+    On SQLite a writing transaction holds the database's write lock from its BEGIN
+    (``registry.db``), and a reading one that writes fails rather than fork the chain.
+    On PostgreSQL the lock below is held until the transaction ends, so the next
+    appender reads the head only after this one's events are committed (or gone).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK)))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first event where the chain breaks, and what is wrong with it."""
+
+    event_id: int
+    action: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} ({self.action}): {self.reason}"
+
+
+def verify_chain(session: Session, batch_size: int = 1000) -> tuple[int, Problem | None]:
+    """Walk the audit log in id order, recomputing every hash and checking every link.
+
+    Returns how many events are intact before the first problem, and the problem (None
+    when the whole chain holds). Reads in batches, so memory does not grow with the log.
+    """
+    columns = (
+        AuditEvent.id,
+        AuditEvent.occurred_at,
+        AuditEvent.actor,
+        AuditEvent.action,
+        AuditEvent.subject,
+        AuditEvent.data,
+        AuditEvent.prev_hash,
+        AuditEvent.hash,
+    )
+    intact, previous_id, previous_hash = 0, None, GENESIS
+    while True:
+        query = sa.select(*columns).order_by(AuditEvent.id).limit(batch_size)
+        if previous_id is not None:
+            query = query.where(AuditEvent.id > previous_id)
+        rows = session.execute(query).all()
+        if not rows:
+            return intact, None
+        for row in rows:
+            reason = _check(row, previous_id, previous_hash)
+            if reason is not None:
+                return intact, Problem(row.id, row.action, reason)
+            intact, previous_id, previous_hash = intact + 1, row.id, row.hash
+
+
+def _check(row, previous_id: int | None, previous_hash: bytes) -> str | None:
+    if row.hash is None:
+        return "hash missing: the event was not written through the audit log"
+    if event_hash(row) != row.hash:
+        return "content changed: the event no longer matches its hash"
+    if row.prev_hash != previous_hash:
+        if previous_id is None:
+            return "link broken: events before it are missing"
+        return (
+            f"link broken: it does not follow event {previous_id} "
+            "(an event between them is missing, or one was inserted, reordered or rewritten)"
+        )
+    return None
