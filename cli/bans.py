@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 
-from cli.common import cli_actor, load, session_scope
+from cli.common import cli_actor, get_app, load, session_scope
 from registry.bans import receipts, services
 from registry.bans.schemas import BanSchema, CheckRecordSchema, CheckRequestSchema, RevokeBanSchema
-from registry.config import load_settings
-from registry.crypto import Keyring
+from registry.crypto import current_keyring
 from registry.identity import ID_TYPES
 from registry.staffing.schemas import AsOfSchema
 from registry.vocabulary import BAN_CATEGORIES
@@ -175,7 +174,8 @@ def verify(token, key_file):
 
 def _public_keys(key_file: Path | None) -> dict[str, bytes]:
     if key_file is None:
-        return Keyring.load(load_settings().keys_dir).public_keys()
+        with get_app().app_context():
+            return current_keyring().public_keys()
     try:
         document = json.loads(key_file.read_text(encoding="utf-8"))
         return {k["kid"]: base64.b64decode(k["public_key"]) for k in document["keys"]}
