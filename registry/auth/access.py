@@ -57,6 +57,15 @@ def scoped_institution(code: str):
     return get_institution(get_session(), code)
 
 
+def asking_for(code: str | None):
+    """The institution a check is made for: a director's own unless named (and then only
+    the own), for other roles the one named or none."""
+    user = current_user()
+    if user.role == "director":
+        code = code or user.institution.code
+    return scoped_institution(code) if code else None
+
+
 def check_institution(user, code: str) -> None:
     """A director reaches only the own institution; the other roles are not scoped.
 

@@ -3,7 +3,7 @@ import base64
 from flask import current_app
 from flask_smorest import Blueprint
 
-from registry.auth.access import admit_check, current_user, require, scoped_institution
+from registry.auth.access import admit_check, asking_for, current_user, require
 from registry.crypto import current_keyring
 from registry.db import get_session
 
@@ -57,14 +57,10 @@ def check(data):
     """Check a candidate before hiring: `clear` or `barred` (with whom to contact), never
     the ban's details, with a signed receipt. Rate limited per user (429)."""
     session = get_session()
-    user = current_user()
-    code = data["institution"]
-    if user.role == "director":
-        code = code or user.institution.code
-    institution = scoped_institution(code) if code else None
+    institution = asking_for(data["institution"])
     admit_check(session)
     row, receipt = services.check(
-        session, user, data["identity"], purpose=data["purpose"], institution=institution
+        session, current_user(), data["identity"], purpose=data["purpose"], institution=institution
     )
     session.commit()
     answer = {

@@ -2,7 +2,7 @@ from datetime import date
 
 from flask_smorest import Blueprint
 
-from registry.auth.access import admit_check, current_user, require, scoped_institution
+from registry.auth.access import admit_check, asking_for, current_user, require
 from registry.db import get_session
 
 from . import services
@@ -19,14 +19,11 @@ def check(data):
     """May this person hold `role` on `as_of`? Every rule of the role, passed or failed,
     with its source; `barred` without the ban's details."""
     session = get_session()
-    user = current_user()
-    code = data["institution"]
-    if user.role == "director":
-        code = code or user.institution.code
-    institution = scoped_institution(code) if code else None
+    institution = asking_for(data["institution"])
     admit_check(session)
+    as_of = data["as_of"] or date.today()
     answer = services.check_eligibility(
-        session, user, data["identity"], data["role"], data["as_of"] or date.today(), institution
+        session, current_user(), data["identity"], data["role"], as_of, institution
     )
     session.commit()
     return services.describe(answer)
