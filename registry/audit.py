@@ -9,10 +9,12 @@ inserting or reordering any event breaks the chain from there on, and ``verify_c
 names the first event where it breaks.
 """
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -184,5 +186,56 @@ def _check(row, previous_id: int | None, previous_hash: bytes) -> str | None:
         return (
             f"link broken: it does not follow event {previous_id} "
             "(an event between them is missing, or one was inserted, reordered or rewritten)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The newest event of a verified chain, kept outside the database.
+
+    The chain alone cannot show that somebody with write access rebuilt it (edited an
+    event and recomputed every hash after it) or cut off its end; an anchor kept in the
+    instance folder can: the anchored event must still be there, with the same hash.
+    """
+
+    event_id: int
+    hash: str  # hex
+    events: int
+
+    @classmethod
+    def read(cls, path) -> "Anchor | None":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return cls(event_id=data["event_id"], hash=data["hash"], events=data["events"])
+
+    def write(self, path) -> None:
+        data = {**dataclasses.asdict(self), "verified_at": utcnow().isoformat()}
+        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def newest_anchor(session: Session, events: int) -> Anchor | None:
+    row = session.execute(
+        sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    return None if row is None else Anchor(row.id, row.hash.hex(), events)
+
+
+def check_anchor(session: Session, anchor: Anchor) -> Problem | None:
+    """Whether the event anchored at the last verification is still there, unchanged."""
+    row = session.execute(
+        sa.select(AuditEvent.action, AuditEvent.hash).where(AuditEvent.id == anchor.event_id)
+    ).first()
+    if row is None:
+        return Problem(
+            anchor.event_id, "?", "missing: the event last verified is gone (the log was cut back)"
+        )
+    if row.hash is None or row.hash.hex() != anchor.hash:
+        return Problem(
+            anchor.event_id,
+            row.action,
+            "rewritten: the event last verified has another hash now (the chain was rebuilt)",
         )
     return None

@@ -1,6 +1,7 @@
 """The audit log is a hash chain: tampering with any row, as someone with access to the
 database would, is found by `registry audit verify`, which names the first broken event."""
 
+import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -98,9 +99,16 @@ def test_nan_is_refused(session):
         record_event(session, "test", "odd.data", "odd:1", {"x": float("nan")})
 
 
-def test_verify_says_the_chain_is_intact(run, session, events):
+@pytest.fixture
+def verify(run, tmp_path):
+    """`registry audit verify` with an anchor file of this test's own."""
+    anchor = tmp_path / "audit-anchor.json"
+    return lambda: run("audit", "verify", "--anchor", str(anchor))
+
+
+def test_verify_says_the_chain_is_intact(verify, session, events):
     count = session.scalar(sa.select(sa.func.count(AuditEvent.id)))
-    result = run("audit", "verify")
+    result = verify()
     assert result.exit_code == 0, result.output
     assert result.output == f"audit chain intact: {count} events\n"
 
@@ -193,7 +201,7 @@ TAMPERING = {
 
 
 @pytest.mark.parametrize("tampering", list(TAMPERING))
-def test_tampering_is_detected_and_the_event_named(run, session, events, tampering):
+def test_tampering_is_detected_and_the_event_named(verify, session, events, tampering):
     tamper, position, reason = TAMPERING[tampering]
     tamper(session, events)
     if position is None:  # the new row
@@ -202,7 +210,7 @@ def test_tampering_is_detected_and_the_event_named(run, session, events, tamperi
         broken = events[position]
     problem = verify_chain(session)[1]
     assert (problem.event_id, problem.reason.split(":")[0]) == (broken, reason)
-    result = run("audit", "verify")
+    result = verify()
     assert result.exit_code == 1
     assert f"audit chain broken at event {broken} (" in result.output
     assert reason in result.output and "Traceback" not in result.output
@@ -220,7 +228,7 @@ def _code(n: int) -> str:
     return base + uscc_check_char(base)
 
 
-def test_concurrent_writers_keep_one_chain(make_app, scratch_database_url):
+def test_concurrent_writers_keep_one_chain(make_app, scratch_database_url, tmp_path):
     # An app on a database of its own, committing for real (tests/test_concurrency.py).
     command.upgrade(alembic_config(scratch_database_url), "head")
     app = make_app(database_url=scratch_database_url)
@@ -254,7 +262,8 @@ def test_concurrent_writers_keep_one_chain(make_app, scratch_database_url):
         list(pool.map(record_pairs, range(WRITERS)))
 
     expected = 2 + WRITERS + WRITERS * 3 * 2  # user and token, institutions, pairs
-    result = CliRunner().invoke(main, ["audit", "verify"], obj=app)
+    anchor = str(tmp_path / "audit-anchor.json")
+    result = CliRunner().invoke(main, ["audit", "verify", "--anchor", anchor], obj=app)
     assert result.exit_code == 0, result.output
     assert result.output == f"audit chain intact: {expected} events\n"
 
@@ -293,3 +302,53 @@ def test_upgrade_chains_the_events_already_recorded(scratch_database_url):
             assert verify_chain(session)[1].event_id == 3
     finally:
         engine.dispose()
+
+
+def _rebuild_chain_from(session, first_id: int):
+    """What an attacker with write access would do after editing an event: recompute
+    every hash from there on, so the chain alone holds again."""
+    rows = session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
+    previous = GENESIS
+    for event in rows:
+        if event.id >= first_id:
+            event.prev_hash = previous
+            event.hash = hashlib.sha256(
+                canonical_form(
+                    event.occurred_at,
+                    event.actor,
+                    event.action,
+                    event.subject,
+                    event.data,
+                    previous,
+                )
+            ).digest()
+        previous = event.hash
+    session.flush()
+
+
+def test_an_anchor_shows_a_rebuilt_chain(verify, session, events):
+    assert verify().exit_code == 0  # anchors the newest event
+    session.execute(
+        sa.update(AuditEvent).where(AuditEvent.id == events[1]).values(subject="thing:forged")
+    )
+    session.expire_all()
+    _rebuild_chain_from(session, events[1])
+    assert verify_chain(session)[1] is None  # the chain alone cannot tell
+    result = verify()
+    assert result.exit_code == 1 and f"event {events[-1]}" in result.output
+    assert "rewritten" in result.output
+
+
+def test_an_anchor_shows_a_log_cut_back(verify, session, events):
+    assert verify().exit_code == 0
+    session.execute(sa.delete(AuditEvent).where(AuditEvent.id >= events[2]))
+    assert verify_chain(session)[1] is None
+    result = verify()
+    assert result.exit_code == 1 and "missing" in result.output
+
+
+def test_the_anchor_moves_forward_with_the_log(verify, session, events):
+    assert verify().exit_code == 0
+    record_event(session, "test", "thing.created", "thing:later")
+    assert verify().exit_code == 0
+    assert verify().exit_code == 0
