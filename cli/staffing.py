@@ -56,7 +56,7 @@ def expiring(within, as_of, district, code, format_):
             query["within"],
             query["as_of"] or date.today(),
             institution=institution,
-            district=district,
+            district=district.strip() if district else None,
         )
         rows = ExpiringSchema(many=True).dump(rows)
     if format_ == "json":
