@@ -7,16 +7,21 @@ Keys live in files under the keys folder, never in the database, one folder per 
     keys/receipts/<kid>.pem      Ed25519 private key (PKCS#8): signed check receipts
 
 A key id (kid) starts with the UTC time the key was made, so the newest key is the active one and
-older keys stay readable until they are retired (moved to ``retired/``). Every ciphertext
-and signature names its kid, which is what makes rotation possible.
+older keys stay readable until they are retired (moved to ``retired/<purpose>/``, which
+is never loaded). Every ciphertext and signature names its kid, which is what makes
+rotation possible (``registry keys rotate``). A running app notices new and retired keys
+by itself: ``current_keyring`` reloads the keys when their files change.
 """
 
 import base64
 import hmac
+import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +38,9 @@ PURPOSES = ("blind_index", "encryption", "receipts")
 _SUFFIX = {"blind_index": ".key", "encryption": ".key", "receipts": ".pem"}
 _FORMAT_VERSION = 1
 _NONCE_BYTES = 12
+RETIRED = "retired"
+
+log = logging.getLogger(__name__)
 
 
 class KeyFileError(ConfigError):
@@ -49,10 +57,36 @@ def _new_kid() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ-") + secrets.token_hex(3)
 
 
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_secret(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    # Written beside under a name no loader reads, then linked into place: a running app
+    # that reloads its keys never sees half a key, and an existing file is never replaced.
+    # Synced, because rows are re-encrypted under the key as soon as it exists.
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(partial, path)  # fails if the file exists
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links
+            if path.exists():
+                raise FileExistsError(path) from None
+            os.rename(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
 
 
 def generate_key(keys_dir: Path, purpose: str) -> str:
@@ -71,6 +105,27 @@ def generate_key(keys_dir: Path, purpose: str) -> str:
         data = base64.b64encode(secrets.token_bytes(32)) + b"\n"
     _write_secret(folder / f"{kid}{_SUFFIX[purpose]}", data)
     return kid
+
+
+def retire_key(keys_dir: Path, purpose: str, kid: str) -> Path:
+    """Move a key out of use, to ``retired/<purpose>/`` (never loaded, kept for the
+    backups written under it); returns where it went."""
+    source = Path(keys_dir) / purpose / f"{kid}{_SUFFIX[purpose]}"
+    folder = Path(keys_dir) / RETIRED / purpose
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder.parent, 0o700)
+    target = folder / source.name
+    if target.exists():
+        raise KeyFileError(f"{target} exists already; {source} was not moved")
+    source.rename(target)
+    _fsync_dir(folder)
+    _fsync_dir(source.parent)
+    return target
+
+
+def kid_created_at(kid: str) -> datetime:
+    """When the key was made, from its kid."""
+    return datetime.strptime(kid.split("-")[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
 
 
 def missing_purposes(keys_dir: Path) -> list[str]:
@@ -101,6 +156,30 @@ def _load_key(path: Path, purpose: str):
     return raw if purpose == "blind_index" else AESGCM(raw)
 
 
+def _files_stamp(keys_dir: Path) -> tuple:
+    """What the key folders hold (names, sizes, times): the keys are reloaded when it changes.
+
+    File entries rather than folder times alone: folder times are coarse on some file
+    systems, and a key file replaced in place (or a mounted secret's symlink) leaves its
+    folder's time unchanged.
+    """
+    stamp = []
+    for purpose in PURPOSES:
+        try:
+            with os.scandir(Path(keys_dir) / purpose) as entries:
+                files = []
+                for entry in entries:
+                    try:
+                        st = entry.stat()
+                    except OSError:
+                        continue  # moved away while we looked; the next look sees it
+                    files.append((entry.name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            files = None
+        stamp.append((purpose, None if files is None else tuple(sorted(files))))
+    return tuple(stamp)
+
+
 def _load_purpose(keys_dir: Path, purpose: str) -> dict:
     """Every key of ``purpose`` by kid; a file that is not a well-formed key is an error,
     never skipped: a stray file must not become, or hide, the active key."""
@@ -121,14 +200,19 @@ def _load_purpose(keys_dir: Path, purpose: str) -> dict:
 
 @dataclass(frozen=True)
 class Keyring:
-    """The keys of one instance, loaded once at start."""
+    """The keys of one instance, loaded at start and again when the key files change."""
 
     blind_keys: dict[str, bytes]
     encryption_keys: dict[str, AESGCM]
     signing_keys: dict[str, Ed25519PrivateKey]
+    # Where the keys came from, and what the folders held just before they were read.
+    keys_dir: Path | None = field(default=None, compare=False)
+    stamp: tuple = field(default=(), compare=False, repr=False)
 
     @classmethod
     def load(cls, keys_dir: Path) -> "Keyring":
+        # Taken before reading: a change made while we read shows as a change next time.
+        stamp = _files_stamp(keys_dir)
         missing = missing_purposes(keys_dir)
         if missing:
             raise KeyFileError(
@@ -140,6 +224,8 @@ class Keyring:
             blind_keys=_load_purpose(keys_dir, "blind_index"),
             encryption_keys=_load_purpose(keys_dir, "encryption"),
             signing_keys=_load_purpose(keys_dir, "receipts"),
+            keys_dir=Path(keys_dir),
+            stamp=stamp,
         )
 
     # The newest kid is the active one (kids are UTC times, so they sort by age).
@@ -180,8 +266,7 @@ class Keyring:
         sealed = self.encryption_keys[kid].encrypt(
             nonce, plaintext.encode("utf-8"), context.encode()
         )
-        kid_bytes = kid.encode("ascii")
-        return bytes([_FORMAT_VERSION, len(kid_bytes)]) + kid_bytes + nonce + sealed
+        return ciphertext_prefix(kid) + nonce + sealed
 
     def decrypt(self, token: bytes, context: str) -> str:
         try:
@@ -221,6 +306,13 @@ class Keyring:
             )
             for kid, key in self.signing_keys.items()
         }
+
+
+def ciphertext_prefix(kid: str) -> bytes:
+    """How every ciphertext under ``kid`` begins: lets a query find the rows not yet
+    encrypted under a key."""
+    kid_bytes = kid.encode("ascii")
+    return bytes([_FORMAT_VERSION, len(kid_bytes)]) + kid_bytes
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -273,6 +365,69 @@ def token_digest(token: str) -> bytes:
     return h.finalize()
 
 
+# How often, at most, a process looks whether the key files changed, and how often it
+# tries again files that failed to load and have not changed since (seconds).
+RELOAD_INTERVAL = 1.0
+RETRY_FAILED_INTERVAL = 60.0
+_clock = time.monotonic
+
+
+class _KeyWatch:
+    """When an app last looked at its key folders, and the last look that failed."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.looked_at = float("-inf")
+        self.failed_stamp = None
+        self.failed_at = float("-inf")
+
+
 def current_keyring() -> Keyring:
-    """The keys of the running app (loaded by ``create_app``)."""
-    return current_app.extensions["registry.keyring"]
+    """The keys of the running app: loaded by ``create_app``, and reloaded when the key
+    files change (at most once every ``RELOAD_INTERVAL`` seconds a process looks), so that
+    servers pick up the keys of a rotation without a restart.
+
+    A reload that fails (a key unreadable, a folder moved away) keeps the keys in use and
+    logs a warning; it is tried again when the files change, or a minute later.
+    """
+    extensions = current_app.extensions
+    keyring = extensions["registry.keyring"]
+    if keyring.keys_dir is None:
+        return keyring
+    watch = extensions.get("registry.keywatch") or extensions.setdefault(
+        "registry.keywatch", _KeyWatch()
+    )
+    now = _clock()
+    if now - watch.looked_at < RELOAD_INTERVAL:
+        return keyring
+    # One thread looks; the others go on with the keys in use rather than wait for it.
+    if not watch.lock.acquire(blocking=False):
+        return keyring
+    try:
+        watch.looked_at = now
+        keyring = extensions["registry.keyring"]
+        stamp = _files_stamp(keyring.keys_dir)
+        if stamp == keyring.stamp:
+            return keyring
+        if stamp == watch.failed_stamp and now - watch.failed_at < RETRY_FAILED_INTERVAL:
+            return keyring  # one warning a minute for a problem that stays
+        try:
+            fresh = Keyring.load(keyring.keys_dir)
+        except (ConfigError, OSError) as exc:
+            watch.failed_stamp, watch.failed_at = stamp, now
+            # Names a file and what is wrong with it, never key material.
+            log.warning(
+                "the key files changed but cannot be loaded; keeping the keys in use: %s", exc
+            )
+            return keyring
+        watch.failed_stamp = None
+        extensions["registry.keyring"] = fresh
+        log.info(
+            "reloaded keys: blind index %s, encryption %s, receipts %s",
+            ", ".join(sorted(fresh.blind_keys)),
+            ", ".join(sorted(fresh.encryption_keys)),
+            ", ".join(sorted(fresh.signing_keys)),
+        )
+        return fresh
+    finally:
+        watch.lock.release()

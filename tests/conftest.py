@@ -3,6 +3,7 @@ REGISTRY_TEST_DATABASE_URL; every test runs in a transaction that is rolled back
 
 import dataclasses
 import os
+import time
 import uuid
 
 import pytest
@@ -46,9 +47,20 @@ def _create_scratch_database(base_url: str) -> str:
 def _drop_database(base_url: str, url: str) -> None:
     name = make_url(url).database
     admin = sa.create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    try:
+        # FORCE ends our own leftover connections; an autovacuum worker busy with the
+        # new database belongs to the server, cannot be ended by us, and is gone soon.
+        for attempt in range(20):
+            try:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except sa.exc.ProgrammingError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,149 @@
+import time
+from datetime import UTC, datetime
+
+import click
+
+from cli.common import cli_actor, get_app, session_scope
+from registry import crypto
+from registry.keys import services
+
+# Passes over the tables before giving up on rows that servers still write under old keys.
+PASSES = 3
+PROGRESS_EVERY = 5.0  # seconds
+
+
+@click.group()
+def keys():
+    """The keys that protect identity numbers."""
+
+
+@keys.command("rotate")
+@click.option(
+    "--batch",
+    "batch_size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="rows re-keyed in one transaction",
+)
+@click.option(
+    "--grace",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="seconds to let running servers load the new keys before rows move to them",
+)
+@click.option(
+    "--keys-only",
+    is_flag=True,
+    help="make the new keys and stop: copy them to every other server, then run again",
+)
+def rotate(batch_size, grace, keys_only):
+    """New blind-index and encryption keys: re-key every row in batches, then retire the
+    old keys. Safe to run again after an interruption: it continues where it stopped."""
+    keys_dir = get_app().extensions["registry.settings"].keys_dir
+    with services.exclusive(keys_dir):
+        with session_scope() as session:
+            services.pending(session, crypto.Keyring.load(keys_dir))  # the database answers
+            session.rollback()
+        made = services.prepare_keys(keys_dir)
+        keyring = crypto.Keyring.load(keys_dir)
+        targets = services.Targets.of(keyring)
+        if made:
+            click.echo("new keys: " + ", ".join(f"{p} {kid}" for p, kid in made.items()))
+        else:
+            click.echo(
+                f"continuing a rotation to blind_index {targets.blind_kid}, "
+                f"encryption {targets.encryption_kid}"
+            )
+        if keys_only:
+            click.echo(
+                f"copy {keys_dir}/blind_index and {keys_dir}/encryption to every server "
+                "that has a keys folder of its own, then run `registry keys rotate` again"
+            )
+            return
+        _wait_for_servers(targets, grace)
+        summary = _rekey(keyring, batch_size)
+        retired = services.retire_old_keys(keys_dir, targets)
+        summary.update(
+            blind_index=targets.blind_kid,
+            encryption=targets.encryption_kid,
+            retired={
+                purpose: [kid for p, kid, _ in retired if p == purpose]
+                for purpose in services.PURPOSES
+            },
+        )
+        with session_scope() as session:
+            services.record_rotation(session, cli_actor(), summary)
+            session.commit()
+    _report(summary, retired, keys_dir)
+
+
+def _wait_for_servers(targets: services.Targets, grace: float) -> None:
+    # A server that uses its keys looks for new key files first if it has not looked for a
+    # second (crypto.current_keyring): once the grace period after the newest key was made
+    # has passed, every check is made with the old and the new keys.
+    newest = max(
+        crypto.kid_created_at(targets.blind_kid), crypto.kid_created_at(targets.encryption_kid)
+    )
+    wait = newest.timestamp() + grace - datetime.now(UTC).timestamp()
+    if wait > 0:
+        click.echo(f"waiting {wait:.0f} s for running servers to load the new keys", err=True)
+        time.sleep(wait)
+
+
+def _rekey(keyring: crypto.Keyring, batch_size: int) -> dict:
+    rows = {table.name: 0 for table in services.TABLES}
+    with session_scope() as session:
+        checks_before = sum(services.checks_under_old_keys(session, keyring).values())
+        session.rollback()
+        shown = time.monotonic()
+        for _ in range(PASSES):
+            for batch in services.rekey(session, keyring, batch_size):
+                session.commit()  # one transaction a batch: servers write in between
+                rows[batch.table] += batch.rows
+                if time.monotonic() - shown >= PROGRESS_EVERY:
+                    shown = time.monotonic()
+                    click.echo(f"re-keyed {batch.table}: {rows[batch.table]} rows …", err=True)
+            left = services.pending(session, keyring)
+            session.rollback()
+            if not any(left.values()):
+                break
+        else:
+            counts = ", ".join(f"{n} {table}" for table, n in left.items() if n)
+            raise services.RotationError(
+                f"rows are still being written under the old keys ({counts}); a server has "
+                "not loaded the new keys. Nothing was retired: fix that, then run again"
+            )
+        checks_left = services.checks_under_old_keys(session, keyring)
+        session.rollback()
+    rows["ban_checks"] = max(0, checks_before - sum(checks_left.values()))
+    return {"rows": rows, "checks_not_rekeyed": checks_left}
+
+
+def _report(summary: dict, retired: list, keys_dir) -> None:
+    for table, n in summary["rows"].items():
+        click.echo(f"re-keyed {table}: {n} rows")
+    left = summary["checks_not_rekeyed"]
+    if left:
+        click.echo(
+            f"checks not re-keyed: {sum(left.values())} (nobody registered or banned has "
+            f"their number): they stay under key {', '.join(left)} and are no longer found "
+            "by number"
+        )
+    else:
+        click.echo("checks not re-keyed: 0")
+    for purpose, kid, path in retired:
+        click.echo(f"retired {purpose} key {kid} to {path}")
+    click.echo(
+        f"active keys: blind_index {summary['blind_index']}, encryption {summary['encryption']}"
+    )
+    click.echo(
+        f"back up the new keys now: {keys_dir / 'blind_index' / summary['blind_index']}.key and "
+        f"{keys_dir / 'encryption' / summary['encryption']}.key; without them the database "
+        "cannot be read. Keep the retired keys as secret as ever: backups made before today "
+        "need them."
+    )
+
+
+COMMANDS = (keys,)
