@@ -75,25 +75,36 @@ class IdentitySchema(Schema):
         return data
 
 
-class CertificateNumber(Text):
+_SPACE_BY_CJK = re.compile(r" (?=[^\x00-\x7f])|(?<=[^\x00-\x7f]) ")
+
+
+def normalize_certificate_number(text: str) -> str:
     """A certificate number as a key: compatibility forms folded (full-width digits and
-    letters), spaces removed, letters upper-cased, so the same number typed twice is
-    found again."""
+    letters), spaces removed, letters upper-cased. The API and the roll import share it,
+    so the same number typed twice is found again."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).upper()
+
+
+def normalize_organisation_name(text: str) -> str:
+    """The name of an issuer or employer as a key: compatibility forms folded, runs of
+    spaces made one, and spaces next to Chinese characters dropped (杭州市 人社局 is
+    杭州市人社局)."""
+    text = " ".join(unicodedata.normalize("NFKC", text).split())
+    return text if text.isascii() else _SPACE_BY_CJK.sub("", text)
+
+
+class CertificateNumber(Text):
+    """See ``normalize_certificate_number``."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        return "".join(unicodedata.normalize("NFKC", value).split()).upper()
+        return normalize_certificate_number(super()._deserialize(value, attr, data, **kwargs))
 
 
 class OrganisationName(Text):
-    """The name of an issuer or employer: compatibility forms folded, runs of spaces made
-    one, and spaces next to Chinese characters dropped (杭州市 人社局 is 杭州市人社局),
-    so that the same issuer is one key."""
+    """See ``normalize_organisation_name``."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        value = unicodedata.normalize("NFKC", super()._deserialize(value, attr, data, **kwargs))
-        value = " ".join(value.split())
-        return re.sub(r" (?=[^\x00-\x7f])|(?<=[^\x00-\x7f]) ", "", value)
+        return normalize_organisation_name(super()._deserialize(value, attr, data, **kwargs))
 
 
 def end_not_before_start(data: dict, start: str = "start", end: str = "end") -> None:

@@ -1,0 +1,534 @@
+"""Reading roll files: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030, UTF-16) and XLSX.
+
+``open_roll(path)`` gives a ``Roll``: its ``headers`` (the texts of the header row) and,
+when iterated, ``(row_number, values)`` for every non-blank row after it, one at a time,
+so memory does not grow with the file. ``row_number`` is the row as the spreadsheet shows
+it (header = 1). Values are what the cells hold: ``str`` from a CSV; ``str``, ``int``,
+``float``, ``bool``, ``datetime`` (date cells) or ``None`` from a workbook. What a value
+means is for ``registry.imports.rows`` to say, which knows the columns: 20210305 is a date
+in one column and a certificate number in another.
+
+What cannot be read becomes an ``Unreadable`` value with a bilingual message, in place of
+a cell (bytes that are not valid in the file's encoding) or of the whole row's values (a
+broken quote), so that the row's error names the row and the import goes on to report
+the rest. A file that cannot be read at all (an old ``.xls``, a PDF, a damaged ZIP, no
+header row) raises ``UnusableFile`` from ``open_roll``.
+
+The format is decided by content, not by the file name: an XLSX is a ZIP archive, an
+``.xls`` (and a password-protected workbook) an OLE2 compound file; anything else that
+looks like text is read as CSV. Many government systems export "Excel" files that are
+really tab-separated text or an HTML table: the first is read, the second refused with
+advice.
+
+Pure standard library except openpyxl.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import shutil
+import tempfile
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import IO
+from xml.etree.ElementTree import ParseError
+
+__all__ = ["UnusableFile", "Unreadable", "Roll", "open_roll", "detect_encoding"]
+
+XLSX_SIGNATURE = b"PK\x03\x04"
+OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, .doc, encrypted .xlsx
+_UTF8_BOM = codecs.BOM_UTF8
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+_CHUNK = 1 << 20  # bytes per read of the encoding check and of spooling an upload
+_SNIFF = 8192  # bytes looked at to tell text from binary and HTML
+_XLSX_BATCH = 512  # rows read per warnings-suppressed stretch of a workbook
+
+# Bytes that a decoder could not decode, kept by "surrogateescape" as U+DC80..U+DCFF.
+_ESCAPED = re.compile("[\udc80-\udcff]+")
+_HTML = re.compile(rb"\s*<(?:!doctype\s+html|html|table|\?xml)", re.IGNORECASE)
+
+
+class UnusableFile(ValueError):
+    """The file cannot be read as a roll at all.
+
+    ``.message`` is bilingual, Chinese then English, ``.zh`` and ``.en`` hold the parts;
+    ``.row`` is the row where reading broke off, when it did so in the middle.
+    """
+
+    def __init__(self, zh: str, en: str, *, row: int | None = None):
+        self.zh, self.en, self.row = zh, en, row
+        self.message = f"{zh}（{en}）"
+        super().__init__(self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A cell, or a whole row's values, that could not be read: why, in Chinese (``zh``)
+    and English (``en``); ``message`` joins them as every message of the registry."""
+
+    zh: str
+    en: str
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh}（{self.en}）"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _sniff(raw: IO[bytes]) -> bytes:
+    start = raw.tell()
+    head = raw.read(_SNIFF)
+    raw.seek(start)
+    return head
+
+
+def _kind(head: bytes) -> str:
+    """'xlsx' or 'csv' from the first bytes, or UnusableFile saying what the file is."""
+    if not head:
+        raise UnusableFile("文件为空", "the file is empty")
+    if head.startswith(XLSX_SIGNATURE):
+        return "xlsx"
+    if head.startswith(OLE2_SIGNATURE):
+        raise UnusableFile(
+            "旧版 .xls 格式（或设置了密码的工作簿）无法读取，"
+            "请在 Excel 中另存为 .xlsx 或 CSV（不设密码）",
+            ".xls is not supported (nor are password-protected workbooks); "
+            "save as .xlsx or CSV without a password",
+        )
+    if head.startswith(_UTF16_BOMS):
+        return "csv"
+    body = head[3:] if head.startswith(_UTF8_BOM) else head
+    if _HTML.match(body):
+        raise UnusableFile(
+            "这是网页（HTML）或 XML 文件，不是 Excel 工作簿；请用 Excel 打开后另存为 .xlsx 或 CSV",
+            "this is a web page (HTML) or XML file, not an Excel workbook; "
+            "open it in Excel and save as .xlsx or CSV",
+        )
+    if b"\x00" in head:
+        raise UnusableFile(
+            "文件不是 CSV 或 .xlsx 格式，请在 Excel 中另存为 .xlsx 或 CSV",
+            "the file is neither CSV nor .xlsx; save it as .xlsx or CSV",
+        )
+    return "csv"
+
+
+def detect_encoding(raw: IO[bytes]) -> str:
+    """The encoding of a CSV read from ``raw``'s current position, which is kept.
+
+    A BOM decides (UTF-8 or UTF-16); otherwise UTF-8 if the file decodes as UTF-8, checked
+    in chunks with an incremental decoder so memory stays constant, or if it is plainly
+    UTF-8 text damaged further on (its damaged cells are reported); otherwise GB18030, the
+    superset of GBK in which Excel on a Chinese Windows saves "CSV".
+    """
+    return _detect(raw)[0]
+
+
+# A file is still UTF-8, damaged, when its first undecodable byte comes after this many
+# bytes of valid multi-byte sequences: GBK text is never valid UTF-8 for that long, and
+# reading a damaged UTF-8 file as GB18030 would turn every name into plausible nonsense
+# instead of one error on the damaged row.
+_UTF8_EVIDENCE = 32
+
+
+def _detect(raw: IO[bytes]) -> tuple[str, bool]:
+    """detect_encoding(), and whether every byte is known to decode in that encoding."""
+    start = raw.tell()
+    try:
+        head = raw.read(4)
+        if head.startswith(_UTF8_BOM):
+            return "utf-8-sig", False
+        if head.startswith(_UTF16_BOMS):
+            return "utf-16", False
+        raw.seek(start)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        multibyte = 0  # bytes beyond the first of each multi-byte character decoded so far
+        try:
+            while chunk := raw.read(_CHUNK):
+                multibyte += len(chunk) - len(decoder.decode(chunk))
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            good = exc.object[: exc.start]
+            multibyte += len(good) - len(good.decode("utf-8", errors="ignore"))
+            return ("utf-8" if multibyte >= _UTF8_EVIDENCE else "gb18030"), False
+        return "utf-8", True
+    finally:
+        raw.seek(start)
+
+
+def _check_encoding(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise UnusableFile(
+            f"未知的字符编码'{name}'，可用 utf-8、utf-8-sig、gbk、gb18030",
+            f"unknown encoding '{name}'; use utf-8, utf-8-sig, gbk or gb18030",
+        ) from None
+
+
+def _escaped_bytes(text: str) -> str:
+    escaped = _ESCAPED.search(text)
+    shown = " ".join(f"0x{ord(c) - 0xDC00:02X}" for c in escaped.group()[:4])
+    return shown + (" …" if len(escaped.group()) > 4 else "")
+
+
+def _undecodable(text: str, encoding: str) -> Unreadable:
+    shown = _escaped_bytes(text)
+    return Unreadable(
+        f"含有无法按 {encoding} 解码的字节 {shown}，文件可能是其他编码；"
+        "请另存为“CSV UTF-8”或 .xlsx 后重新导入",
+        f"contains bytes {shown} that are not valid {encoding}; the file may be in another "
+        'encoding: save it as "CSV UTF-8" or .xlsx and import again',
+    )
+
+
+def _clean(text: str) -> str:
+    """Undecodable bytes as U+FFFD, for texts that must be shown (headers)."""
+    return _ESCAPED.sub("\ufffd", text)
+
+
+# ----------------------------------------------------------------------------- Roll
+
+
+class Roll:
+    """An open roll file: ``headers``, and an iterator of ``(row_number, values)``.
+
+    ``values`` is a list (as long as the row is, which may be shorter or longer than
+    ``headers``), or an ``Unreadable`` when the row as a whole could not be read. Blank
+    rows (every cell empty or spaces) are skipped; numbering counts them, as the
+    spreadsheet does. Each iteration starts again after the header; do not interleave two.
+
+    Use it as a context manager, or call ``close()``: a workbook and a spooled upload
+    hold a file open.
+
+    ``format`` is ``'csv'`` or ``'xlsx'``; ``encoding`` the CSV's encoding and
+    ``delimiter`` its separator (None for XLSX); ``sheet`` the worksheet read (None for
+    CSV); ``header_row`` the row the headers came from: the first non-blank row, normally 1.
+    """
+
+    def __init__(
+        self,
+        records,
+        closers: list,
+        *,
+        format: str,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        sheet: str | None = None,
+    ):
+        # ``records()`` yields (row_number, values) for every row of the file, blank ones
+        # too; called again, it starts over.
+        self._records = records
+        self._closers = closers
+        self.format, self.encoding, self.delimiter, self.sheet = format, encoding, delimiter, sheet
+        self._pending = None
+        try:
+            self._read_header()
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_header(self) -> None:
+        records = self._records()
+        self._pending = records
+        for number, values in records:
+            if isinstance(values, Unreadable):
+                raise UnusableFile(
+                    f"第{number}行（表头）无法读取：{values.zh}",
+                    f"row {number} (the header) cannot be read: {values.en}",
+                    row=number,
+                )
+            if not _blank(values):
+                if any(v.__class__ is Unreadable for v in values):
+                    raise UnusableFile(
+                        f"第{number}行（表头）无法按 {self.encoding} 解码，请指定文件的字符编码，"
+                        "或另存为“CSV UTF-8”或 .xlsx",
+                        f"row {number} (the header) cannot be decoded as {self.encoding}; name "
+                        'the file\'s encoding, or save it as "CSV UTF-8" or .xlsx',
+                        row=number,
+                    )
+                self.header_row: int = number
+                self.headers: list[str] = [_header_text(v) for v in values]
+                return
+        raise UnusableFile(
+            "文件中没有表头行，没有任何内容", "the file has no header row: it is empty"
+        )
+
+    def __iter__(self) -> Iterator[tuple[int, list | Unreadable]]:
+        records, self._pending = self._pending, None
+        if records is None:
+            records = self._records()
+            for number, _ in records:
+                if number == self.header_row:
+                    break
+        for number, values in records:
+            if values.__class__ is Unreadable or not _blank(values):
+                yield number, values
+
+    def close(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.close()
+        closers = self._closers[::-1]
+        self._closers.clear()  # open_roll's list too, so nothing is closed twice
+        for close in closers:
+            close()
+
+    def __enter__(self) -> Roll:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Roll {self.format} {len(self.headers)} columns>"
+
+
+def _blank(values) -> bool:
+    for v in values:
+        if v is not None and (v.__class__ is not str or v.strip()):
+            return False
+    return True
+
+
+def _header_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# ------------------------------------------------------------------------------ CSV
+
+
+def _delimiter(raw: IO[bytes], encoding: str) -> str:
+    """',' unless the first line has none and has tabs (Excel's "Unicode text", many
+    "xls" exports) or semicolons (CSV from a European-locale Excel)."""
+    start = raw.tell()
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    line = decoder.decode(raw.readline(64 * 1024))
+    raw.seek(start)
+    if "," in line:
+        return ","
+    for candidate in "\t;":
+        if candidate in line:
+            return candidate
+    return ","
+
+
+def _csv_roll(raw: IO[bytes], encoding: str | None, closers: list, owned: bool) -> Roll:
+    start = raw.tell()
+    if encoding is None:
+        encoding, checked = _detect(raw)
+    else:
+        encoding = _check_encoding(encoding)
+        checked = False
+        if encoding == "utf-8" and raw.read(3) == _UTF8_BOM:
+            encoding = "utf-8-sig"
+        raw.seek(start)
+    delimiter = _delimiter(raw, encoding)
+    text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+    # Closing the wrapper closes the binary file, which is the caller's when it was handed
+    # in as a file object: that one is only detached.
+    closers.append(text.close if owned else text.detach)
+    beginning = text.tell()
+
+    def records():
+        text.seek(beginning)
+        return _csv_records(text, delimiter, encoding, checked)
+
+    return Roll(records, closers, format="csv", encoding=encoding, delimiter=delimiter)
+
+
+def _csv_records(text: IO[str], delimiter: str, encoding: str, checked: bool):
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
+    number = 0
+    while True:
+        number += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            message = str(exc)
+            if message.startswith(("unexpected end of data", "field larger than")):
+                # A quote opened and never closed swallowed the rest of the file.
+                yield (
+                    number,
+                    Unreadable(
+                        "本行有一个引号未闭合，其后的所有行都被读进了同一个单元格，无法继续读取",
+                        "a quote opened in this row is never closed: every line after it was "
+                        "read into one cell, so the rest of the file cannot be read",
+                    ),
+                )
+                return
+            yield (
+                number,
+                Unreadable(
+                    f"本行引号使用有误（{message}），单元格中的引号应写成两个引号",
+                    f"a quote in this row is malformed ({message}); a quote inside a cell "
+                    "must be doubled",
+                ),
+            )
+            continue
+        if not checked and not "".join(row).isascii():
+            row = [
+                _undecodable(v, encoding) if not v.isascii() and _ESCAPED.search(v) else v
+                for v in row
+            ]
+        yield number, row
+
+
+# ----------------------------------------------------------------------------- XLSX
+
+
+# What a damaged or foreign ZIP makes zipfile, zlib, the XML parser or openpyxl raise.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, ParseError, KeyError, OSError, ValueError, EOFError)
+
+
+def _xlsx_roll(raw: IO[bytes], sheet: str | None, closers: list) -> Roll:
+    # Imported here: CSV imports do not pay for it.
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    damaged = (*_DAMAGED, InvalidFileException)
+
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about what it drops (styles, data validation, drawings):
+            # nothing a reader of values needs, and noise on a clerk's terminal.
+            warnings.simplefilter("ignore")
+            book = load_workbook(raw, read_only=True, data_only=True, keep_links=False)
+    except damaged as exc:
+        raise UnusableFile(
+            "文件是 ZIP 压缩包但不是可读取的 .xlsx 工作簿（.xlsb、.ods、.numbers 或文件已损坏）；"
+            "请在 Excel 中另存为 .xlsx 或 CSV",
+            "the file is a ZIP archive but not a readable .xlsx workbook (.xlsb, .ods, "
+            f".numbers, or damaged: {type(exc).__name__}); save it as .xlsx or CSV",
+        ) from exc
+    closers.append(book.close)
+    names = book.sheetnames
+    if sheet is None:
+        if not book.worksheets:
+            raise UnusableFile("工作簿中没有工作表", "the workbook has no worksheet")
+        ws = book.worksheets[0]
+    else:
+        ws = _find_sheet(book, sheet, names)
+    # The dimension a file declares is often wrong (one cell, or missing) in workbooks
+    # made by other programs; read every row that is there instead.
+    ws.reset_dimensions()
+
+    def records():
+        rows = ws.iter_rows(values_only=True)
+        number = 0
+        while True:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    batch = list(islice(rows, _XLSX_BATCH))
+            except damaged as exc:
+                raise UnusableFile(
+                    f"工作簿在第{number + 1}行附近已损坏，无法继续读取",
+                    f"the workbook is damaged near row {number + 1} and cannot be read further "
+                    f"({type(exc).__name__})",
+                    row=number + 1,
+                ) from exc
+            if not batch:
+                return
+            for values in batch:
+                number += 1
+                yield number, list(values)
+
+    return Roll(records, closers, format="xlsx", sheet=ws.title)
+
+
+def _find_sheet(book, sheet: str, names: list[str]):
+    if sheet in names:
+        ws = book[sheet]
+    else:
+        wanted = sheet.strip().casefold()
+        matches = [n for n in names if n.strip().casefold() == wanted]
+        if len(matches) != 1:
+            listed = "、".join(names)
+            raise UnusableFile(
+                f"工作簿中没有名为'{sheet}'的工作表，现有：{listed}",
+                f"the workbook has no sheet named '{sheet}'; its sheets: {', '.join(names)}",
+            )
+        ws = book[matches[0]]
+    if not hasattr(ws, "iter_rows"):
+        raise UnusableFile(
+            f"'{ws.title}'是图表，不是工作表", f"'{ws.title}' is a chart sheet, not a worksheet"
+        )
+    return ws
+
+
+# -------------------------------------------------------------------------- open_roll
+
+
+def open_roll(
+    source: str | os.PathLike | IO[bytes],
+    *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> Roll:
+    """Open a roll: a path, or a binary file object such as an upload's stream.
+
+    A file object is read from its current position and never closed by the Roll: the
+    caller keeps it. One that cannot seek (a socket, a pipe) is first copied, in chunks,
+    to a temporary file that the Roll deletes on close. ``encoding`` forces the CSV's
+    encoding (detected otherwise); ``sheet`` names the worksheet (the first otherwise).
+    Raises ``UnusableFile`` if the file cannot be read as a roll.
+    """
+    closers: list = []
+    try:
+        if isinstance(source, str | os.PathLike):
+            try:
+                raw = open(source, "rb")  # the Roll closes it
+            except FileNotFoundError:
+                raise UnusableFile(
+                    f"文件不存在：{os.fspath(source)}", f"no such file: {os.fspath(source)}"
+                ) from None
+            except IsADirectoryError:
+                raise UnusableFile(
+                    f"这是一个目录，不是文件：{os.fspath(source)}",
+                    f"this is a directory, not a file: {os.fspath(source)}",
+                ) from None
+            closers.append(raw.close)
+        elif _seekable(source):
+            raw = source
+        else:
+            raw = tempfile.TemporaryFile()  # the Roll closes it, which deletes it
+            closers.append(raw.close)
+            shutil.copyfileobj(source, raw, _CHUNK)
+            raw.seek(0)
+        kind = _kind(_sniff(raw))
+        if kind == "xlsx":
+            return _xlsx_roll(raw, sheet, closers)
+        return _csv_roll(raw, encoding, closers, owned=raw is not source)
+    except BaseException:
+        for close in reversed(closers):
+            close()
+        raise
+
+
+def _seekable(f) -> bool:
+    try:
+        return f.seekable()
+    except (AttributeError, ValueError):
+        return False
