@@ -39,10 +39,11 @@ def init_api(app) -> Api:
     from registry.bans.views import blp as bans
     from registry.credentials.views import blp as certificates
     from registry.eligibility.views import blp as eligibility
+    from registry.imports.views import blp as imports
     from registry.institutions.views import blp as institutions
     from registry.people.views import blp as people
     from registry.staffing.views import blp as staffing
 
-    for blueprint in (institutions, people, certificates, eligibility, staffing, bans):
+    for blueprint in (institutions, people, certificates, eligibility, staffing, bans, imports):
         api.register_blueprint(blueprint)
     return api

@@ -183,6 +183,18 @@ def register_error_handlers(app) -> None:
     app.register_error_handler(Exception, _handle_unexpected)
 
 
+class ImportRejected(Invalid):
+    """A roll with errors, not written: the summary rides along the one error shape."""
+
+    code = "import_rejected"
+
+
+class UnusableRoll(Invalid):
+    """A file that is not a roll we can read (old .xls, an HTML export, no header)."""
+
+    code = "unusable_file"
+
+
 class NotEligible(Conflict):
     """A hire refused: the answer carries the verdict's reasons."""
 

@@ -1,0 +1,63 @@
+from flask_smorest.fields import Upload
+from marshmallow import Schema, fields
+
+
+class ImportFileSchema(Schema):
+    file = Upload(
+        required=True,
+        metadata={"description": "the roll: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or XLSX"},
+    )
+
+
+class ImportOptionsSchema(Schema):
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "validate and report; write nothing"}
+    )
+    partial = fields.Boolean(
+        load_default=False, metadata={"description": "write the valid rows of a file with errors"}
+    )
+
+
+class RowErrorSchema(Schema):
+    row = fields.Integer(metadata={"description": "as the spreadsheet shows it (header = 1)"})
+    column = fields.String(allow_none=True, metadata={"example": "id_number"})
+    header = fields.String(allow_none=True, metadata={"description": "the file's own header"})
+    message = fields.String()
+
+
+class ImportSummarySchema(Schema):
+    """SPEC §3's summary, the same as `registry import-roll --format json`, plus the
+    batch's state."""
+
+    batch_id = fields.Integer()
+    rows = fields.Integer(metadata={"description": "data rows read"})
+    accepted = fields.Integer(metadata={"description": "rows written: new or updated"})
+    unchanged = fields.Integer()
+    rejected = fields.Integer(metadata={"description": "rows with errors"})
+    errors = fields.List(
+        fields.Nested(RowErrorSchema),
+        metadata={"description": "the first 1,000 errors; all of them in errors.csv"},
+    )
+    status = fields.String(metadata={"example": "accepted"})
+    filename = fields.String()
+    dry_run = fields.Boolean()
+    partial = fields.Boolean()
+    errors_total = fields.Integer()
+
+
+class RejectedImportSchema(ImportSummarySchema):
+    """422 import_rejected: the error shape, carrying the summary (without `status`);
+    `errors` lists the rows' errors."""
+
+    class Meta:
+        exclude = ("status",)
+
+    code = fields.String(metadata={"example": "import_rejected"})
+    message = fields.String()
+    errors = fields.Raw(
+        metadata={
+            "description": "import_rejected: the rows' errors, a list of "
+            "{row, column, header, message} (the first 1,000); a request without a file "
+            "(code invalid): messages by field name"
+        }
+    )

@@ -1,0 +1,956 @@
+"""Importing a roll: read and validate every row, check the rows against each other and
+the registry, then write the certificates (and the people new to the registry) all at
+once, or nothing.
+
+``run_import`` is the one entry point, for the command line and the API alike. Unlike
+every other service it manages its own transactions (the rule "services never commit"
+has this one exception, kept in this module), because the three phases need different
+ones on the same database connection:
+
+1. **Stage.** Rows are read and validated in batches (constant memory) into TEMPORARY
+   tables of that connection: the valid ones with the identity number and name only
+   encrypted, and keyed hashes (never plain ones) to compare them by; the errors with
+   their row, column and header. Each batch looks up its numbers among the people
+   registered, to find a number registered under another name. On SQLite these are
+   deferred (reading) transactions: writes to temporary tables do not take the
+   database's write lock, so hiring checks and other writers go on while a big file is
+   read.
+2. **Check** the rows against each other in SQL: the same certificate twice with
+   different data, the same number with different names, a certificate number already
+   recorded for another person.
+3. **Merge**, in one short writing transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL:
+   an advisory lock, so that two imports of overlapping rolls take turns): the batch,
+   new people, new certificates, updated ones, their history, the errors and one audit
+   event. What changed in the registry since phase 2 is checked again under the lock.
+
+A rejected file (or a dry run) writes only its batch, its errors and the audit event.
+Whatever stops an import before phase 3 commits leaves no person and no certificate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.audit import actor_name, record_event
+from registry.credentials import catalogue
+from registry.credentials.models import Certificate, CertificateChange
+from registry.crypto import Keyring, current_keyring
+from registry.db import UTCDateTime, utcnow
+from registry.errors import NotFound
+from registry.people.models import Person
+from registry.people.services import NAME_CONTEXT, NUMBER_CONTEXT
+
+from .models import ImportBatch, ImportRowError
+from .readers import UnusableFile, open_roll
+from .rows import ParsedRow, RowError, map_headers, parse_row
+
+__all__ = [
+    "Summary",
+    "UnusableFile",
+    "run_import",
+    "get_batch",
+    "summary_of",
+    "iter_errors",
+    "BATCH_ROWS",
+]
+
+BATCH_ROWS = 5000  # rows validated, looked up and staged at a time
+_CHUNK = 1 << 20
+# The PostgreSQL advisory lock that makes the merges of imports take turns.
+IMPORT_LOCK = int.from_bytes(b"imports!", "big")
+
+Progress = Callable[[int], None]
+
+# ------------------------------------------------------------------ staging tables
+
+_staging = sa.MetaData()
+
+STAGE = sa.Table(
+    "import_stage",
+    _staging,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("id_type", sa.String(40), nullable=False),
+    sa.Column("id_index", sa.LargeBinary(32), nullable=False),
+    sa.Column("id_number_enc", sa.LargeBinary, nullable=False),
+    sa.Column("name_enc", sa.LargeBinary, nullable=False),
+    sa.Column("name_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("data_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("level", sa.String(16)),
+    sa.Column("number", sa.String(64), nullable=False),
+    sa.Column("issuer", sa.String(200), nullable=False),
+    sa.Column("issued_on", sa.Date, nullable=False),
+    sa.Column("expires_on", sa.Date),
+    sa.Column("person_id", sa.Integer),  # the registered person, once known
+    sa.Column("cert_id", sa.Integer),  # the recorded certificate of the key, in phase 3
+    sa.Column("ok", sa.Boolean, nullable=False, default=True),
+    sa.Column("dup", sa.Boolean, nullable=False, default=False),  # a repeat of an earlier row
+    prefixes=["TEMPORARY"],
+)
+
+STAGE_ERRORS = sa.Table(
+    "import_stage_errors",
+    _staging,
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("column", sa.String(64)),
+    sa.Column("header", sa.String(200)),
+    sa.Column("message", sa.Text, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+# Made once the rows are staged (inserts into an unindexed table are faster).
+_STAGE_INDEXES = (
+    "CREATE INDEX import_stage_key ON import_stage (issuer, number)",
+    "CREATE INDEX import_stage_id_index ON import_stage (id_index)",
+    'CREATE INDEX import_stage_errors_row ON import_stage_errors ("row")',
+)
+
+_FIELD_LABELS = {
+    "identity": ("证件号码", "identity number"),
+    "name": ("姓名", "name"),
+    "kind": ("证书名称", "certificate name"),
+    "level": ("等级", "level"),
+    "issued_on": ("发证日期", "issue date"),
+    "expires_on": ("有效期至", "expiry date"),
+}
+
+
+# -------------------------------------------------------------------------- summary
+
+
+@dataclass
+class Summary:
+    """What an import did: SPEC §3's summary (``as_dict``) and the batch's state."""
+
+    batch_id: int
+    rows: int
+    accepted: int
+    unchanged: int
+    rejected: int
+    errors: list[dict] = field(default_factory=list)
+    status: str = "accepted"
+    dry_run: bool = False
+    partial: bool = False
+    filename: str = ""
+    errors_total: int = 0
+
+    def as_dict(self) -> dict:
+        """Exactly the keys of SPEC §3."""
+        return {
+            "batch_id": self.batch_id,
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "errors": self.errors,
+        }
+
+
+def get_batch(session: Session, batch_id: int) -> ImportBatch:
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"no import with id {batch_id}")
+    return batch
+
+
+def iter_errors(session: Session, batch_id: int, limit: int | None = None) -> Iterator[dict]:
+    """The batch's errors in row order, as SPEC §3's ``errors`` items, streamed."""
+    query = (
+        sa.select(
+            ImportRowError.row, ImportRowError.column, ImportRowError.header, ImportRowError.message
+        )
+        .where(ImportRowError.batch_id == batch_id)
+        .order_by(ImportRowError.row, ImportRowError.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    for row in session.execute(query.execution_options(yield_per=1000)):
+        yield {"row": row.row, "column": row.column, "header": row.header, "message": row.message}
+
+
+def summary_of(session: Session, batch: ImportBatch, *, errors_limit: int | None = None) -> Summary:
+    total = session.scalar(sa.select(sa.func.count()).where(ImportRowError.batch_id == batch.id))
+    return Summary(
+        batch_id=batch.id,
+        rows=batch.rows,
+        accepted=batch.accepted,
+        unchanged=batch.unchanged,
+        rejected=batch.rejected,
+        errors=list(iter_errors(session, batch.id, errors_limit)),
+        status=batch.status,
+        dry_run=batch.dry_run,
+        partial=batch.partial,
+        filename=batch.filename,
+        errors_total=total,
+    )
+
+
+# ----------------------------------------------------------------------- the import
+
+
+def run_import(
+    session: Session,
+    actor,
+    source: str | os.PathLike | object,
+    filename: str | None = None,
+    *,
+    dry_run: bool = False,
+    partial: bool = False,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    progress: Progress | None = None,
+    errors_limit: int | None = None,
+) -> Summary:
+    """Import a roll (a path, or a seekable binary file) and return its summary.
+
+    This function commits, the one service that does (see the module's docstring): it
+    first commits whatever the caller did in ``session``, then works on a
+    connection of its own from the session's engine; when the session is bound to a
+    connection in a transaction (the tests), each phase is a savepoint in it instead.
+
+    ``partial`` writes the valid rows of a file with errors; ``dry_run`` validates and
+    records the batch, writing no person and no certificate. ``progress(rows)`` is called
+    during the first phase after each batch of rows. Raises ``UnusableFile`` for a file
+    that cannot be read as a roll at all (nothing is recorded then).
+    """
+    keyring = current_keyring()  # one set of keys for the whole import
+    if filename is None:
+        filename = os.path.basename(os.fspath(source)) if _is_path(source) else "upload"
+    sha256 = None if _is_path(source) else _sha256(source)
+    with open_roll(source, encoding=encoding, sheet=sheet) as roll:
+        sha256 = sha256 or _sha256(source)  # a path: once open_roll said it is a roll
+        # The caller's transaction ends here: on SQLite a writing request's session holds
+        # the write lock from its first query, which the merge would wait for.
+        session.commit()
+        bind = session.get_bind()
+        if isinstance(bind, sa.Connection):
+            return _Import(bind, False, keyring, actor, roll, filename, sha256).run(
+                dry_run, partial, progress, errors_limit
+            )
+        session.close()
+        with bind.connect() as connection:
+            return _Import(connection, True, keyring, actor, roll, filename, sha256).run(
+                dry_run, partial, progress, errors_limit
+            )
+
+
+def _is_path(source) -> bool:
+    return isinstance(source, str | os.PathLike)
+
+
+def _sha256(source) -> str:
+    digest = hashlib.sha256()
+    if _is_path(source):
+        with open(source, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    else:
+        start = source.tell()
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+        source.seek(start)
+    return digest.hexdigest()
+
+
+def name_key(name: str) -> str:
+    """A name as compared: NFKC, no spaces, case-folded, one kind of middle dot."""
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(text.split()).casefold()
+    return text.translate(_DOTS)
+
+
+_DOTS = str.maketrans({"•": "·", "‧": "·", "・": "·", "．": "·", ".": "·"})
+
+
+class _Rejected(Exception):
+    """Phase 3 found errors under the lock that phase 2 could not see."""
+
+
+class _Import:
+    def __init__(self, connection, owned, keyring: Keyring, actor, roll, filename, sha256):
+        self.conn = connection
+        self.owned = owned  # False: inside the caller's transaction, phases are savepoints
+        self.keyring = keyring
+        self.kid = keyring.active_blind_kid
+        self.actor = actor
+        self.roll = roll
+        self.filename = filename[:200]
+        self.sha256 = sha256
+        self.rows = 0
+        self.today = date.today()
+        self.names: dict[int, str] = {}  # person id -> name key, decrypted once
+
+    # -- transactions ----------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, *, writes: bool):
+        if not self.owned:
+            with self.conn.begin_nested():
+                yield
+            return
+        # SQLite: a writing transaction begins with BEGIN IMMEDIATE (registry.db).
+        self.conn.execution_options(registry_writes=writes)
+        with self.conn.begin():
+            yield
+
+    def run(self, dry_run, partial, progress, errors_limit) -> Summary:
+        self.dry_run, self.partial = dry_run, partial
+        try:
+            with self.transaction(writes=False):
+                for table in (STAGE_ERRORS, STAGE):
+                    table.drop(self.conn, checkfirst=True)  # left by an import that crashed
+                _staging.create_all(self.conn)
+            columns = map_headers(self.roll.headers, header_row=self.roll.header_row)
+            if columns.ok:
+                self.stage(columns, progress)
+                with self.transaction(writes=False):
+                    self.check(columns)
+            else:
+                with self.transaction(writes=False):
+                    self.add_errors(columns.errors())
+            batch_id = self.finish()
+        finally:
+            self.drop_staging()
+        session = Session(bind=self.conn)
+        try:
+            return summary_of(
+                session, session.get(ImportBatch, batch_id), errors_limit=errors_limit
+            )
+        finally:
+            session.close()
+            if self.owned and self.conn.in_transaction():
+                self.conn.rollback()  # the reading transaction of the summary
+
+    def drop_staging(self) -> None:
+        if self.conn.closed:
+            return
+        if self.owned and self.conn.in_transaction():
+            self.conn.rollback()
+        try:
+            with self.transaction(writes=False):
+                for table in (STAGE_ERRORS, STAGE):
+                    table.drop(self.conn, checkfirst=True)
+        except sa.exc.DBAPIError:
+            pass  # the connection is broken; its temporary tables went with it
+
+    # -- phase 1: stage ----------------------------------------------------------------
+
+    def stage(self, columns, progress: Progress | None) -> None:
+        rows = iter(self.roll)
+        while batch := list(islice(rows, BATCH_ROWS)):
+            with self.transaction(writes=False):
+                self.stage_batch(columns, batch)
+                self.rows += len(batch)
+                if progress is not None:
+                    progress(self.rows)
+
+    def stage_batch(self, columns, batch) -> None:
+        keyring, kid = self.keyring, self.kid
+        parsed: list[ParsedRow] = []
+        errors: list[RowError] = []
+        for number, values in batch:
+            result = parse_row(columns, number, values, today=self.today)
+            if result.__class__ is ParsedRow:
+                parsed.append(result)
+            else:
+                errors.extend(result)
+        registered = self.registered({p.identity.canonical for p in parsed})
+        staged = []
+        for p in parsed:
+            key = name_key(p.name)
+            expires_on = p.expires_on or catalogue.default_expiry(p.kind, p.issued_on)
+            ok, person_id = True, None
+            found = registered.get(p.identity.canonical)
+            if found is not None:
+                if self.name_key_of(*found) == key:
+                    person_id = found[0]
+                else:
+                    ok = False
+                    errors.append(_name_mismatch(p.row, columns, p.name))
+            data = (p.issuer, p.number, p.identity.canonical, key, p.kind, p.level)
+            data += (p.issued_on.isoformat(), expires_on and expires_on.isoformat())
+            staged.append(
+                {
+                    "row": p.row,
+                    "id_type": p.identity.id_type,
+                    "id_index": keyring.blind_index(p.identity.canonical, kid),
+                    "id_number_enc": keyring.encrypt(p.identity.number, NUMBER_CONTEXT),
+                    "name_enc": keyring.encrypt(p.name, NAME_CONTEXT),
+                    "name_hash": keyring.blind_index("import.name:" + key, kid),
+                    "data_hash": keyring.blind_index("import.row:" + repr(data), kid),
+                    "kind": p.kind,
+                    "level": p.level,
+                    "number": p.number,
+                    "issuer": p.issuer,
+                    "issued_on": p.issued_on,
+                    "expires_on": expires_on,
+                    "person_id": person_id,
+                    "cert_id": None,
+                    "ok": ok,
+                    "dup": False,
+                }
+            )
+        if staged:
+            self.conn.execute(STAGE.insert(), staged)
+        self.add_errors(errors)
+
+    def registered(self, canonicals: set[str]) -> dict[str, tuple[int, bytes]]:
+        """The people registered under these numbers (under every loaded key, as a
+        rotation may be under way): canonical form -> (person id, name ciphertext)."""
+        if not canonicals:
+            return {}
+        by_index = {}
+        for canonical in canonicals:
+            for index in self.keyring.blind_indexes(canonical).values():
+                by_index[index] = canonical
+        found = self.conn.execute(
+            sa.select(Person.id, Person.id_index, Person.name_enc).where(
+                Person.id_index.in_(list(by_index))
+            )
+        )
+        return {by_index[r.id_index]: (r.id, r.name_enc) for r in found}
+
+    def name_key_of(self, person_id: int, name_enc: bytes) -> str:
+        key = self.names.get(person_id)
+        if key is None:
+            if len(self.names) > 100_000:
+                self.names.clear()  # memory stays bounded on a roll of millions
+            key = self.names[person_id] = name_key(self.keyring.decrypt(name_enc, NAME_CONTEXT))
+        return key
+
+    def add_errors(self, errors: list[RowError]) -> None:
+        if errors:
+            self.conn.execute(
+                STAGE_ERRORS.insert(),
+                [
+                    {"row": e.row, "column": e.column, "header": e.header, "message": e.message}
+                    for e in errors
+                ],
+            )
+
+    # -- phase 2: check ----------------------------------------------------------------
+
+    def check(self, columns) -> None:
+        for statement in _STAGE_INDEXES:
+            self.conn.exec_driver_sql(statement)
+        self.check_same_certificate(columns)
+        self.check_same_number(columns)
+        self.mark_errors()
+        self.check_recorded_for_another(columns)
+        self.mark_errors()
+        self.mark_repeats()
+
+    def check_same_certificate(self, columns) -> None:
+        """The same certificate (issuer + number) again with other data: an error on
+        every later row that differs from the first, naming it."""
+        s, first = STAGE.alias("s"), STAGE.alias("f")
+        groups = (
+            sa.select(STAGE.c.issuer, STAGE.c.number, sa.func.min(STAGE.c.row).label("first"))
+            .group_by(STAGE.c.issuer, STAGE.c.number)
+            .having(sa.func.count(sa.distinct(STAGE.c.data_hash)) > 1)
+            .subquery()
+        )
+        compared = ("id_index", "name_hash", "kind", "level", "issued_on", "expires_on")
+        query = (
+            sa.select(
+                s.c.row,
+                first.c.row.label("first"),
+                s.c.issuer,
+                s.c.number,
+                *(s.c[c].label(f"s_{c}") for c in compared),
+                *(first.c[c].label(f"f_{c}") for c in compared),
+            )
+            .select_from(
+                s.join(
+                    groups, sa.and_(s.c.issuer == groups.c.issuer, s.c.number == groups.c.number)
+                ).join(first, first.c.row == groups.c.first)
+            )
+            .where(s.c.row != groups.c.first, s.c.data_hash != first.c.data_hash)
+            .order_by(s.c.row)
+        )
+        header = columns.header("certificate_no")
+        errors = []
+        for r in self.conn.execute(query):
+            fields = [
+                name
+                for name, c in zip(
+                    ("identity", "name", "kind", "level", "issued_on", "expires_on"),
+                    compared,
+                    strict=True,
+                )
+                if r._mapping[f"s_{c}"] != r._mapping[f"f_{c}"]
+            ]
+            zh = "、".join(_FIELD_LABELS[f][0] for f in fields)
+            en = ", ".join(_FIELD_LABELS[f][1] for f in fields)
+            errors.append(
+                RowError(
+                    r.row,
+                    "certificate_no",
+                    header,
+                    f"证书编号{r.number}（{r.issuer}）在第{r.first}行已出现，但{zh}不同；"
+                    "同一证书只能出现一次，或各行内容完全相同"
+                    f"（certificate {r.number} of {r.issuer} already appears in row {r.first} "
+                    f"with a different {en}; a certificate may appear once, or again with "
+                    "identical data）",
+                )
+            )
+            if len(errors) >= BATCH_ROWS:
+                self.add_errors(errors)
+                errors = []
+        self.add_errors(errors)
+
+    def check_same_number(self, columns) -> None:
+        """The same identity number with different names: an error on every later row
+        whose name differs from the first row's."""
+        s, first = STAGE.alias("s"), STAGE.alias("f")
+        groups = (
+            sa.select(STAGE.c.id_index, sa.func.min(STAGE.c.row).label("first"))
+            .group_by(STAGE.c.id_index)
+            .having(sa.func.count(sa.distinct(STAGE.c.name_hash)) > 1)
+            .subquery()
+        )
+        query = (
+            sa.select(s.c.row, first.c.row.label("first"))
+            .select_from(
+                s.join(groups, s.c.id_index == groups.c.id_index).join(
+                    first, first.c.row == groups.c.first
+                )
+            )
+            .where(s.c.name_hash != first.c.name_hash)
+            .order_by(s.c.row)
+        )
+        header = columns.header("id_number")
+        errors = []
+        for r in self.conn.execute(query):
+            errors.append(
+                RowError(
+                    r.row,
+                    "id_number",
+                    header,
+                    f"该证件号码在第{r.first}行对应另一个姓名；多为号码录入错误，请核对号码和姓名"
+                    f"（this identity number appears in row {r.first} with another name; "
+                    "usually a typo in the number: check the number and the name）",
+                )
+            )
+            if len(errors) >= BATCH_ROWS:
+                self.add_errors(errors)
+                errors = []
+        self.add_errors(errors)
+
+    def check_recorded_for_another(self, columns) -> int:
+        """A certificate number of the issuer already recorded for another person.
+        Returns how many rows have that error."""
+        s, c = STAGE, Certificate.__table__
+        query = (
+            sa.select(s.c.row, s.c.issuer, s.c.number)
+            .select_from(s.join(c, sa.and_(c.c.issuer == s.c.issuer, c.c.number == s.c.number)))
+            .where(s.c.ok, sa.or_(s.c.person_id.is_(None), c.c.person_id != s.c.person_id))
+            .order_by(s.c.row)
+        )
+        header = columns.header("certificate_no")
+        errors = [
+            RowError(
+                r.row,
+                "certificate_no",
+                header,
+                f"证书编号{r.number}（{r.issuer}）已登记在另一人名下；请核对证书编号和证件号码"
+                f"（certificate {r.number} of {r.issuer} is already recorded for another person; "
+                "check the certificate number and the identity number）",
+            )
+            for r in self.conn.execute(query)
+        ]
+        self.add_errors(errors)
+        return len(errors)
+
+    def mark_errors(self) -> None:
+        self.conn.execute(
+            STAGE.update()
+            .where(STAGE.c.ok, STAGE.c.row.in_(sa.select(STAGE_ERRORS.c.row)))
+            .values(ok=False)
+        )
+
+    def mark_repeats(self) -> None:
+        """Rows identical to an earlier valid row of the same certificate: merged once."""
+        earlier = STAGE.alias("e")
+        self.conn.execute(
+            STAGE.update()
+            .where(
+                STAGE.c.ok,
+                sa.exists().where(
+                    earlier.c.ok,
+                    earlier.c.issuer == STAGE.c.issuer,
+                    earlier.c.number == STAGE.c.number,
+                    earlier.c.row < STAGE.c.row,
+                ),
+            )
+            .values(dup=True)
+        )
+
+    # -- phase 3: merge ----------------------------------------------------------------
+
+    def error_rows(self) -> int:
+        return self.conn.scalar(
+            sa.select(sa.func.count(sa.distinct(STAGE_ERRORS.c.row))).where(
+                STAGE_ERRORS.c.row != self.roll.header_row
+            )
+        )
+
+    def has_errors(self) -> bool:
+        return self.conn.scalar(sa.select(sa.exists(sa.select(STAGE_ERRORS.c.seq))))
+
+    def finish(self) -> int:
+        if self.dry_run:
+            with self.transaction(writes=False):
+                counts = self.classify()
+                failed = self.has_errors()
+            status = "rejected" if failed and not self.partial else self.status(failed)
+            if status == "rejected":
+                counts = {"accepted": 0, "unchanged": 0}
+            with self.transaction(writes=True):
+                return self.record(status, counts)
+        with self.transaction(writes=False):
+            failed = self.has_errors()
+        if failed and not self.partial:
+            with self.transaction(writes=True):
+                return self.record("rejected", {"accepted": 0, "unchanged": 0})
+        try:
+            with self.transaction(writes=True):
+                return self.merge()
+        except _Rejected:
+            with self.transaction(writes=True):
+                return self.record("rejected", {"accepted": 0, "unchanged": 0})
+
+    def status(self, failed: bool) -> str:
+        return "partial" if failed else "accepted"
+
+    def differs(self, c):
+        s = STAGE
+        return sa.or_(
+            c.c.kind != s.c.kind,
+            c.c.level.is_distinct_from(s.c.level),
+            c.c.issued_on != s.c.issued_on,
+            c.c.expires_on.is_distinct_from(s.c.expires_on),
+        )
+
+    def classify(self) -> dict:
+        """What a merge now would count (for a dry run)."""
+        s, c = STAGE, Certificate.__table__
+        new, updated, valid = self.conn.execute(
+            sa.select(
+                sa.func.count(sa.case((sa.and_(~s.c.dup, c.c.id.is_(None)), 1))),
+                sa.func.count(
+                    sa.case((sa.and_(~s.c.dup, c.c.status != "revoked", self.differs(c)), 1))
+                ),
+                sa.func.count(),
+            )
+            .select_from(
+                s.outerjoin(c, sa.and_(c.c.issuer == s.c.issuer, c.c.number == s.c.number))
+            )
+            .where(s.c.ok)
+        ).one()
+        return {"accepted": new + updated, "unchanged": valid - new - updated}
+
+    def record(self, status: str, counts: dict, batch_id: int | None = None) -> int:
+        """Write the batch (or complete the one merged into), its errors and the event."""
+        values = {
+            "status": status,
+            "rows": self.rows,
+            "rejected": self.error_rows(),
+            "finished_at": utcnow(),
+            **counts,
+        }
+        batches = ImportBatch.__table__
+        if batch_id is None:
+            batch_id = self.new_batch(values)
+        else:
+            self.conn.execute(batches.update().where(batches.c.id == batch_id).values(**values))
+        e = STAGE_ERRORS
+        self.conn.execute(
+            ImportRowError.__table__.insert().from_select(
+                ["batch_id", "row", "column", "header", "message"],
+                sa.select(
+                    sa.literal(batch_id), e.c.row, e.c.column, e.c.header, e.c.message
+                ).order_by(e.c.row, e.c.seq),
+            )
+        )
+        session = Session(bind=self.conn, join_transaction_mode="rollback_only")
+        try:
+            record_event(
+                session,
+                self.actor,
+                "import.rejected" if status == "rejected" else "import.accepted",
+                f"import:{batch_id}",
+                {
+                    "filename": self.filename,
+                    "sha256": self.sha256,
+                    "status": status,
+                    "dry_run": self.dry_run,
+                    "partial": self.partial,
+                    "rows": self.rows,
+                    "accepted": values["accepted"],
+                    "unchanged": values["unchanged"],
+                    "rejected": values["rejected"],
+                },
+            )
+        finally:
+            session.close()
+        return batch_id
+
+    def new_batch(self, values: dict) -> int:
+        result = self.conn.execute(
+            ImportBatch.__table__.insert().values(
+                filename=self.filename,
+                sha256=self.sha256,
+                user_id=getattr(self.actor, "id", None),
+                actor=actor_name(self.actor),
+                dry_run=self.dry_run,
+                partial=self.partial,
+                created_at=utcnow(),
+                **values,
+            )
+        )
+        return result.inserted_primary_key[0]
+
+    def merge(self) -> int:
+        conn, s = self.conn, STAGE
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(IMPORT_LOCK)))
+        self.late_checks()
+        batch_id = self.new_batch(
+            {"status": "running", "rows": self.rows, "accepted": 0, "unchanged": 0, "rejected": 0}
+        )
+        now = utcnow()
+        people, certificates = Person.__table__, Certificate.__table__
+        changes = CertificateChange.__table__
+        actor = actor_name(self.actor)
+
+        # New people: the first valid row of each number nobody registered.
+        earlier = s.alias("e")
+        conn.execute(
+            people.insert().from_select(
+                ["id_type", "id_index", "id_index_kid", "id_number_enc", "name_enc", "created_at"],
+                sa.select(
+                    s.c.id_type,
+                    s.c.id_index,
+                    sa.literal(self.kid, sa.String(40)),
+                    s.c.id_number_enc,
+                    s.c.name_enc,
+                    sa.literal(now, UTCDateTime()),
+                ).where(
+                    s.c.ok,
+                    s.c.person_id.is_(None),
+                    ~sa.exists().where(
+                        earlier.c.ok,
+                        earlier.c.person_id.is_(None),
+                        earlier.c.id_index == s.c.id_index,
+                        earlier.c.row < s.c.row,
+                    ),
+                ),
+            )
+        )
+        conn.execute(
+            s.update()
+            .where(s.c.ok, s.c.person_id.is_(None))
+            .values(
+                person_id=sa.select(people.c.id)
+                .where(people.c.id_index == s.c.id_index)
+                .scalar_subquery()
+            )
+        )
+
+        # New certificates, and their first history entry.
+        conn.execute(
+            certificates.insert().from_select(
+                [
+                    "person_id",
+                    "kind",
+                    "level",
+                    "number",
+                    "issuer",
+                    "issued_on",
+                    "expires_on",
+                    "status",
+                    "import_batch_id",
+                    "created_at",
+                ],
+                sa.select(
+                    s.c.person_id,
+                    s.c.kind,
+                    s.c.level,
+                    s.c.number,
+                    s.c.issuer,
+                    s.c.issued_on,
+                    s.c.expires_on,
+                    sa.literal("valid", sa.String(16)),
+                    sa.literal(batch_id),
+                    sa.literal(now, UTCDateTime()),
+                )
+                .where(s.c.ok, ~s.c.dup, s.c.cert_id.is_(None))
+                .order_by(s.c.row),
+            )
+        )
+        # Counted, not the rowcount: drivers do not all report it for INSERT … SELECT.
+        inserted = conn.scalar(
+            sa.select(sa.func.count()).where(certificates.c.import_batch_id == batch_id)
+        )
+        snapshot = (
+            sa.func.json_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
+        )
+        key = sa.literal_column  # keys as SQL text: PostgreSQL cannot type a bound "any"
+        conn.execute(
+            changes.insert().from_select(
+                ["certificate_id", "action", "changes", "actor", "import_batch_id", "changed_at"],
+                sa.select(
+                    certificates.c.id,
+                    sa.literal("issued", sa.String(16)),
+                    snapshot(
+                        key("'kind'"),
+                        certificates.c.kind,
+                        key("'level'"),
+                        certificates.c.level,
+                        key("'number'"),
+                        certificates.c.number,
+                        key("'issuer'"),
+                        certificates.c.issuer,
+                        key("'issued_on'"),
+                        certificates.c.issued_on,
+                        key("'expires_on'"),
+                        certificates.c.expires_on,
+                    ),
+                    sa.literal(actor, sa.String(64)),
+                    sa.literal(batch_id),
+                    sa.literal(now, UTCDateTime()),
+                )
+                .where(certificates.c.import_batch_id == batch_id)
+                .order_by(certificates.c.id),
+            )
+        )
+
+        # Changed certificates: few, so updated from here. A revoked one stays as it was.
+        updated = 0
+        query = (
+            sa.select(
+                certificates.c.id,
+                *(certificates.c[f].label(f"old_{f}") for f in _UPDATABLE),
+                *(s.c[f] for f in _UPDATABLE),
+            )
+            .select_from(s.join(certificates, certificates.c.id == s.c.cert_id))
+            .where(s.c.ok, ~s.c.dup, certificates.c.status != "revoked", self.differs(certificates))
+            .order_by(s.c.row)
+        )
+        rows = conn.execute(query).all()
+        for start in range(0, len(rows), BATCH_ROWS):
+            chunk = rows[start : start + BATCH_ROWS]
+            conn.execute(
+                certificates.update()
+                .where(certificates.c.id == sa.bindparam("cid"))
+                .values(
+                    **{f: sa.bindparam(f"new_{f}") for f in _UPDATABLE},
+                    updated_at=sa.bindparam("now", type_=UTCDateTime()),
+                ),
+                [
+                    {"cid": r.id, "now": now, **{f"new_{f}": r._mapping[f] for f in _UPDATABLE}}
+                    for r in chunk
+                ],
+            )
+            conn.execute(
+                changes.insert(),
+                [
+                    {
+                        "certificate_id": r.id,
+                        "action": "updated",
+                        "changes": _changed(r),
+                        "actor": actor,
+                        "import_batch_id": batch_id,
+                        "changed_at": now,
+                    }
+                    for r in chunk
+                ],
+            )
+            updated += len(chunk)
+        valid = conn.scalar(sa.select(sa.func.count()).where(s.c.ok))
+        failed = self.has_errors()
+        counts = {"accepted": inserted + updated, "unchanged": valid - inserted - updated}
+        return self.record(self.status(failed), counts, batch_id)
+
+    def late_checks(self) -> None:
+        """Under the lock: what other writers did since the rows were checked. People
+        registered since (by another import, say) are found and their names compared;
+        a certificate number recorded since for another person is an error. Without
+        ``partial`` any such error rejects the file (``_Rejected``)."""
+        s, people = STAGE, Person.__table__
+        columns = map_headers(self.roll.headers, header_row=self.roll.header_row)
+        found = self.conn.execute(
+            sa.select(s.c.row, s.c.name_hash, people.c.id, people.c.name_enc)
+            .select_from(s.join(people, people.c.id_index == s.c.id_index))
+            .where(s.c.ok, s.c.person_id.is_(None))
+        ).all()
+        errors, resolved = [], []
+        for r in found:
+            registered = self.name_key_of(r.id, r.name_enc)
+            if self.keyring.blind_index("import.name:" + registered, self.kid) == r.name_hash:
+                resolved.append({"r": r.row, "pid": r.id})
+            else:
+                errors.append(_name_mismatch(r.row, columns, None))
+        if resolved:
+            self.conn.execute(
+                s.update()
+                .where(s.c.row == sa.bindparam("r"))
+                .values(person_id=sa.bindparam("pid")),
+                resolved,
+            )
+        self.add_errors(errors)
+        certificates = Certificate.__table__
+        self.conn.execute(
+            s.update()
+            .where(s.c.ok, ~s.c.dup)
+            .values(
+                cert_id=sa.select(certificates.c.id)
+                .where(certificates.c.issuer == s.c.issuer, certificates.c.number == s.c.number)
+                .scalar_subquery()
+            )
+        )
+        conflicts = self.check_recorded_for_another(columns)
+        if (errors or conflicts) and not self.partial:
+            raise _Rejected
+        self.mark_errors()
+
+
+_UPDATABLE = ("kind", "level", "issued_on", "expires_on")
+
+
+def _json_value(value):
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _changed(r) -> dict:
+    m = r._mapping
+    return {
+        f: {"from": _json_value(m[f"old_{f}"]), "to": _json_value(m[f])}
+        for f in _UPDATABLE
+        if m[f"old_{f}"] != m[f]
+    }
+
+
+def _name_mismatch(row: int, columns, name: str | None) -> RowError:
+    shown = f"“{name}”" if name else ""
+    shown_en = f" '{name}'" if name else ""
+    return RowError(
+        row,
+        "id_number",
+        columns.header("id_number"),
+        f"该证件号码已登记在另一个姓名下，与本行姓名{shown}不符；多为号码录入错误，请核对号码"
+        f"（this identity number is registered under another name than{shown_en or ' this row’s'};"
+        " usually a typo in the number: check it）",
+    )

@@ -1,0 +1,113 @@
+import csv
+import io
+import os
+import tempfile
+
+from flask import Response, stream_with_context
+from flask_smorest import Blueprint
+
+from registry.auth.access import current_user, require
+from registry.db import get_session
+from registry.errors import ErrorSchema, ImportRejected, UnusableRoll
+
+from . import services
+from .schemas import (
+    ImportFileSchema,
+    ImportOptionsSchema,
+    ImportSummarySchema,
+    RejectedImportSchema,
+)
+
+blp = Blueprint("imports", __name__, url_prefix="/api/v1/imports", description="名册导入")
+
+ERRORS_SHOWN = 1000  # in a JSON answer; errors.csv has them all
+CSV_COLUMNS = ("行号", "列", "表头", "问题")
+
+
+def _described(summary: services.Summary) -> dict:
+    return {
+        **summary.as_dict(),
+        "status": summary.status,
+        "filename": summary.filename,
+        "dry_run": summary.dry_run,
+        "partial": summary.partial,
+        "errors_total": summary.errors_total,
+    }
+
+
+@blp.route("", methods=["POST"])
+@require("bureau", "hr")
+@blp.arguments(ImportFileSchema, location="files")
+@blp.arguments(ImportOptionsSchema, location="form")
+@blp.response(201, ImportSummarySchema)
+@blp.alt_response(422, schema=RejectedImportSchema, description="rejected: nothing written")
+@blp.alt_response(413, schema=ErrorSchema, description="the file is over the size limit")
+def upload(files, options):
+    """Import a roll (multipart field `file`): every row or none, unless `partial`.
+    A rejected file is answered 422 `import_rejected` with the summary and its errors;
+    a file that is not a roll at all 422 `unusable_file` (nothing recorded)."""
+    upload = files["file"]
+    filename = os.path.basename((upload.filename or "upload").replace("\\", "/")) or "upload"
+    with tempfile.TemporaryFile() as spooled:
+        upload.save(spooled)
+        spooled.seek(0)
+        try:
+            summary = services.run_import(
+                get_session(),
+                current_user(),
+                spooled,
+                filename,
+                dry_run=options["dry_run"],
+                partial=options["partial"],
+                errors_limit=ERRORS_SHOWN,
+            )
+        except services.UnusableFile as exc:
+            raise UnusableRoll(exc.message) from exc
+    if summary.status == "rejected":
+        body = _described(summary)
+        errors = body.pop("errors")
+        del body["status"]  # the code says it (and `status` is the HTTP status there)
+        raise ImportRejected(
+            f"the roll has errors in {summary.rejected} rows; nothing was written",
+            errors,
+            **body,
+        )
+    return _described(summary)
+
+
+@blp.route("/<id:batch_id>", methods=["GET"])
+@require("admin", "bureau", "hr")
+@blp.response(200, ImportSummarySchema)
+def status(batch_id):
+    """An import's summary and its first errors."""
+    session = get_session()
+    batch = services.get_batch(session, batch_id)
+    return _described(services.summary_of(session, batch, errors_limit=ERRORS_SHOWN))
+
+
+@blp.route("/<id:batch_id>/errors.csv", methods=["GET"])
+@require("admin", "bureau", "hr")
+@blp.response(200, description="UTF-8 with BOM, for Excel", content_type="text/csv")
+def error_report(batch_id):
+    """Every error of an import as CSV (行号, 列, 表头, 问题) that Excel opens as it is."""
+    session = get_session()
+    services.get_batch(session, batch_id)
+
+    def lines():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        yield "\ufeff" + buffer.getvalue()
+        for error in services.iter_errors(session, batch_id):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow(
+                [error["row"], error["column"] or "", error["header"] or "", error["message"]]
+            )
+            yield buffer.getvalue()
+
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="import-{batch_id}-errors.csv"'},
+    )
