@@ -14,7 +14,7 @@ from migrations import alembic_config
 from registry.auth import services as auth
 from registry.credentials import services as credentials
 from registry.db import get_session
-from registry.identity import uscc_check_char
+from registry.identity import parse_identity, uscc_check_char
 from registry.institutions.models import Institution
 from registry.people import services as people
 from registry.staffing.models import Employment
@@ -96,7 +96,8 @@ def test_concurrent_registrations_and_hires_of_one_person_make_one_row(live):
             "issued_on": date.today(),
             "expires_on": None,
         }
-        credentials.add_certificate(session, "test", people.get_person(session, 1), certificate)
+        person = people.find_person(session, parse_identity(id_number(3)))
+        credentials.add_certificate(session, "test", person, certificate)
         session.commit()
     hire = {
         "id_number": id_number(3),
