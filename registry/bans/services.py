@@ -166,15 +166,17 @@ def over_limit(session: Session, user, limit: int, window: int) -> int | None:
     _lock_user_checks(session, user)
     now = utcnow()
     since = now - timedelta(seconds=window)
-    recent = session.scalars(
+    # The limit-th newest check in the window, if there is one: one row, whatever the limit.
+    nth = session.scalar(
         sa.select(BanCheck.checked_at)
         .where(BanCheck.user_id == user.id, BanCheck.checked_at > since)
         .order_by(BanCheck.checked_at.desc())
-        .limit(limit)
-    ).all()
-    if len(recent) < limit:
+        .offset(limit - 1)
+        .limit(1)
+    )
+    if nth is None:
         return None
-    retry_after = max(1, math.ceil((recent[-1] + timedelta(seconds=window) - now).total_seconds()))
+    retry_after = max(1, math.ceil((nth + timedelta(seconds=window) - now).total_seconds()))
     already = session.scalar(
         sa.select(AuditEvent.id).where(
             AuditEvent.action == "ban_check.rate_limited",
