@@ -180,18 +180,7 @@ def test_fresh_instance_end_to_end(tmp_path, scratch_database_url):
         ).returncode
         == 0
     )
-    created = _registry(
-        env,
-        "users",
-        "create",
-        "--username",
-        "admin",
-        "--role",
-        "admin",
-        input="a long enough password\n",
-    )
-    assert created.returncode == 0, created.stderr
-    token = _registry(env, "tokens", "create", "--username", "admin").stdout.splitlines()[-1]
+    token = _user_with_token(env, "admin", "admin")
     bad = _registry(
         env, "institutions", "add", "--code", "bad", "--name", "园", "--district", "西湖区"
     )
@@ -200,9 +189,7 @@ def test_fresh_instance_end_to_end(tmp_path, scratch_database_url):
     assert "admin" in dump and CODES[0] in dump  # the dump does hold the rows
     assert token not in dump and "a long enough password" not in dump
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     server = subprocess.Popen(
         [*REGISTRY, "serve", "--port", str(port), "--workers", "1"],
         env=env,
@@ -248,6 +235,24 @@ def test_commands_before_init_say_what_to_do(tmp_path, scratch_database_url):
     result = _registry(_env(tmp_path, scratch_database_url), "institutions", "list")
     assert result.returncode == 1
     assert "run `registry init`" in result.stderr and "Traceback" not in result.stderr
+
+
+def _user_with_token(env, username: str, role: str, *institution: str) -> str:
+    """Creates a user through the command line and returns a new API token for it."""
+    options = ("--institution", *institution) if institution else ()
+    created = _registry(
+        env,
+        *("users", "create", "--username", username, "--role", role, *options),
+        input="a long enough password\n",
+    )
+    assert created.returncode == 0, created.stderr
+    return _registry(env, "tokens", "create", "--username", username).stdout.splitlines()[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _get_when_up(url: str, token: str) -> str:

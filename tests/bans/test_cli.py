@@ -4,7 +4,6 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import threading
 import urllib.error
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CODES, id_number
-from tests.test_cli import REGISTRY, _env, _registry
+from tests.test_cli import REGISTRY, _env, _free_port, _get_when_up, _registry, _user_with_token
 
 NUMBER = id_number(1)
 TODAY = date.today()
@@ -149,17 +148,6 @@ def _post(url, token, body):
         return error.code, dict(error.headers), json.loads(error.read())
 
 
-def _wait_until_up(port):
-    deadline = 60
-    for _ in range(deadline * 5):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            threading.Event().wait(0.2)
-    raise AssertionError("the server did not come up")
-
-
 def test_the_limit_holds_across_workers_and_a_dump_reveals_nobody(tmp_path, scratch_database_url):
     env = _env(tmp_path, scratch_database_url, REGISTRY_CHECK_LIMIT="5")
     assert _registry(env, "init").returncode == 0
@@ -169,31 +157,12 @@ def test_the_limit_holds_across_workers_and_a_dump_reveals_nobody(tmp_path, scra
         ).returncode
         == 0
     )
-    created = _registry(
-        env,
-        "users",
-        "create",
-        "--username",
-        "li.director",
-        "--role",
-        "director",
-        "--institution",
-        CODES[0],
-        input="a long enough password\n",
-    )
-    assert created.returncode == 0, created.stderr
-    token = (
-        _registry(env, "tokens", "create", "--username", "li.director")
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    token = _user_with_token(env, "li.director", "director", CODES[0])
     legacy = "110105491231002"  # 15 digits: 11010519491231002X
     for number in (NUMBER, legacy):
         assert _registry(env, *[number if a == NUMBER else a for a in BAN]).returncode == 0
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     server = subprocess.Popen(
         [*REGISTRY, "serve", "--port", str(port), "--workers", "2"],
         env=env,
@@ -201,7 +170,7 @@ def test_the_limit_holds_across_workers_and_a_dump_reveals_nobody(tmp_path, scra
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_until_up(port)
+        _get_when_up(f"http://127.0.0.1:{port}/api/v1/keys/receipts", token)
         url = f"http://127.0.0.1:{port}/api/v1/ban-checks"
         answers = [None] * 12
         barrier = threading.Barrier(12)
