@@ -431,3 +431,17 @@ def current_keyring() -> Keyring:
         return fresh
     finally:
         watch.lock.release()
+
+
+def sealed_identity(identity, name: str, number_context: str, name_context: str) -> dict:
+    """The ``EncryptedIdentity`` columns of a row about ``identity`` (an
+    ``IdentityNumber``): its blind index under the active key, the number and the name
+    encrypted under the active key for the table's contexts."""
+    keyring = current_keyring()
+    return {
+        "id_type": identity.id_type,
+        "id_index": keyring.blind_index(identity.canonical),
+        "id_index_kid": keyring.active_blind_kid,
+        "id_number_enc": keyring.encrypt(identity.number, number_context),
+        "name_enc": keyring.encrypt(name, name_context),
+    }

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from registry.audit import AuditEvent, record_event
 from registry.auth.models import User
-from registry.crypto import current_keyring
+from registry.crypto import current_keyring, sealed_identity
 from registry.db import utcnow
 from registry.errors import Conflict, NotFound
 from registry.identity import IdentityNumber
 from registry.institutions.models import Institution
 from registry.people.models import Person
+from registry.people.services import name_of
 from registry.staffing.models import Employment
 
 from . import receipts
@@ -73,13 +74,8 @@ def add_ban(session: Session, actor, data: dict) -> tuple[Ban, list[Alert]]:
     )
     if existing is not None:
         raise Conflict("this number is already under an active ban", id=existing)
-    keyring = current_keyring()
     ban = Ban(
-        id_type=identity.id_type,
-        id_index=keyring.blind_index(identity.canonical),
-        id_index_kid=keyring.active_blind_kid,
-        id_number_enc=keyring.encrypt(identity.number, NUMBER_CONTEXT),
-        name_enc=keyring.encrypt(data["name"], NAME_CONTEXT),
+        **sealed_identity(identity, data["name"], NUMBER_CONTEXT, NAME_CONTEXT),
         category=data["category"],
         authority=data["authority"],
         decision_no=data["decision_no"],
@@ -344,7 +340,6 @@ def list_alerts(session: Session, user) -> list[dict]:
     )
     if user.role == "director":
         query = query.where(Alert.institution_id == user.institution_id)
-    keyring = current_keyring()
     return [
         {
             "id": alert.id,
@@ -352,7 +347,7 @@ def list_alerts(session: Session, user) -> list[dict]:
             "institution": code,
             "employment_id": employment.id,
             "person_id": employment.person_id,
-            "name": keyring.decrypt(employment.person.name_enc, "person.name"),
+            "name": name_of(employment.person),
             "role": employment.role,
             "ban_id": alert.ban_id if user.role != "director" else None,
             "acknowledged_at": alert.acknowledged_at,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from registry.audit import record_event
 from registry.credentials.services import certificates_of, describe_certificate
-from registry.crypto import current_keyring
+from registry.crypto import current_keyring, sealed_identity
 from registry.errors import Conflict, NotFound
 from registry.identity import IdentityNumber
 
@@ -55,13 +55,8 @@ def register_person(session: Session, actor, data: dict) -> Person:
     existing = find_person(session, identity)
     if existing is not None:
         raise Conflict("this person is already registered", id=existing.id)
-    keyring = current_keyring()
     person = Person(
-        id_type=identity.id_type,
-        id_index=keyring.blind_index(identity.canonical),
-        id_index_kid=keyring.active_blind_kid,
-        id_number_enc=keyring.encrypt(identity.number, NUMBER_CONTEXT),
-        name_enc=keyring.encrypt(data["name"], NAME_CONTEXT),
+        **sealed_identity(identity, data["name"], NUMBER_CONTEXT, NAME_CONTEXT),
         education=data["education"],
         major=data.get("major"),
         experience=[Experience(**period) for period in data.get("experience", [])],
