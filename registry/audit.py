@@ -78,6 +78,8 @@ def canonical_form(
 
 def event_hash(event) -> bytes:
     """The hash an event (a model or a row with the same attributes) should carry."""
+    # Unkeyed on purpose: anyone may verify the chain, and an event never holds an
+    # identity number (subjects and data name ids, codes and keyed blind indexes).
     return hashlib.sha256(
         canonical_form(
             event.occurred_at,
