@@ -46,6 +46,16 @@ class Certificate(Base):
         back_populates="certificate", order_by="CertificateChange.id"
     )
 
+    @classmethod
+    def valid_on(cls, day: date):
+        """The condition "valid on ``day``" in SQL, as ``services.state_on`` decides it:
+        issued on or before the day, not expired before it, not revoked on or before it."""
+        return sa.and_(
+            cls.issued_on <= day,
+            sa.or_(cls.expires_on.is_(None), cls.expires_on >= day),
+            sa.or_(cls.status != "revoked", cls.revoked_on > day),
+        )
+
 
 class CertificateChange(Base):
     """One entry of a certificate's history: what changed, when, by whom or which import."""

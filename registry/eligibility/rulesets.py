@@ -288,10 +288,11 @@ class Rulesets:
 
     def for_district(self, district: str) -> Ruleset:
         """The district's ruleset, or the national baseline where it has no overlay."""
-        return self.by_district.get(_district_key(district), self.baseline)
+        return self.by_district.get(district_key(district), self.baseline)
 
 
-def _district_key(district: str) -> str:
+def district_key(district: str) -> str:
+    """A district as districts are compared: NFKC, without spaces (杭州市 西湖区 = 杭州市西湖区)."""
     return "".join(unicodedata.normalize("NFKC", district).split())
 
 
@@ -311,7 +312,7 @@ def load_rulesets(directory: Path = RULESETS_DIR) -> Rulesets:
             ruleset = _combine(baseline, data, (f"{BASELINE}.toml", name))
         ids[data["id"]] = ruleset
         for district in ruleset.districts:
-            key = _district_key(district)
+            key = district_key(district)
             if key in by_district:
                 raise RulesetError(f"{name}: district {district} already has a ruleset")
             by_district[key] = ruleset

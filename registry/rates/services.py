@@ -1,0 +1,247 @@
+"""Certification rates (从业人员持证率) per institution and district, computed in SQL.
+Functions take the session and never commit.
+
+No official formula exists; this is ours (SPEC §4): staff in post on the date in the
+roles that require a qualification certificate, and of those, how many hold at least
+one certificate that counts for their role, valid on the date. A person in two roles
+counts once per employment. An institution with no such staff has no rate.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from registry.credentials.models import Certificate
+from registry.credentials.services import describe_certificate, state_on
+from registry.eligibility.rulesets import Ruleset, current_rulesets, district_key
+from registry.errors import Invalid
+from registry.institutions.models import Institution
+from registry.people.services import masked_number, name_of
+from registry.staffing.models import Employment
+
+# The roles counted, and for each the certificates that count (SPEC §4). Health
+# certificates and the training certificates not named here do not count.
+COUNTED = {
+    "director": ("director_training",),
+    "caregiver": (
+        "childcare_worker",
+        "infant_nurturer",
+        "infant_development_guide",
+        "kindergarten_teacher",
+    ),
+    "care_assistant": ("childcare_worker",),
+    "nurse": ("health_care_training", "nurse_license", "physician_license"),
+    "security_guard": ("security_guard",),
+}
+
+
+def _counts(role, kind):
+    """SQL: a certificate of ``kind`` counts for ``role``."""
+    return sa.or_(*(sa.and_(role == r, kind.in_(kinds)) for r, kinds in COUNTED.items()))
+
+
+@dataclass(frozen=True)
+class Districts:
+    """The districts a query covers: their keys, and the name each is reported under."""
+
+    keys: frozenset[str] | None  # None: every district
+
+    def covers(self, district: str) -> bool:
+        return self.keys is None or district_key(district) in self.keys
+
+
+def _district_name(ruleset: Ruleset, district: str) -> str:
+    """The name a district is reported under: an overlay's own name, so that 西湖区 and
+    杭州市西湖区 are one district; otherwise the district as registered."""
+    return ruleset.name if ruleset.districts else district
+
+
+def resolve_districts(session: Session, district: str | None) -> Districts:
+    """The districts ``district`` names: any spelling a ruleset knows, or a district an
+    institution is registered in; ``Invalid`` naming the value otherwise."""
+    if district is None:
+        return Districts(None)
+    key = district_key(district)
+    ruleset = current_rulesets().by_district.get(key)
+    if ruleset is not None:
+        return Districts(frozenset(district_key(d) for d in ruleset.districts))
+    registered = {
+        district_key(d) for d in session.scalars(sa.select(Institution.district).distinct())
+    }
+    if key not in registered:
+        raise Invalid(
+            f"no institution is registered in district {district!r}",
+            {"district": [f"unknown district {district!r}"]},
+        )
+    return Districts(frozenset({key}))
+
+
+def _rate(staff: int, certified: int, ruleset: Ruleset) -> dict:
+    target = ruleset.certification_target
+    rate = Fraction(certified, staff) if staff else None
+    return {
+        "staff": staff,
+        "certified": certified,
+        "rate": None if rate is None else round(float(rate), 4),
+        "target": None if target is None else target.rate,
+        # Compared exactly: 9 of 10 meets a target of 0.9, whatever floats make of it.
+        "meets_target": (
+            None if rate is None or target is None else rate >= Fraction(str(target.rate))
+        ),
+    }
+
+
+def counts(session: Session, day: date, institution_ids=None):
+    """One query: for each institution (or those of ``institution_ids``, a list or a
+    SELECT of ids), its staff counted on ``day`` and how many of them are certified."""
+    holds = (
+        sa.select(Certificate.id)
+        .where(
+            Certificate.person_id == Employment.person_id,
+            _counts(Employment.role, Certificate.kind),
+            Certificate.valid_on(day),
+        )
+        .exists()
+    )
+    staff = (
+        sa.select(
+            Employment.institution_id,
+            sa.func.count().label("staff"),
+            sa.func.sum(sa.case((holds, 1), else_=0)).label("certified"),
+        )
+        .where(Employment.in_post_on(day), Employment.role.in_(COUNTED))
+        .group_by(Employment.institution_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            Institution.id,
+            Institution.code,
+            Institution.name,
+            Institution.district,
+            sa.func.coalesce(staff.c.staff, 0),
+            sa.func.coalesce(staff.c.certified, 0),
+        )
+        .outerjoin(staff, staff.c.institution_id == Institution.id)
+        .order_by(Institution.district, Institution.code)
+    )
+    if institution_ids is not None:
+        query = query.where(Institution.id.in_(institution_ids))
+    return session.execute(query)
+
+
+def rates(session: Session, day: date, district: str | None = None) -> dict:
+    """Every institution's rate on ``day`` (those of ``district``, in any spelling its
+    ruleset knows), and the roll-up of each district, with the targets of their rulesets."""
+    districts = resolve_districts(session, district)
+    rulesets = current_rulesets()
+    institutions, rollup = [], {}
+    for _, code, name, district_, staff, certified in counts(session, day):
+        if not districts.covers(district_):
+            continue
+        ruleset = rulesets.for_district(district_)
+        institutions.append(
+            {"code": code, "name": name, "district": district_, **_rate(staff, certified, ruleset)}
+        )
+        total = rollup.setdefault(
+            _district_name(ruleset, district_),
+            {"ruleset": ruleset, "institutions": 0, "staff": 0, "certified": 0},
+        )
+        total["institutions"] += 1
+        total["staff"] += staff
+        total["certified"] += certified
+    if district is not None and not rollup:
+        # A district a ruleset knows but nobody is registered in yet: say so, with its target.
+        ruleset = rulesets.for_district(district)
+        rollup[_district_name(ruleset, district)] = {
+            "ruleset": ruleset,
+            "institutions": 0,
+            "staff": 0,
+            "certified": 0,
+        }
+    return {
+        "as_of": day,
+        "institutions": institutions,
+        "districts": [
+            {
+                "district": name,
+                "institutions": total["institutions"],
+                **_rate(total["staff"], total["certified"], total["ruleset"]),
+            }
+            for name, total in sorted(rollup.items())
+        ],
+    }
+
+
+def institution_rate(session: Session, institution: Institution, day: date) -> dict:
+    """One institution's figure, as ``rates`` gives it."""
+    _, _, _, _, staff, certified = counts(session, day, [institution.id]).one()
+    return _rate(staff, certified, current_rulesets().for_district(institution.district))
+
+
+def explain(session: Session, institution: Institution, day: date) -> dict:
+    """The staff counted for one institution on ``day``, each with the certificate that
+    counts, or the certificates of the right kinds and why none counts; the figure
+    they add up to is ``institution_rate``'s."""
+    employments = session.scalars(
+        sa.select(Employment)
+        .where(
+            Employment.institution_id == institution.id,
+            Employment.in_post_on(day),
+            Employment.role.in_(COUNTED),
+        )
+        .options(selectinload(Employment.person))
+        .order_by(Employment.role, Employment.start, Employment.id)
+    ).all()
+    people = {e.person_id for e in employments}
+    held: dict[int, list[Certificate]] = {}
+    for certificate in session.scalars(
+        sa.select(Certificate)
+        .where(Certificate.person_id.in_(people))
+        .order_by(Certificate.issued_on.desc(), Certificate.id.desc())
+    ):
+        held.setdefault(certificate.person_id, []).append(certificate)
+    staff = []
+    for employment in employments:
+        kinds = COUNTED[employment.role]
+        relevant = [c for c in held.get(employment.person_id, []) if c.kind in kinds]
+        counting = next((c for c in relevant if state_on(c, day) == "valid"), None)
+        staff.append(
+            {
+                "employment_id": employment.id,
+                "person_id": employment.person_id,
+                "name": name_of(employment.person),
+                "id_number": masked_number(employment.person),
+                "role": employment.role,
+                "start": employment.start,
+                "certified": counting is not None,
+                "certificate": None if counting is None else describe_certificate(counting, day),
+                "reason": None if counting is not None else _why_none(relevant, kinds, day),
+            }
+        )
+    return {
+        "institution": institution.code,
+        "name": institution.name,
+        "district": institution.district,
+        "as_of": day,
+        **_rate(
+            len(staff),
+            sum(s["certified"] for s in staff),
+            current_rulesets().for_district(institution.district),
+        ),
+        "counted": staff,
+    }
+
+
+def _why_none(relevant: list[Certificate], kinds: tuple[str, ...], day: date) -> str:
+    if not relevant:
+        return f"no certificate of the kinds that count ({', '.join(kinds)})"
+    states = {
+        "expired": lambda c: f"expired on {c.expires_on}",
+        "revoked": lambda c: f"revoked on {c.revoked_on}",
+        "not_yet_valid": lambda c: f"issued on {c.issued_on}, after the date",
+    }
+    return "; ".join(f"{c.kind} {c.number}: {states[state_on(c, day)](c)}" for c in relevant)
