@@ -1,7 +1,10 @@
 """What every command shares: the app, the session, and how errors are shown."""
 
+import csv
 import getpass
+import io
 import sys
+import unicodedata
 from contextlib import contextmanager
 
 import click
@@ -11,6 +14,7 @@ from marshmallow import ValidationError
 from registry.config import ConfigError
 from registry.db import is_unique_violation
 from registry.errors import CONFLICT_MESSAGE, Invalid, RegistryError
+from registry.fields import Day
 
 
 def format_error(exc: RegistryError) -> str:
@@ -72,6 +76,22 @@ def load(schema, data: dict, message: str) -> dict:
         raise Invalid(message, exc.messages) from exc
 
 
+class DayType(click.ParamType):
+    """A date option checked as the API checks dates; a bad one is a usage error
+    (exit 2) that names the value."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        try:
+            return Day().deserialize(value)
+        except ValidationError as exc:
+            self.fail(f"{value!r} is not a date: {' '.join(exc.messages)}", param, ctx)
+
+
+DAY = DayType()
+
+
 def read_secret(prompt: str) -> str:
     """A password from a terminal (asked twice) or from stdin (first line)."""
     if sys.stdin.isatty():
@@ -85,3 +105,30 @@ def cli_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
+
+
+def echo_table(rows: list[dict], columns: tuple[str, ...]) -> None:
+    """Rows as aligned columns on a terminal, Chinese characters taking two cells."""
+    widths = {c: max(_width(c), *(_width(str(r[c])) for r in rows)) for c in columns}
+    for row in [dict(zip(columns, columns, strict=True)), *rows]:
+        click.echo("  ".join(_pad(str(row[c]), widths[c]) for c in columns).rstrip())
+
+
+def echo_csv(rows: list[dict], columns: tuple[str, ...]) -> None:
+    """Rows as CSV on stdout, UTF-8 with a byte-order mark so that Excel reads the
+    Chinese correctly."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    click.echo(out.getvalue(), nl=False)
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))

@@ -1,12 +1,9 @@
-import csv
 import json
-import sys
-import unicodedata
 from datetime import date
 
 import click
 
-from cli.common import load, session_scope
+from cli.common import echo_csv, echo_table, load, session_scope
 from registry.institutions.services import get_institution
 from registry.staffing import services
 from registry.staffing.schemas import ExpiringQuerySchema, ExpiringSchema
@@ -64,26 +61,11 @@ def expiring(within, as_of, district, code, format_):
         return
     flat = [_flat(row) for row in rows]
     if format_ == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(flat)
-        return
-    if not flat:
+        echo_csv(flat, COLUMNS)
+    elif not flat:
         click.echo(f"no certificate of staff in post expires within {query['within']} days")
-        return
-    widths = {c: max(_width(c), *(_width(str(r[c])) for r in flat)) for c in COLUMNS}
-    click.echo("  ".join(_pad(c, widths[c]) for c in COLUMNS).rstrip())
-    for r in flat:
-        click.echo("  ".join(_pad(str(r[c]), widths[c]) for c in COLUMNS).rstrip())
-
-
-def _width(text: str) -> int:
-    """Columns on a terminal: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
+    else:
+        echo_table(flat, COLUMNS)
 
 
 COMMANDS = (expiring,)

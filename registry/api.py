@@ -42,8 +42,18 @@ def init_api(app) -> Api:
     from registry.imports.views import blp as imports
     from registry.institutions.views import blp as institutions
     from registry.people.views import blp as people
+    from registry.rates.views import blp as rates
     from registry.staffing.views import blp as staffing
 
-    for blueprint in (institutions, people, certificates, eligibility, staffing, bans, imports):
+    for blueprint in (
+        institutions,
+        people,
+        certificates,
+        eligibility,
+        staffing,
+        bans,
+        imports,
+        rates,
+    ):
         api.register_blueprint(blueprint)
     return api

@@ -3,6 +3,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from registry.credentials.schemas import CertificateOutSchema
 from registry.eligibility.schemas import ReasonSchema, RulesetRefSchema
 from registry.fields import Day, IdentitySchema, StrictBoolean
+from registry.rates.schemas import RateSchema
 from registry.vocabulary import STAFF_ROLES
 
 
@@ -89,6 +90,9 @@ class ComplianceSchema(Schema):
     children = fields.Integer()
     classes = fields.List(fields.Nested(ClassComplianceSchema))
     staff = fields.Nested(StaffCountsSchema)
+    certification = fields.Nested(
+        RateSchema, metadata={"description": "the certification rate (持证率) on `as_of`"}
+    )
     shortfalls = fields.List(fields.Nested(ShortfallSchema))
 
 

@@ -16,6 +16,7 @@ from registry.eligibility.services import Answer, ruleset_for, verdict_for
 from registry.errors import Conflict, Invalid, NotFound
 from registry.institutions.models import Institution
 from registry.people.services import find_person, name_of, person_subject
+from registry.rates.services import institution_rate
 from registry.vocabulary import CLASS_TYPES
 
 from .models import Employment
@@ -254,11 +255,26 @@ def compliance(session: Session, institution: Institution, day: date) -> dict:
             )
         )
 
+    certification = institution_rate(session, institution, day)
+    if certification["meets_target"] is False:
+        target = ruleset.certification_target
+        shortfalls.append(
+            _shortfall(
+                "certification_rate",
+                f"持证率{certification['rate']:.1%}（{certification['certified']}/"
+                f"{certification['staff']}），低于{target.rate:.0%}的目标",
+                f"{certification['certified']} of {certification['staff']} staff certified "
+                f"({certification['rate']:.1%}), below the target of {target.rate:.0%}",
+                target.source,
+            )
+        )
+
     return {
         "institution": institution.code,
         "as_of": day,
         "ruleset": ruleset,
         "compliant": not shortfalls,
+        "certification": certification,
         "children": children,
         "classes": classes,
         "staff": {

@@ -9,33 +9,13 @@ import sqlalchemy as sa
 
 from registry.credentials import services as credentials
 from registry.credentials.models import Certificate
-from registry.db import utcnow
 from registry.errors import Invalid
 from registry.rates import services
-from registry.staffing.models import Employment
 from tests.conftest import CODES
 
 DAY = date(2026, 6, 1)
 BEFORE, AFTER = date(2026, 5, 31), date(2026, 6, 2)
 ISSUED = date(2024, 1, 10)
-
-
-@pytest.fixture
-def employ(session):
-    def employ(person, institution, role, start=date(2025, 1, 1), end=None):
-        session.add(
-            Employment(
-                person_id=person.id,
-                institution_id=institution.id,
-                role=role,
-                start=start,
-                end=end,
-                declaration_at=utcnow(),
-            )
-        )
-        session.flush()
-
-    return employ
 
 
 def _revoke(session, person, on):
@@ -114,9 +94,7 @@ def test_no_staff_no_rate_and_no_target_no_verdict(
     assert targets == {CODES[0]: 0.9, CODES[1]: None, CODES[2]: 0.8}
 
 
-def test_the_target_is_met_exactly_at_the_line(
-    app, session, make_institution, make_person, employ
-):
+def test_the_target_is_met_exactly_at_the_line(app, session, make_institution, make_person, employ):
     """9 of 10 meets 90 %; floats must not make it 0.8999…"""
     xihu = make_institution(CODES[0], district="西湖区")
     for i in range(10):
@@ -176,7 +154,9 @@ def test_a_district_nobody_is_registered_in(app, session, make_institution):
 
 def test_explain_adds_up_to_the_figure(app, session, make_institution, make_person, employ):
     xihu = make_institution(CODES[0], district="西湖区")
-    employ(make_person(1, name="甲", certificates=[("childcare_worker", ISSUED)]), xihu, "caregiver")
+    employ(
+        make_person(1, name="甲", certificates=[("childcare_worker", ISSUED)]), xihu, "caregiver"
+    )
     employ(
         make_person(2, name="乙", certificates=[("infant_nurturer", ISSUED, BEFORE)]),
         xihu,

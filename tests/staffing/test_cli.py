@@ -32,7 +32,8 @@ def test_expiring_across_institutions(run, client, make_user, make_institution, 
     ]
 
     result = run("expiring", "--within", "90", "--district", "余姚市", "--format", "csv")
-    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert result.output.startswith("\ufeff")  # for Excel
+    rows = list(csv.DictReader(io.StringIO(result.output.removeprefix("\ufeff"))))
     assert [(r["name"], r["days_left"], r["kind"]) for r in rows] == [
         ("员工2", "5", "health_certificate"),
         ("员工3", "60", "health_certificate"),

@@ -1,0 +1,162 @@
+import json
+from datetime import date
+from pathlib import Path
+
+import click
+
+from cli.common import DAY, echo_csv, echo_table, session_scope
+from registry.errors import RegistryError
+from registry.institutions.services import get_institution
+from registry.rates import chart, services
+from registry.rates.schemas import ExplanationSchema, RatesSchema
+
+COLUMNS = (
+    "level",
+    "district",
+    "code",
+    "name",
+    "institutions",
+    "staff",
+    "certified",
+    "rate",
+    "target",
+    "meets_target",
+)
+EXPLAIN_COLUMNS = ("role", "name", "id_number", "start", "certified", "certificate", "reason")
+
+
+def _percent(value) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _yes_no(value) -> str:
+    return {True: "yes", False: "NO", None: ""}[value]
+
+
+def _rows(report: dict, for_terminal: bool) -> list[dict]:
+    """Institutions, then the districts' roll-ups, as one table; ``level`` tells which."""
+    show = (lambda f, v: f(v)) if for_terminal else (lambda f, v: "" if v is None else v)
+    rows = []
+    for level, entries in (
+        ("institution", report["institutions"]),
+        ("district", report["districts"]),
+    ):
+        for entry in entries:
+            rows.append(
+                {
+                    "level": level,
+                    "district": entry["district"],
+                    "code": entry.get("code", ""),
+                    "name": entry.get("name", ""),
+                    "institutions": entry.get("institutions", ""),
+                    "staff": entry["staff"],
+                    "certified": entry["certified"],
+                    "rate": show(_percent, entry["rate"]),
+                    "target": show(_percent, entry["target"]),
+                    "meets_target": show(_yes_no, entry["meets_target"]),
+                }
+            )
+    return rows
+
+
+def _usage(exc: RegistryError, option: str, value: str):
+    """Bad input is a usage error (exit 2) naming the option and the value."""
+    details = [m for messages in (exc.errors or {}).values() for m in messages]
+    message = exc.message if value in exc.message else f"{value!r}: {exc.message}"
+    return click.BadParameter("; ".join([message, *details]), param_hint=option)
+
+
+@click.command()
+@click.option("--as-of", type=DAY, help="default: today")
+@click.option("--district", help="only this district, in any spelling its ruleset knows")
+@click.option("--below-target", is_flag=True, help="only institutions and districts below target")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--chart",
+    "chart_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="also draw the rates as a bar chart, PNG or SVG by the file's extension",
+)
+@click.option("--explain", "code", help="the staff counted for one institution (its code)")
+def rates(as_of, district, below_target, format_, chart_path, code):
+    """Certification rates (从业人员持证率) per institution and district, as SPEC §4
+    defines them, against each district's target."""
+    day = as_of or date.today()
+    if chart_path is not None and chart_path.suffix.lower() not in chart.FORMATS:
+        raise click.BadParameter(
+            f"{chart_path.name!r}: the chart is written as .png or .svg", param_hint="--chart"
+        )
+    if code is not None:
+        if district or below_target or chart_path:
+            raise click.UsageError("--explain shows one institution: leave out the other choices")
+        return _explain(code, day, format_)
+    with session_scope() as session:
+        try:
+            report = services.rates(session, day, district)
+        except RegistryError as exc:
+            raise _usage(exc, "--district", district) from exc
+        report = RatesSchema().dump(report)
+    if below_target:
+        for part in ("institutions", "districts"):
+            report[part] = [e for e in report[part] if e["meets_target"] is False]
+    if chart_path is not None:
+        try:
+            notes = chart.draw(report, chart_path, chart.cjk_font())
+        except chart.ChartError as exc:
+            raise click.BadParameter(str(exc), param_hint="--chart") from exc
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+    if format_ == "json":
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    elif format_ == "csv":
+        echo_csv(_rows(report, for_terminal=False), COLUMNS)
+    elif not report["institutions"] and not report["districts"]:
+        click.echo("no institution is below its target" if below_target else "no institution")
+    else:
+        click.echo(f"certification rates on {day} (SPEC §4)")
+        echo_table(_rows(report, for_terminal=True), COLUMNS)
+
+
+def _explain(code: str, day: date, format_: str) -> None:
+    with session_scope() as session:
+        try:
+            institution = get_institution(session, code)
+        except RegistryError as exc:
+            raise _usage(exc, "--explain", code) from exc
+        explanation = ExplanationSchema().dump(services.explain(session, institution, day))
+    if format_ == "json":
+        click.echo(json.dumps(explanation, ensure_ascii=False, indent=2))
+        return
+    rows = [
+        {
+            **person,
+            "certified": _yes_no(person["certified"]),
+            "certificate": ""
+            if person["certificate"] is None
+            else f"{person['certificate']['kind']} {person['certificate']['number']} "
+            f"({person['certificate']['issuer']}, {person['certificate']['issued_on']}"
+            f" – {person['certificate']['expires_on'] or 'no expiry'})",
+            "reason": person["reason"] or "",
+        }
+        for person in explanation["counted"]
+    ]
+    if format_ == "csv":
+        echo_csv(rows, EXPLAIN_COLUMNS)
+        return
+    e = explanation
+    click.echo(f"{e['name']} ({e['institution']}, {e['district']}) on {e['as_of']}:")
+    click.echo(
+        f"{e['certified']} of {e['staff']} staff certified, rate {_percent(e['rate']) or 'none'}, "
+        f"target {_percent(e['target']) or 'none'}"
+    )
+    if rows:
+        echo_table(rows, EXPLAIN_COLUMNS)
+
+
+COMMANDS = (rates,)
