@@ -6,7 +6,9 @@ published table), not from the module under test.
 """
 
 import re
+import unicodedata
 from datetime import date, datetime
+from unicodedata import category
 
 import pytest
 from hypothesis import given, settings
@@ -226,6 +228,43 @@ def test_normalize():
     assert normalize("\ufeff1\u200b2\u00ad3") == "123"
     assert normalize("ｇ１２３") == "G123"
     assert normalize("") == ""
+
+
+def ref_normalize(raw: str) -> str:
+    """normalize() as its docstring defines it, one character at a time (no fast path)."""
+    text = unicodedata.normalize("NFKC", raw)
+    dropped = ("Pd", "Cf")
+    kept = (c for c in text if not (c.isspace() or c == "\u2212" or category(c) in dropped))
+    return "".join(kept).upper()
+
+
+# ASCII alone (the fast path) and mixed with what typed numbers really hold.
+NUMBER_CHARS = st.sampled_from(
+    "0123456789xX abcXYZ-_.\t\n\x1c\x1f\x00\x7f０１２３ｘＸ－\u2010\u2212\u3000\u00a0"
+    "\u200b\ufeff\u00ad\u0661ⅸ①"
+)
+
+
+@PROPERTY
+@given(st.text(st.characters(max_codepoint=127), max_size=25))
+def test_normalize_of_ascii_matches_reference(raw):
+    assert normalize(raw) == ref_normalize(raw)
+
+
+@PROPERTY
+@given(st.text(NUMBER_CHARS, max_size=25))
+def test_normalize_matches_reference(raw):
+    assert normalize(raw) == ref_normalize(raw)
+
+
+@PROPERTY
+@given(st.text("0123456789０１２３", min_size=17, max_size=17))
+def test_check_char_of_other_digits_is_an_error_or_the_reference(first17):
+    if first17.isascii():
+        assert gb11643_check_char(first17) == ref_mod11_2(first17)
+    else:
+        with pytest.raises(InvalidIdentifier, match="应为数字"):
+            gb11643_check_char(first17)
 
 
 # ------------------------------------------------------------------ resident ids
