@@ -21,6 +21,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,6 +253,11 @@ class Keyring:
         key = self.blind_keys[kid or self.active_blind_kid]
         return hmac.digest(key, canonical.encode("utf-8"), "sha256")
 
+    def indexer(self, kid: str | None = None) -> Callable[[str], bytes]:
+        """``blind_index`` under one key, looked up once: for loops over a roll's rows."""
+        key, digest = self.blind_keys[kid or self.active_blind_kid], hmac.digest
+        return lambda canonical: digest(key, canonical.encode("utf-8"), "sha256")
+
     def blind_indexes(self, canonical: str) -> dict[str, bytes]:
         """The index under every loaded key, for lookups while a rotation is under way."""
         return {kid: self.blind_index(canonical, kid) for kid in self.blind_keys}
@@ -267,6 +273,19 @@ class Keyring:
             nonce, plaintext.encode("utf-8"), context.encode()
         )
         return ciphertext_prefix(kid) + nonce + sealed
+
+    def encrypter(self, context: str) -> Callable[[str], bytes]:
+        """``encrypt`` for one context, its key looked up once: for loops over a roll's
+        rows. The same ciphertexts (a fresh random nonce each), made faster."""
+        kid = self.active_encryption_kid
+        seal, urandom = self.encryption_keys[kid].encrypt, os.urandom
+        prefix, aad = ciphertext_prefix(kid), context.encode()
+
+        def encrypt(plaintext: str) -> bytes:
+            nonce = urandom(_NONCE_BYTES)
+            return prefix + nonce + seal(nonce, plaintext.encode("utf-8"), aad)
+
+        return encrypt
 
     def decrypt(self, token: bytes, context: str) -> str:
         try:

@@ -84,7 +84,6 @@ STAGE = sa.Table(
     sa.Column("id_number_enc", sa.LargeBinary, nullable=False),
     sa.Column("name_enc", sa.LargeBinary, nullable=False),
     sa.Column("name_hash", sa.LargeBinary(32), nullable=False),
-    sa.Column("data_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("level", sa.String(16)),
     sa.Column("number", sa.String(64), nullable=False),
@@ -93,9 +92,37 @@ STAGE = sa.Table(
     sa.Column("expires_on", sa.Date),
     sa.Column("person_id", sa.Integer),  # the registered person, once known
     sa.Column("cert_id", sa.Integer),  # the recorded certificate of the key, in phase 3
-    sa.Column("ok", sa.Boolean, nullable=False, default=True),
-    sa.Column("dup", sa.Boolean, nullable=False, default=False),  # a repeat of an earlier row
+    sa.Column("ok", sa.Boolean, nullable=False, server_default=sa.true()),
+    # A repeat of an earlier row.
+    sa.Column("dup", sa.Boolean, nullable=False, server_default=sa.false()),
     prefixes=["TEMPORARY"],
+)
+
+# The blind indexes of the staged numbers under the other loaded keys, while a key
+# rotation is under way (people not yet re-keyed are found by them); empty otherwise.
+STAGE_OTHER_INDEXES = sa.Table(
+    "import_stage_other_indexes",
+    _staging,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("id_index", sa.LargeBinary(32), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+# Rows are staged through the driver itself (sqlite3's executemany of plain tuples,
+# psycopg's COPY): SQLAlchemy's per-value bind processing cost more than the insert.
+_STAGED = (
+    "row",
+    "id_type",
+    "id_index",
+    "id_number_enc",
+    "name_enc",
+    "name_hash",
+    "kind",
+    "level",
+    "number",
+    "issuer",
+    "issued_on",
+    "expires_on",
 )
 
 STAGE_ERRORS = sa.Table(
@@ -108,6 +135,8 @@ STAGE_ERRORS = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     prefixes=["TEMPORARY"],
 )
+
+_STAGING_TABLES = (STAGE_OTHER_INDEXES, STAGE_ERRORS, STAGE)  # in the order dropped
 
 # Made once the rows are staged (inserts into an unindexed table are faster).
 _STAGE_INDEXES = (
@@ -245,6 +274,19 @@ def run_import(
             )
 
 
+def _insert(table: sa.Table, columns: tuple[str, ...], dialect) -> str:
+    """The INSERT of ``columns`` in the driver's own SQL and parameter style."""
+    return str(table.insert().compile(dialect=dialect, column_keys=list(columns)))
+
+
+def _copy(table: sa.Table, columns: tuple[str, ...]):
+    from psycopg import sql
+
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+
+
 def _is_path(source) -> bool:
     return isinstance(source, str | os.PathLike)
 
@@ -311,7 +353,7 @@ class _Import:
         self.dry_run, self.partial = dry_run, partial
         try:
             with self.transaction(writes=False):
-                for table in (STAGE_ERRORS, STAGE):
+                for table in _STAGING_TABLES:
                     table.drop(self.conn, checkfirst=True)  # left by an import that crashed
                 _staging.create_all(self.conn)
             columns = map_headers(self.roll.headers, header_row=self.roll.header_row)
@@ -342,7 +384,7 @@ class _Import:
             self.conn.rollback()
         try:
             with self.transaction(writes=False):
-                for table in (STAGE_ERRORS, STAGE):
+                for table in _STAGING_TABLES:
                     table.drop(self.conn, checkfirst=True)
         except sa.exc.DBAPIError:
             pass  # the connection is broken; its temporary tables went with it
@@ -350,6 +392,12 @@ class _Import:
     # -- phase 1: stage ----------------------------------------------------------------
 
     def stage(self, columns, progress: Progress | None) -> None:
+        keyring, kid = self.keyring, self.kid
+        self.index = keyring.indexer(kid)
+        self.other_indexes = [keyring.indexer(k) for k in sorted(keyring.blind_keys) if k != kid]
+        self.seal_number = keyring.encrypter(NUMBER_CONTEXT)
+        self.seal_name = keyring.encrypter(NAME_CONTEXT)
+        self.name_hashes: dict[str, bytes] = {}  # a name as typed -> its keyed hash
         rows = iter(self.roll)
         while batch := list(islice(rows, BATCH_ROWS)):
             with self.transaction(writes=False):
@@ -359,70 +407,124 @@ class _Import:
                     progress(self.rows)
 
     def stage_batch(self, columns, batch) -> None:
-        keyring, kid = self.keyring, self.kid
-        parsed: list[ParsedRow] = []
-        errors: list[RowError] = []
+        """Validate, encrypt and stage a batch of rows, then find which of their numbers
+        are registered (``resolve_registered``)."""
+        index, others, name_hashes = self.index, self.other_indexes, self.name_hashes
+        seal_number, seal_name = self.seal_number, self.seal_name
+        default_expiry, today = catalogue.default_expiry, self.today
+        iso = self.conn.dialect.name == "sqlite"  # SQLite keeps dates as ISO text
+        staged, other, errors = [], [], []
         for number, values in batch:
-            result = parse_row(columns, number, values, today=self.today)
-            if result.__class__ is ParsedRow:
-                parsed.append(result)
-            else:
-                errors.extend(result)
-        registered = self.registered({p.identity.canonical for p in parsed})
-        staged = []
-        for p in parsed:
-            key = name_key(p.name)
-            expires_on = p.expires_on or catalogue.default_expiry(p.kind, p.issued_on)
-            ok, person_id = True, None
-            found = registered.get(p.identity.canonical)
-            if found is not None:
-                if self.name_key_of(*found) == key:
-                    person_id = found[0]
-                else:
-                    ok = False
-                    errors.append(_name_mismatch(p.row, columns, p.name))
-            data = (p.issuer, p.number, p.identity.canonical, key, p.kind, p.level)
-            data += (p.issued_on.isoformat(), expires_on and expires_on.isoformat())
+            p = parse_row(columns, number, values, today=today)
+            if p.__class__ is not ParsedRow:
+                errors.extend(p)
+                continue
+            identity, name = p.identity, p.name
+            canonical = identity.canonical
+            name_hash = name_hashes.get(name)
+            if name_hash is None:
+                if len(name_hashes) > 100_000:
+                    name_hashes.clear()  # memory stays bounded on a roll of millions
+                name_hash = name_hashes[name] = index("import.name:" + name_key(name))
+            issued_on = p.issued_on
+            expires_on = p.expires_on or default_expiry(p.kind, issued_on)
+            if iso:
+                issued_on = issued_on.isoformat()
+                expires_on = expires_on and expires_on.isoformat()
             staged.append(
-                {
-                    "row": p.row,
-                    "id_type": p.identity.id_type,
-                    "id_index": keyring.blind_index(p.identity.canonical, kid),
-                    "id_number_enc": keyring.encrypt(p.identity.number, NUMBER_CONTEXT),
-                    "name_enc": keyring.encrypt(p.name, NAME_CONTEXT),
-                    "name_hash": keyring.blind_index("import.name:" + key, kid),
-                    "data_hash": keyring.blind_index("import.row:" + repr(data), kid),
-                    "kind": p.kind,
-                    "level": p.level,
-                    "number": p.number,
-                    "issuer": p.issuer,
-                    "issued_on": p.issued_on,
-                    "expires_on": expires_on,
-                    "person_id": person_id,
-                    "cert_id": None,
-                    "ok": ok,
-                    "dup": False,
-                }
+                (
+                    number,
+                    identity.id_type,
+                    index(canonical),
+                    seal_number(identity.number),
+                    seal_name(name),
+                    name_hash,
+                    p.kind,
+                    p.level,
+                    p.number,
+                    p.issuer,
+                    issued_on,
+                    expires_on,
+                )
             )
-        if staged:
-            self.conn.execute(STAGE.insert(), staged)
+            for other_index in others:
+                other.append((number, other_index(canonical)))
         self.add_errors(errors)
+        if staged:
+            self.write_staged(staged, other)
+            self.resolve_registered(columns, staged[0][0], staged[-1][0])
 
-    def registered(self, canonicals: set[str]) -> dict[str, tuple[int, bytes]]:
-        """The people registered under these numbers (under every loaded key, as a
-        rotation may be under way): canonical form -> (person id, name ciphertext)."""
-        if not canonicals:
-            return {}
-        by_index = {}
-        for canonical in canonicals:
-            for index in self.keyring.blind_indexes(canonical).values():
-                by_index[index] = canonical
-        found = self.conn.execute(
-            sa.select(Person.id, Person.id_index, Person.name_enc).where(
-                Person.id_index.in_(list(by_index))
+    def write_staged(self, staged: list[tuple], other: list[tuple]) -> None:
+        dialect = self.conn.dialect
+        driver = self.conn.connection.driver_connection
+        writes = [(STAGE, _STAGED, staged), (STAGE_OTHER_INDEXES, ("row", "id_index"), other)]
+        try:
+            if dialect.name == "postgresql":
+                with driver.cursor() as cursor:
+                    for table, columns, rows in writes:
+                        if rows:
+                            with cursor.copy(_copy(table, columns)) as copy:
+                                for row in rows:
+                                    copy.write_row(row)
+            else:
+                cursor = driver.cursor()
+                try:
+                    for table, columns, rows in writes:
+                        if rows:
+                            cursor.executemany(_insert(table, columns, dialect), rows)
+                finally:
+                    cursor.close()
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy raises it, parameters hidden: they are ciphertexts and indexes.
+            raise sa.exc.DBAPIError.instance(
+                f"staging rows into {STAGE.name}",
+                None,
+                exc,
+                self.conn.dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                dialect=self.conn.dialect,
+            ) from exc
+
+    def resolve_registered(self, columns, first: int, last: int) -> None:
+        """The staged rows ``first`` to ``last`` whose number is registered (under any
+        loaded key): the person's id when the names agree, else an error and ``ok`` false
+        (a typo in the number, most often)."""
+        s, other, people = STAGE, STAGE_OTHER_INDEXES, Person.__table__
+        registered = people.c.name_enc.label("registered")
+        columns_ = (s.c.row, s.c.name_hash, s.c.name_enc, people.c.id, registered)
+        in_range = s.c.row.between(first, last)
+        query = sa.union_all(
+            sa.select(*columns_)
+            .select_from(s.join(people, people.c.id_index == s.c.id_index))
+            .where(in_range),
+            sa.select(*columns_)
+            .select_from(
+                other.join(s, s.c.row == other.c.row).join(
+                    people, people.c.id_index == other.c.id_index
+                )
             )
+            .where(in_range),
         )
-        return {by_index[r.id_index]: (r.id, r.name_enc) for r in found}
+        resolved, errors = [], []
+        for r in self.conn.execute(query).all():
+            key = self.name_key_of(r.id, r.registered)
+            if self.index("import.name:" + key) == r.name_hash:
+                resolved.append({"r": r.row, "pid": r.id})
+            else:
+                name = self.keyring.decrypt(r.name_enc, NAME_CONTEXT)
+                errors.append(_name_mismatch(r.row, columns, name))
+        if resolved:
+            self.conn.execute(
+                s.update()
+                .where(s.c.row == sa.bindparam("r"))
+                .values(person_id=sa.bindparam("pid")),
+                resolved,
+            )
+        if errors:
+            self.add_errors(sorted(errors, key=lambda e: e.row))
+            self.conn.execute(
+                s.update().where(s.c.row.in_([e.row for e in errors])).values(ok=False)
+            )
 
     def name_key_of(self, person_id: int, name_enc: bytes) -> str:
         key = self.names.get(person_id)
@@ -447,6 +549,10 @@ class _Import:
     def check(self, columns) -> None:
         for statement in _STAGE_INDEXES:
             self.conn.exec_driver_sql(statement)
+        if self.conn.dialect.name == "postgresql":
+            # Autovacuum never analyzes temporary tables: without this the planner guesses
+            # the staged rows' count and picks nested loops over a million rows.
+            self.conn.exec_driver_sql(f"ANALYZE {STAGE.name}")
         self.check_same_certificate(columns)
         self.check_same_number(columns)
         self.mark_errors()
@@ -461,10 +567,11 @@ class _Import:
         groups = (
             sa.select(STAGE.c.issuer, STAGE.c.number, sa.func.min(STAGE.c.row).label("first"))
             .group_by(STAGE.c.issuer, STAGE.c.number)
-            .having(sa.func.count(sa.distinct(STAGE.c.data_hash)) > 1)
+            .having(sa.func.count() > 1)
             .subquery()
         )
         compared = ("id_index", "name_hash", "kind", "level", "issued_on", "expires_on")
+        differs = sa.or_(*(s.c[c].is_distinct_from(first.c[c]) for c in compared))
         query = (
             sa.select(
                 s.c.row,
@@ -479,7 +586,7 @@ class _Import:
                     groups, sa.and_(s.c.issuer == groups.c.issuer, s.c.number == groups.c.number)
                 ).join(first, first.c.row == groups.c.first)
             )
-            .where(s.c.row != groups.c.first, s.c.data_hash != first.c.data_hash)
+            .where(s.c.row != groups.c.first, differs)
             .order_by(s.c.row)
         )
         header = columns.header("certificate_no")
@@ -764,12 +871,8 @@ class _Import:
         )
         conn.execute(
             s.update()
-            .where(s.c.ok, s.c.person_id.is_(None))
-            .values(
-                person_id=sa.select(people.c.id)
-                .where(people.c.id_index == s.c.id_index)
-                .scalar_subquery()
-            )
+            .where(s.c.ok, s.c.person_id.is_(None), people.c.id_index == s.c.id_index)
+            .values(person_id=people.c.id)
         )
 
         # New certificates, and their first history entry.
@@ -917,12 +1020,13 @@ class _Import:
         certificates = Certificate.__table__
         self.conn.execute(
             s.update()
-            .where(s.c.ok, ~s.c.dup)
-            .values(
-                cert_id=sa.select(certificates.c.id)
-                .where(certificates.c.issuer == s.c.issuer, certificates.c.number == s.c.number)
-                .scalar_subquery()
+            .where(
+                s.c.ok,
+                ~s.c.dup,
+                certificates.c.issuer == s.c.issuer,
+                certificates.c.number == s.c.number,
             )
+            .values(cert_id=certificates.c.id)
         )
         conflicts = self.check_recorded_for_another(columns)
         if (errors or conflicts) and not self.partial:
