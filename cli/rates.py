@@ -7,7 +7,7 @@ import click
 from cli.common import DAY, echo_csv, echo_table, session_scope
 from registry.errors import RegistryError
 from registry.institutions.services import get_institution
-from registry.rates import chart, services
+from registry.rates import services
 from registry.rates.schemas import ExplanationSchema, RatesSchema
 
 COLUMNS = (
@@ -88,10 +88,13 @@ def rates(as_of, district, below_target, format_, chart_path, code):
     """Certification rates (从业人员持证率) per institution and district, as SPEC §4
     defines them, against each district's target."""
     day = as_of or date.today()
-    if chart_path is not None and chart_path.suffix.lower() not in chart.FORMATS:
-        raise click.BadParameter(
-            f"{chart_path.name!r}: the chart is written as .png or .svg", param_hint="--chart"
-        )
+    if chart_path is not None:
+        from registry.rates import chart  # matplotlib: loaded only for a chart
+
+        if chart_path.suffix.lower() not in chart.FORMATS:
+            raise click.BadParameter(
+                f"{chart_path.name!r}: the chart is written as .png or .svg", param_hint="--chart"
+            )
     if code is not None:
         if district or below_target or chart_path:
             raise click.UsageError("--explain shows one institution: leave out the other choices")
