@@ -61,9 +61,10 @@ def _rows(report: dict, for_terminal: bool) -> list[dict]:
 
 def _usage(exc: RegistryError, option: str, value: str):
     """Bad input is a usage error (exit 2) naming the option and the value."""
+    if value in exc.message:
+        return click.BadParameter(exc.message, param_hint=option)
     details = [m for messages in (exc.errors or {}).values() for m in messages]
-    message = exc.message if value in exc.message else f"{value!r}: {exc.message}"
-    return click.BadParameter("; ".join([message, *details]), param_hint=option)
+    return click.BadParameter("; ".join([f"{value!r}: {exc.message}", *details]), param_hint=option)
 
 
 @click.command()

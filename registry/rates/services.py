@@ -73,7 +73,7 @@ def resolve_districts(session: Session, district: str | None) -> Districts:
     }
     if key not in registered:
         raise Invalid(
-            f"no institution is registered in district {district!r}",
+            f"unknown district {district!r}: no ruleset names it and no institution is in it",
             {"district": [f"unknown district {district!r}"]},
         )
     return Districts(frozenset({key}))
