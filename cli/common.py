@@ -107,6 +107,17 @@ def cli_actor() -> str:
         return "cli"
 
 
+def table_csv_or_json():
+    """The ``--format`` of commands that print rows."""
+    return click.option(
+        "--format",
+        "format_",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+    )
+
+
 def echo_table(rows: list[dict], columns: tuple[str, ...]) -> None:
     """Rows as aligned columns on a terminal, Chinese characters taking two cells."""
     widths = {c: max(_width(c), *(_width(str(r[c])) for r in rows)) for c in columns}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import DAY, echo_csv, echo_table, session_scope
+from cli.common import DAY, echo_csv, echo_table, session_scope, table_csv_or_json
 from registry.errors import RegistryError
 from registry.institutions.services import get_institution
 from registry.rates import services
@@ -71,13 +71,7 @@ def _usage(exc: RegistryError, option: str, value: str):
 @click.option("--as-of", type=DAY, help="default: today")
 @click.option("--district", help="only this district, in any spelling its ruleset knows")
 @click.option("--below-target", is_flag=True, help="only institutions and districts below target")
-@click.option(
-    "--format",
-    "format_",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@table_csv_or_json()
 @click.option(
     "--chart",
     "chart_path",

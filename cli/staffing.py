@@ -3,7 +3,7 @@ from datetime import date
 
 import click
 
-from cli.common import echo_csv, echo_table, load, session_scope
+from cli.common import echo_csv, echo_table, load, session_scope, table_csv_or_json
 from registry.institutions.services import get_institution
 from registry.staffing import services
 from registry.staffing.schemas import ExpiringQuerySchema, ExpiringSchema
@@ -34,13 +34,7 @@ def _flat(row: dict) -> dict:
 @click.option("--as-of", help="YYYY-MM-DD (default: today)")
 @click.option("--district", help="only institutions of this district")
 @click.option("--institution", "code", help="only this institution (统一社会信用代码)")
-@click.option(
-    "--format",
-    "format_",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@table_csv_or_json()
 def expiring(within, as_of, district, code, format_):
     """Certificates of staff in post that expire soon, soonest first, across institutions."""
     query = load(
