@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from registry.credentials import services as credentials
 from registry.credentials.models import Certificate
 from registry.errors import Invalid
+from registry.identity import uscc_check_char
 from registry.rates import services
 from tests.conftest import CODES
 
@@ -176,3 +177,30 @@ def test_explain_adds_up_to_the_figure(app, session, make_institution, make_pers
     assert by_name["乙"]["reason"] == f"infant_nurturer 2-infant_nurturer-0: expired on {BEFORE}"
     assert by_name["丙"]["reason"].startswith("no certificate of the kinds that count")
     assert by_name["甲"]["id_number"].startswith("110105") and "*" in by_name["甲"]["id_number"]
+
+
+@pytest.mark.parametrize("count", [2, 20])
+def test_one_query_however_many_institutions(
+    app, session, make_institution, make_person, employ, count
+):
+    for i in range(count):
+        first17 = f"52330100MA{i:07d}"
+        institution = make_institution(first17 + uscc_check_char(first17), name=f"园{i}")
+        employ(
+            make_person(i + 1, certificates=[("childcare_worker", ISSUED)]), institution, "nurse"
+        )
+    statements = []
+    engine = session.get_bind().engine
+
+    def count_statement(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count_statement)
+    try:
+        with app.app_context():
+            report = services.rates(session, DAY)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count_statement)
+    assert len(report["institutions"]) == count
+    assert all(i["staff"] == 1 and i["certified"] == 0 for i in report["institutions"])
+    assert len(statements) == 1
