@@ -5,6 +5,7 @@ migrations written once apply to both. The typed aliases keep the models short.
 """
 
 from datetime import UTC, date, datetime
+from functools import wraps
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -142,13 +143,47 @@ def get_session() -> Session:
 
     Requests that may change something (not GET, HEAD, OPTIONS) and CLI commands get
     a writing session: on SQLite its transactions take the write lock when they begin.
+    A view marked ``reads_first`` gets a reading one and calls ``begin_writing``.
     """
     if "db_session" not in g:
-        reads_only = has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+        reads_only = has_request_context() and (
+            request.method in ("GET", "HEAD", "OPTIONS") or g.get("db_reads_first", False)
+        )
         g.db_session = current_app.extensions["registry.sessionmakers"][
             "read" if reads_only else "write"
         ]()
     return g.db_session
+
+
+def reads_first(view):
+    """Mark a view that reads much and then writes a little (a hiring check): its session
+    begins as a reading one, and the view calls ``begin_writing`` before it writes.
+
+    On SQLite a writing transaction holds the database's one write lock from its BEGIN;
+    a view that authenticates, looks up and only then writes would hold it throughout,
+    and every other writer of every worker would wait for its reads.
+    """
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        g.db_reads_first = True
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def begin_writing(session: Session) -> None:
+    """Where a ``reads_first`` view starts to write.
+
+    On SQLite the reading transaction ends (it changed nothing) and a writing one begins
+    with BEGIN IMMEDIATE, taking the write lock now: whatever must hold while the view
+    writes (a count to limit, the head of the audit chain) is read after this, under the
+    lock. PostgreSQL takes no lock at BEGIN, so there the transaction simply goes on.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.commit()
+    session.connection(execution_options={"registry_writes": True})
 
 
 def _close_session(_exc) -> None:

@@ -53,7 +53,10 @@ def scoped_institution(code: str):
     from registry.institutions.services import get_institution, parse_code
 
     code = parse_code(code)
-    check_institution(current_user(), code)
+    user = current_user()
+    check_institution(user, code)
+    if user.role == "director":
+        return user.institution  # the own, loaded with the user
     return get_institution(get_session(), code)
 
 

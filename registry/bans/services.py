@@ -6,8 +6,11 @@ A ban is found only through the keyed blind index of the normalised identity num
 the one lookup behind a hiring check, a hire and an eligibility verdict.
 """
 
+import functools
 import math
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -34,8 +37,8 @@ def _indexes(identity: IdentityNumber) -> list[bytes]:
     return list(current_keyring().blind_indexes(identity.canonical).values())
 
 
-def in_force(*days: date):
-    """An active ban in force on any of ``days``."""
+def in_force(*days):
+    """An active ban in force on any of ``days`` (dates, or bound parameters for them)."""
     return sa.and_(
         Ban.status == "active",
         sa.or_(
@@ -47,14 +50,37 @@ def in_force(*days: date):
     )
 
 
+@functools.cache
+def _ban_query(what, days: int) -> sa.Select:
+    # Built once per shape: a hiring check runs it on every request, and building the
+    # expression cost more than the database took to answer it.
+    day = [sa.bindparam(f"day{n}", type_=sa.Date()) for n in range(days)]
+    return (
+        sa.select(what)
+        .where(Ban.id_index.in_(sa.bindparam("indexes", expanding=True)), in_force(*day))
+        .order_by(Ban.id)
+        .limit(1)
+    )
+
+
+def _ban_parameters(identity: IdentityNumber, days: tuple[date, ...]) -> dict:
+    return {"indexes": _indexes(identity)} | {f"day{n}": day for n, day in enumerate(days)}
+
+
 def find_ban(session: Session, identity: IdentityNumber, *days: date) -> Ban | None:
     """An active ban on this number in force on any of ``days``.
 
     Callers pass the date asked about and today: a ban recorded since a past date
     still bars now, and one that starts later already bars a hire starting then.
     """
-    query = sa.select(Ban).where(Ban.id_index.in_(_indexes(identity)), in_force(*days))
-    return session.scalars(query.order_by(Ban.id).limit(1)).first()
+    query = _ban_query(Ban, len(days))
+    return session.scalars(query, _ban_parameters(identity, days)).first()
+
+
+def find_ban_id(session: Session, identity: IdentityNumber, *days: date) -> int | None:
+    """The id of the ban ``find_ban`` finds, without loading it."""
+    query = _ban_query(Ban.__table__.c.id, len(days))
+    return session.connection().execute(query, _ban_parameters(identity, days)).scalar()
 
 
 def is_barred(session: Session, identity: IdentityNumber, *days: date) -> bool:
@@ -147,11 +173,31 @@ def describe_ban(ban: Ban, alerts: int | None = None) -> dict:
 # -- hiring checks ----------------------------------------------------------------------
 
 
-def _lock_user_checks(session: Session, user) -> None:
+def _lock_user_checks(connection: sa.Connection, user) -> None:
     # Counting and then inserting races between app servers; on PostgreSQL a lock per
     # user makes them take turns (SQLite writers take turns already).
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(0x62616E, user.id)))
+    if connection.dialect.name == "postgresql":
+        connection.execute(_check_statements().lock, {"user_id": user.id})
+
+
+@functools.cache
+def _check_statements() -> SimpleNamespace:
+    # Built once: every hiring check runs them.
+    checks = BanCheck.__table__
+    return SimpleNamespace(
+        lock=sa.select(sa.func.pg_advisory_xact_lock(0x62616E, sa.bindparam("user_id"))),
+        # The limit-th newest check in the window, if there is one: one row, whatever
+        # the limit.
+        nth=sa.select(checks.c.checked_at)
+        .where(
+            checks.c.user_id == sa.bindparam("user_id"),
+            checks.c.checked_at > sa.bindparam("since"),
+        )
+        .order_by(checks.c.checked_at.desc())
+        .offset(sa.bindparam("offset"))
+        .limit(1),
+        insert=sa.insert(checks).returning(checks.c.id),
+    )
 
 
 def over_limit(session: Session, user, limit: int, window: int) -> int | None:
@@ -159,17 +205,13 @@ def over_limit(session: Session, user, limit: int, window: int) -> int | None:
     any ``window`` seconds. The first refusal of a burst goes to the audit log."""
     if not isinstance(user, User):
         return None  # the command line is the bureau's own, run on the server
-    _lock_user_checks(session, user)
+    connection = session.connection()
+    _lock_user_checks(connection, user)
     now = utcnow()
     since = now - timedelta(seconds=window)
-    # The limit-th newest check in the window, if there is one: one row, whatever the limit.
-    nth = session.scalar(
-        sa.select(BanCheck.checked_at)
-        .where(BanCheck.user_id == user.id, BanCheck.checked_at > since)
-        .order_by(BanCheck.checked_at.desc())
-        .offset(limit - 1)
-        .limit(1)
-    )
+    nth = connection.execute(
+        _check_statements().nth, {"user_id": user.id, "since": since, "offset": limit - 1}
+    ).scalar()
     if nth is None:
         return None
     retry_after = max(1, math.ceil((nth + timedelta(seconds=window) - now).total_seconds()))
@@ -191,6 +233,16 @@ def over_limit(session: Session, user, limit: int, window: int) -> int | None:
     return retry_after
 
 
+@dataclass(frozen=True)
+class StoredCheck:
+    """A hiring check as stored (``BanCheck``), what its answer and receipt tell."""
+
+    id: int
+    result: str
+    checked_at: datetime
+    ban_id: int | None
+
+
 def check(
     session: Session,
     user,
@@ -199,32 +251,63 @@ def check(
     purpose: str | None,
     institution: Institution | None,
     days: tuple[date, ...] = (),
-) -> tuple[BanCheck, str]:
+) -> tuple[StoredCheck, str]:
     """Check a number against the bans (on ``days`` and today), store the check (the
     blind index, never the number) and sign a receipt. Returns the check and receipt."""
+    ban_id = find_ban_id(session, identity, *days, date.today())
+    row = record_check(session, user, identity, ban_id, purpose=purpose, institution=institution)
+    return row, sign_receipt(row, institution, identity)
+
+
+def record_check(
+    session: Session,
+    user,
+    identity: IdentityNumber,
+    ban_id: int | None,
+    *,
+    purpose: str | None,
+    institution: Institution | None,
+) -> StoredCheck:
+    """Store and audit a check whose answer is ``ban_id`` (None: clear)."""
     keyring = current_keyring()
-    ban = find_ban(session, identity, *days, date.today())
-    row = BanCheck(
-        user_id=getattr(user, "id", None),
-        institution_id=institution.id if institution is not None else None,
-        id_index=keyring.blind_index(identity.canonical),
-        id_index_kid=keyring.active_blind_kid,
-        purpose=purpose,
-        result="barred" if ban is not None else "clear",
-        ban_id=ban.id if ban is not None else None,
-        checked_at=utcnow(),
+    result, checked_at = ("barred" if ban_id is not None else "clear"), utcnow()
+    check_id = (
+        session.connection()
+        .execute(
+            _check_statements().insert,
+            {
+                "user_id": getattr(user, "id", None),
+                "institution_id": institution.id if institution is not None else None,
+                "id_index": keyring.blind_index(identity.canonical),
+                "id_index_kid": keyring.active_blind_kid,
+                "purpose": purpose,
+                "result": result,
+                "ban_id": ban_id,
+                "checked_at": checked_at,
+            },
+        )
+        .scalar_one()
     )
-    session.add(row)
-    session.flush()
-    code = institution.code if institution is not None else None
     record_event(
         session,
         user,
         "ban.checked",
-        f"check:{row.id}",
-        {"institution": code, "purpose": purpose, "result": row.result},
+        f"check:{check_id}",
+        {
+            "institution": institution.code if institution is not None else None,
+            "purpose": purpose,
+            "result": result,
+        },
     )
-    return row, receipts.issue(row, code, identity.masked)
+    return StoredCheck(check_id, result, checked_at, ban_id)
+
+
+def sign_receipt(
+    row: StoredCheck, institution: Institution | None, identity: IdentityNumber
+) -> str:
+    """The signed receipt of a stored check."""
+    code = institution.code if institution is not None else None
+    return receipts.issue(row, code, identity.masked)
 
 
 def checks_of(session: Session, identity: IdentityNumber) -> list[dict]:

@@ -1,11 +1,12 @@
 import base64
+from datetime import date
 
 from flask import current_app
 from flask_smorest import Blueprint
 
 from registry.auth.access import admit_check, asking_for, current_user, require
 from registry.crypto import current_keyring
-from registry.db import get_session
+from registry.db import begin_writing, get_session, reads_first
 
 from . import services
 from .schemas import (
@@ -50,24 +51,27 @@ def revoke_ban(data, ban_id):
 
 
 @blp.route("/ban-checks", methods=["POST"])
+@reads_first
 @require("director", "bureau", "inspector")
 @blp.arguments(CheckRequestSchema)
 @blp.response(200, CheckResultSchema)
 def check(data):
     """Check a candidate before hiring: `clear` or `barred` (with whom to contact), never
     the ban's details, with a signed receipt. Rate limited per user (429)."""
-    session = get_session()
+    session, user, identity = get_session(), current_user(), data["identity"]
     institution = asking_for(data["institution"])
+    ban_id = services.find_ban_id(session, identity, date.today())
+    begin_writing(session)
     admit_check(session)
-    row, receipt = services.check(
-        session, current_user(), data["identity"], purpose=data["purpose"], institution=institution
+    row = services.record_check(
+        session, user, identity, ban_id, purpose=data["purpose"], institution=institution
     )
     session.commit()
     answer = {
         "result": row.result,
         "check_id": row.id,
         "checked_at": row.checked_at,
-        "receipt": receipt,
+        "receipt": services.sign_receipt(row, institution, identity),
     }
     if row.result == "barred":
         answer["contact"] = current_app.extensions["registry.settings"].ban_contact
