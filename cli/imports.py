@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 import time
 
@@ -10,6 +11,8 @@ from registry.vocabulary import IMPORT_STATUSES
 
 SHOWN_ERRORS = 20  # in the text format; --format json lists them all
 EXIT_REJECTED, EXIT_UNUSABLE = 1, 2
+# Rows are validated and encrypted in a second process too when there is a core for it.
+WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 class _ProgressLine:
@@ -62,6 +65,7 @@ def import_roll(ctx, file, dry_run, partial, format_, encoding, sheet):
                 sheet=sheet,
                 progress=progress,
                 errors_limit=None if format_ == "json" else SHOWN_ERRORS,
+                workers=WORKERS,
             )
     except services.UnusableFile as exc:
         click.echo(f"Error: {exc.message}", err=True)

@@ -387,7 +387,7 @@ def _csv_records(text: IO[str], delimiter: str, encoding: str, checked: bool):
                 ),
             )
             continue
-        if not checked and not "".join(row).isascii():
+        if not checked and _ESCAPED.search("".join(row)):  # one scan of the row, in C
             row = [
                 _undecodable(v, encoding) if not v.isascii() and _ESCAPED.search(v) else v
                 for v in row

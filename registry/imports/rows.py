@@ -382,6 +382,8 @@ def _optional(text: str) -> str:
 
 # ---------------------------------------------------------------------------- dates
 
+_CACHE = 4096  # distinct texts remembered, of dates and below of certificates, issuers …
+
 # Excel's 1900 date system: serial 1 is 1900-01-01, and serial 60 is 1900-02-29, a day
 # that never was (Lotus 1-2-3's bug, kept for compatibility); from 61 on, serial n is
 # 1899-12-30 + n days.
@@ -450,19 +452,7 @@ def parse_date(value) -> date | None:
     """
     cls = value.__class__
     if cls is str:
-        text = value if value.isascii() else unicodedata.normalize("NFKC", value)
-        text = text.strip()
-        if not text:
-            return None
-        m = _DATE.fullmatch(text)
-        if m is None:
-            shown = _shown(value)
-            raise CellError(
-                f"无法识别日期'{shown}'，应为 {_DATE_FORMS_ZH}",
-                f"date '{shown}' not recognised; expected {_DATE_FORMS_EN}",
-            )
-        y, _, m1, d1, m2, d2, m3, d3 = m.groups()
-        return _day(int(y), int(m1 or m2 or m3), int(d1 or d2 or d3))
+        return _date_text(value)
     if value is None:
         return None
     if cls is datetime:
@@ -474,6 +464,25 @@ def parse_date(value) -> date | None:
     if isinstance(value, date):  # date, or a datetime subclass
         return _day(value.year, value.month, value.day)
     raise CellError(f"应为日期，如 {_DATE_FORMS_ZH}", f"expected a date such as {_DATE_FORMS_EN}")
+
+
+@lru_cache(maxsize=_CACHE)
+def _date_text(value: str) -> date | None:
+    # A roll's dates repeat (a few years of issue days, in a form or two): each text is
+    # parsed once. Errors are not remembered, and are raised again.
+    text = value if value.isascii() else unicodedata.normalize("NFKC", value)
+    text = text.strip()
+    if not text:
+        return None
+    m = _DATE.fullmatch(text)
+    if m is None:
+        shown = _shown(value)
+        raise CellError(
+            f"无法识别日期'{shown}'，应为 {_DATE_FORMS_ZH}",
+            f"date '{shown}' not recognised; expected {_DATE_FORMS_EN}",
+        )
+    y, _, m1, d1, m2, d2, m3, d3 = m.groups()
+    return _day(int(y), int(m1 or m2 or m3), int(d1 or d2 or d3))
 
 
 # ------------------------------------------------------------------------- id types
@@ -568,7 +577,6 @@ class ParsedRow:
 
 # A roll names few certificates, levels, issuers and id types, each on many rows: what
 # they resolve to is remembered (errors are not, and are raised again).
-_CACHE = 4096
 
 
 @lru_cache(maxsize=_CACHE)

@@ -30,9 +30,11 @@ Whatever stops an import before phase 3 commits leaves no person and no certific
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import unicodedata
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -240,6 +242,7 @@ def run_import(
     sheet: str | None = None,
     progress: Progress | None = None,
     errors_limit: int | None = None,
+    workers: int = 1,
 ) -> Summary:
     """Import a roll (a path, or a seekable binary file) and return its summary.
 
@@ -250,8 +253,10 @@ def run_import(
 
     ``partial`` writes the valid rows of a file with errors; ``dry_run`` validates and
     records the batch, writing no person and no certificate. ``progress(rows)`` is called
-    during the first phase after each batch of rows. Raises ``UnusableFile`` for a file
-    that cannot be read as a roll at all (nothing is recorded then).
+    during the first phase after each batch of rows. ``workers=2`` validates and encrypts
+    in a forked worker process too (the command line's choice; a web server's worker
+    had better not fork). Raises ``UnusableFile`` for a file that cannot be read as a
+    roll at all (nothing is recorded then).
     """
     keyring = current_keyring()  # one set of keys for the whole import
     if filename is None:
@@ -265,12 +270,12 @@ def run_import(
         bind = session.get_bind()
         if isinstance(bind, sa.Connection):
             return _Import(bind, False, keyring, actor, roll, filename, sha256).run(
-                dry_run, partial, progress, errors_limit
+                dry_run, partial, progress, errors_limit, workers
             )
         session.close()
         with bind.connect() as connection:
             return _Import(connection, True, keyring, actor, roll, filename, sha256).run(
-                dry_run, partial, progress, errors_limit
+                dry_run, partial, progress, errors_limit, workers
             )
 
 
@@ -318,6 +323,116 @@ def name_key(name: str) -> str:
 _DOTS = str.maketrans({"•": "·", "‧": "·", "・": "·", "．": "·", ".": "·"})
 
 
+class _Preparer:
+    """Validates, encrypts and indexes a batch of rows (``(row_number, values)``) into
+    ``(staged, other, errors)``: the STAGE rows as tuples of ``_STAGED``, the rows of
+    STAGE_OTHER_INDEXES, and the ``RowError``s. Pure computation, no database: it runs in
+    the importing process and in its worker."""
+
+    def __init__(self, keyring: Keyring, kid: str, columns, today: date, dialect: str):
+        self.columns, self.today = columns, today
+        self.index = keyring.indexer(kid)
+        self.others = [keyring.indexer(k) for k in sorted(keyring.blind_keys) if k != kid]
+        self.seal_number = keyring.encrypter(NUMBER_CONTEXT)
+        self.seal_name = keyring.encrypter(NAME_CONTEXT)
+        self.iso = dialect == "sqlite"  # SQLite keeps dates as ISO text
+        self.name_hashes: dict[str, bytes] = {}  # a name as typed -> its keyed hash
+
+    def __call__(self, batch) -> tuple[list[tuple], list[tuple], list[RowError]]:
+        columns, today, iso = self.columns, self.today, self.iso
+        index, others, name_hashes = self.index, self.others, self.name_hashes
+        seal_number, seal_name = self.seal_number, self.seal_name
+        default_expiry = catalogue.default_expiry
+        staged, other, errors = [], [], []
+        for number, values in batch:
+            p = parse_row(columns, number, values, today=today)
+            if p.__class__ is not ParsedRow:
+                errors.extend(p)
+                continue
+            identity, name = p.identity, p.name
+            canonical = identity.canonical
+            name_hash = name_hashes.get(name)
+            if name_hash is None:
+                if len(name_hashes) > 100_000:
+                    name_hashes.clear()  # memory stays bounded on a roll of millions
+                name_hash = name_hashes[name] = index("import.name:" + name_key(name))
+            issued_on = p.issued_on
+            expires_on = p.expires_on or default_expiry(p.kind, issued_on)
+            if iso:
+                issued_on = issued_on.isoformat()
+                expires_on = expires_on and expires_on.isoformat()
+            staged.append(
+                (
+                    number,
+                    identity.id_type,
+                    index(canonical),
+                    seal_number(identity.number),
+                    seal_name(name),
+                    name_hash,
+                    p.kind,
+                    p.level,
+                    p.number,
+                    p.issuer,
+                    issued_on,
+                    expires_on,
+                )
+            )
+            for other_index in others:
+                other.append((number, other_index(canonical)))
+        return staged, other, errors
+
+
+# The worker's _Preparer, inherited from the importing process when it forks.
+_worker_prepare: _Preparer | None = None
+
+
+def _start_worker(prepare: _Preparer) -> None:
+    global _worker_prepare
+    _worker_prepare = prepare
+
+
+def _prepare_in_worker(batch):
+    return _worker_prepare(batch)
+
+
+@contextmanager
+def _helper(prepare: _Preparer, workers: int):
+    """A function from batches to ``(batch, prepared)`` in order: prepared here, or with
+    ``workers`` > 1 (and fork available) every other batch in a worker process."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield lambda batches: ((batch, prepare(batch)) for batch in batches)
+        return
+    # Forked, so that the worker inherits the keys (which are never pickled or written
+    # anywhere) and the columns; batches of cells go to it and staged tuples come back.
+    pool = ProcessPoolExecutor(
+        1,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(prepare,),
+    )
+
+    def pipelined(batches):
+        batches = iter(batches)
+        ahead = next(batches, None)
+        future = None if ahead is None else pool.submit(_prepare_in_worker, ahead)
+        while future is not None:
+            mine = next(batches, None)
+            prepared = None if mine is None else prepare(mine)
+            theirs = future.result()
+            # The worker starts on its next batch before this process writes these two.
+            following, done = next(batches, None), ahead
+            future = None if following is None else pool.submit(_prepare_in_worker, following)
+            ahead = following
+            yield done, theirs
+            if mine is not None:
+                yield mine, prepared
+
+    try:
+        yield pipelined
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 class _Rejected(Exception):
     """Phase 3 found errors under the lock that phase 2 could not see."""
 
@@ -349,8 +464,8 @@ class _Import:
         with self.conn.begin():
             yield
 
-    def run(self, dry_run, partial, progress, errors_limit) -> Summary:
-        self.dry_run, self.partial = dry_run, partial
+    def run(self, dry_run, partial, progress, errors_limit, workers=1) -> Summary:
+        self.dry_run, self.partial, self.workers = dry_run, partial, workers
         try:
             with self.transaction(writes=False):
                 for table in _STAGING_TABLES:
@@ -392,63 +507,29 @@ class _Import:
     # -- phase 1: stage ----------------------------------------------------------------
 
     def stage(self, columns, progress: Progress | None) -> None:
-        keyring, kid = self.keyring, self.kid
-        self.index = keyring.indexer(kid)
-        self.other_indexes = [keyring.indexer(k) for k in sorted(keyring.blind_keys) if k != kid]
-        self.seal_number = keyring.encrypter(NUMBER_CONTEXT)
-        self.seal_name = keyring.encrypter(NAME_CONTEXT)
-        self.name_hashes: dict[str, bytes] = {}  # a name as typed -> its keyed hash
+        """Phase 1. With ``workers`` > 1 a forked process validates and encrypts every
+        other batch while this one does the rest and writes them all: the two together
+        use both cores of the bureau's machine."""
+        prepare = _Preparer(self.keyring, self.kid, columns, self.today, self.conn.dialect.name)
+        self.index = prepare.index
         rows = iter(self.roll)
-        while batch := list(islice(rows, BATCH_ROWS)):
-            with self.transaction(writes=False):
-                self.stage_batch(columns, batch)
-                self.rows += len(batch)
-                if progress is not None:
-                    progress(self.rows)
 
-    def stage_batch(self, columns, batch) -> None:
-        """Validate, encrypt and stage a batch of rows, then find which of their numbers
-        are registered (``resolve_registered``)."""
-        index, others, name_hashes = self.index, self.other_indexes, self.name_hashes
-        seal_number, seal_name = self.seal_number, self.seal_name
-        default_expiry, today = catalogue.default_expiry, self.today
-        iso = self.conn.dialect.name == "sqlite"  # SQLite keeps dates as ISO text
-        staged, other, errors = [], [], []
-        for number, values in batch:
-            p = parse_row(columns, number, values, today=today)
-            if p.__class__ is not ParsedRow:
-                errors.extend(p)
-                continue
-            identity, name = p.identity, p.name
-            canonical = identity.canonical
-            name_hash = name_hashes.get(name)
-            if name_hash is None:
-                if len(name_hashes) > 100_000:
-                    name_hashes.clear()  # memory stays bounded on a roll of millions
-                name_hash = name_hashes[name] = index("import.name:" + name_key(name))
-            issued_on = p.issued_on
-            expires_on = p.expires_on or default_expiry(p.kind, issued_on)
-            if iso:
-                issued_on = issued_on.isoformat()
-                expires_on = expires_on and expires_on.isoformat()
-            staged.append(
-                (
-                    number,
-                    identity.id_type,
-                    index(canonical),
-                    seal_number(identity.number),
-                    seal_name(name),
-                    name_hash,
-                    p.kind,
-                    p.level,
-                    p.number,
-                    p.issuer,
-                    issued_on,
-                    expires_on,
-                )
-            )
-            for other_index in others:
-                other.append((number, other_index(canonical)))
+        def batches():
+            while batch := list(islice(rows, BATCH_ROWS)):
+                yield batch
+
+        with _helper(prepare, self.workers) as helper:
+            for batch, prepared in helper(batches()):
+                with self.transaction(writes=False):
+                    self.stage_batch(columns, prepared)
+                    self.rows += len(batch)
+                    if progress is not None:
+                        progress(self.rows)
+
+    def stage_batch(self, columns, prepared) -> None:
+        """Stage a prepared batch (``_Preparer``), then find which of its numbers are
+        registered (``resolve_registered``)."""
+        staged, other, errors = prepared
         self.add_errors(errors)
         if staged:
             self.write_staged(staged, other)
