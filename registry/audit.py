@@ -106,8 +106,8 @@ def record_event(
     # strings, and refuses NaN (as PostgreSQL does).
     data = json.loads(json.dumps(data or {}, ensure_ascii=False, allow_nan=False))
     session.flush()  # the caller's pending rows first, as they were before the event
+    take_turn(session)
     connection = session.connection()
-    _take_turn(connection)
     head = connection.execute(_statements().head).first()
     event = AuditEvent(
         occurred_at=utcnow(),
@@ -147,16 +147,27 @@ def _statements() -> SimpleNamespace:
     )
 
 
-def _take_turn(connection: sa.Connection) -> None:
+def take_turn(session: Session) -> None:
     """Let one transaction at a time read the head of the chain and append to it.
 
     On SQLite a writing transaction holds the database's write lock from its BEGIN
     (``registry.db``), and a reading one that writes fails rather than fork the chain.
     On PostgreSQL the lock below is held until the transaction ends, so the next
     appender reads the head only after this one's events are committed (or gone).
+    ``record_event`` takes the turn; a caller that must also read something else in
+    turn (the hiring check's rate limit) takes it earlier, and only once.
     """
-    if connection.dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if session.info.get(_TURN_HELD) is not transaction:
         connection.execute(_statements().turn)
+        session.info[_TURN_HELD] = transaction
+
+
+# In session.info: the transaction that holds the turn (each transaction is a new object).
+_TURN_HELD = "registry.audit.turn_held"
 
 
 @dataclass(frozen=True)

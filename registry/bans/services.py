@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.audit import AuditEvent, record_event
+from registry.audit import AuditEvent, record_event, take_turn
 from registry.auth.models import User
 from registry.crypto import current_keyring, sealed_identity
 from registry.db import utcnow
@@ -173,19 +173,11 @@ def describe_ban(ban: Ban, alerts: int | None = None) -> dict:
 # -- hiring checks ----------------------------------------------------------------------
 
 
-def _lock_user_checks(connection: sa.Connection, user) -> None:
-    # Counting and then inserting races between app servers; on PostgreSQL a lock per
-    # user makes them take turns (SQLite writers take turns already).
-    if connection.dialect.name == "postgresql":
-        connection.execute(_check_statements().lock, {"user_id": user.id})
-
-
 @functools.cache
 def _check_statements() -> SimpleNamespace:
     # Built once: every hiring check runs them.
     checks = BanCheck.__table__
     return SimpleNamespace(
-        lock=sa.select(sa.func.pg_advisory_xact_lock(0x62616E, sa.bindparam("user_id"))),
         # The limit-th newest check in the window, if there is one: one row, whatever
         # the limit.
         nth=sa.select(checks.c.checked_at)
@@ -205,8 +197,11 @@ def over_limit(session: Session, user, limit: int, window: int) -> int | None:
     any ``window`` seconds. The first refusal of a burst goes to the audit log."""
     if not isinstance(user, User):
         return None  # the command line is the bureau's own, run on the server
+    # Counting and then inserting races between app servers, so checks take turns from
+    # the count to the commit: on PostgreSQL at the audit chain, where every check
+    # appends anyway (one lock, taken once), on SQLite by the write lock.
+    take_turn(session)
     connection = session.connection()
-    _lock_user_checks(connection, user)
     now = utcnow()
     since = now - timedelta(seconds=window)
     nth = connection.execute(

@@ -22,6 +22,9 @@ from .schemas import (
 
 blp = Blueprint("bans", __name__, url_prefix="/api/v1", description="禁止从业（黑名单）")
 
+# One instance for every check: given the class, webargs makes a schema per request.
+CHECK_REQUEST = CheckRequestSchema()
+
 
 @blp.route("/bans", methods=["POST"])
 @require("admin", "bureau")
@@ -53,7 +56,7 @@ def revoke_ban(data, ban_id):
 @blp.route("/ban-checks", methods=["POST"])
 @reads_first
 @require("director", "bureau", "inspector")
-@blp.arguments(CheckRequestSchema)
+@blp.arguments(CHECK_REQUEST)
 @blp.response(200, CheckResultSchema)
 def check(data):
     """Check a candidate before hiring: `clear` or `barred` (with whom to contact), never
