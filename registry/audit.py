@@ -160,13 +160,15 @@ def take_turn(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         return
-    transaction = session.get_transaction()
+    # A savepoint rolled back gives back the locks taken in it, so the turn is known to
+    # be held only in the (sub)transaction that took it; each begin makes a new object.
+    transaction = connection.get_nested_transaction() or connection.get_transaction()
     if session.info.get(_TURN_HELD) is not transaction:
         connection.execute(_statements().turn)
         session.info[_TURN_HELD] = transaction
 
 
-# In session.info: the transaction that holds the turn (each transaction is a new object).
+# In session.info: the transaction or savepoint that took the turn.
 _TURN_HELD = "registry.audit.turn_held"
 
 

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from cli import main
 from migrations import alembic_config
-from registry.audit import GENESIS, AuditEvent, canonical_form, record_event, verify_chain
+from registry.audit import (
+    GENESIS,
+    AuditEvent,
+    canonical_form,
+    record_event,
+    take_turn,
+    verify_chain,
+)
 from registry.auth import services as auth
 from registry.db import UTCDateTime, get_session, make_engine
 from registry.identity import uscc_check_char
@@ -266,6 +273,27 @@ def test_concurrent_writers_keep_one_chain(make_app, scratch_database_url, tmp_p
     result = CliRunner().invoke(main, ["audit", "verify", "--anchor", anchor], obj=app)
     assert result.exit_code == 0, result.output
     assert result.output == f"audit chain intact: {expected} events\n"
+
+
+def test_a_savepoint_rolled_back_gives_the_turn_back_and_it_is_taken_again(session):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns by the write lock")
+
+    def turns_held() -> int:
+        return session.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid() AND granted"
+            )
+        )
+
+    savepoint = session.begin_nested()
+    take_turn(session)
+    assert turns_held() == 1
+    savepoint.rollback()
+    assert turns_held() == 0  # PostgreSQL gave the lock back with the savepoint ...
+    take_turn(session)
+    assert turns_held() == 1  # ... and the next append takes it again
 
 
 def test_upgrade_chains_the_events_already_recorded(scratch_database_url):

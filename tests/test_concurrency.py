@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from alembic import command
 
 from migrations import alembic_config
+from registry.audit import AuditEvent, verify_chain
 from registry.auth import services as auth
+from registry.bans.models import BanCheck
 from registry.credentials import services as credentials
 from registry.db import get_session
 from registry.identity import parse_identity, uscc_check_char
@@ -134,3 +136,20 @@ def test_sqlite_readers_never_wait_and_writers_wait_their_turn(make_app, tmp_pat
     finally:
         writer.close()
     assert _codes(app) == [_code(1)]
+
+
+def test_concurrent_checks_all_stored_and_chained(live, tmp_path):
+    """Hiring checks read before they take their turn to write; every one is still
+    stored, counted and audited in one unbroken chain."""
+    app, headers = live
+    bodies = [{"id_number": id_number(n), "purpose": "入职前查询"} for n in range(WRITERS)]
+    for _ in range(3):
+        assert _post_all(app, headers, bodies, "/api/v1/ban-checks") == [200] * WRITERS
+    with app.app_context():
+        session = get_session()
+        assert session.scalar(sa.select(sa.func.count()).select_from(BanCheck)) == 3 * WRITERS
+        checked = session.scalar(
+            sa.select(sa.func.count()).where(AuditEvent.action == "ban.checked")
+        )
+        assert checked == 3 * WRITERS
+        assert verify_chain(session) == (2 + 3 * WRITERS, None)  # user, token, checks
