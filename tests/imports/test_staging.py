@@ -1,0 +1,98 @@
+"""How rows are staged fast without changing what is stored: the keyed index and the
+encryption made once per key, the forked worker, and a key rotation under way."""
+
+import dataclasses
+import os
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from registry import crypto
+from registry.credentials.models import Certificate
+from registry.imports import services
+from registry.people.models import Person
+from tests.imports.test_services import count, good_rows, row, write_csv
+
+
+@pytest.fixture(scope="module")
+def keyring(tmp_path_factory):
+    keys = tmp_path_factory.mktemp("keys")
+    crypto.generate_missing_keys(keys)
+    crypto.generate_key(keys, "blind_index")  # two blind keys: index under either
+    return crypto.Keyring.load(keys)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_indexer_is_blind_index(keyring, text):
+    for kid in keyring.blind_keys:
+        assert keyring.indexer(kid)(text) == keyring.blind_index(text, kid)
+    assert keyring.indexer()(text) == keyring.blind_index(text)
+
+
+def test_encrypter_seals_as_encrypt_does(keyring):
+    seal = keyring.encrypter("person.name")
+    token = seal("张三")
+    assert keyring.decrypt(token, "person.name") == "张三"
+    assert token.startswith(crypto.ciphertext_prefix(keyring.active_encryption_kid))
+    assert seal("张三") != token  # a fresh nonce every time
+    with pytest.raises(crypto.DecryptionError):
+        keyring.decrypt(token, "person.id_number")
+
+
+@pytest.fixture
+def importer(app, session):
+    def run(path, **options):
+        with app.app_context():
+            return services.run_import(session, "test", path, **options)
+
+    return run
+
+
+def _rows_with_errors(n=40):
+    rows = [row(i) for i in range(n)]
+    rows[3][2] = "厨师证"  # an unknown certificate
+    rows[17][1] = rows[16][1]  # a number of the row before, under another name
+    rows[30][4] = rows[29][4]  # a certificate of the row before, with other data
+    rows[35] = list(rows[34])  # an identical repeat: merged once
+    return rows
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_a_worker_process_gives_the_same_import(session, importer, tmp_path, monkeypatch, partial):
+    monkeypatch.setattr(services, "BATCH_ROWS", 3)  # many batches, both processes
+    path = write_csv(tmp_path / "roll.csv", _rows_with_errors())
+    alone = importer(path, dry_run=True, partial=partial, workers=1)
+    done = []
+    helped = importer(path, dry_run=True, partial=partial, workers=2, progress=done.append)
+    assert helped.as_dict() | {"batch_id": 0} == alone.as_dict() | {"batch_id": 0}
+    assert [e["row"] for e in alone.errors] == [5, 19, 32]
+    assert done == list(range(3, 40, 3)) + [40]
+    summary = importer(path, partial=partial, workers=2)
+    assert (summary.rows, summary.rejected) == (40, 3)
+    assert count(session, Certificate) == (36 if partial else 0)
+
+
+def test_a_person_indexed_under_the_previous_key_is_found(
+    app, session, importer, tmp_path, make_person, monkeypatch
+):
+    """During a rotation people not yet re-keyed have an index under the old key."""
+    make_person(1, name="张1")
+    make_person(2, name="李四")
+    with app.app_context():
+        current = crypto.current_keyring()
+    rotated = dataclasses.replace(
+        current,
+        blind_keys={**current.blind_keys, "99991231T235959999999Z-ffffff": os.urandom(32)},
+        keys_dir=None,
+    )
+    monkeypatch.setitem(app.extensions, "registry.keyring", rotated)
+    summary = importer(write_csv(tmp_path / "roll.csv", good_rows(3)), partial=True)
+    assert [(e["row"], e["column"]) for e in summary.errors] == [(4, "id_number")]
+    assert "另一个姓名" in summary.errors[0]["message"]  # 张2 is not 李四
+    assert (summary.accepted, summary.rejected) == (2, 1)
+    assert count(session, Person) == 3  # 张1 found, 张0 new, 张2 refused
+    people = session.scalars(sa.select(Person.id_index_kid)).all()
+    assert sorted(people).count("99991231T235959999999Z-ffffff") == 1
