@@ -192,29 +192,41 @@ def _check_statements() -> SimpleNamespace:
     )
 
 
-def over_limit(session: Session, user, limit: int, window: int) -> int | None:
+def over_limit(session: Session, user, limit: int, window: int, *, stored: int = 0) -> int | None:
     """Seconds until ``user`` may check again, or None while under ``limit`` checks in
-    any ``window`` seconds. The first refusal of a burst goes to the audit log."""
+    any ``window`` seconds. ``stored``: the user's checks this transaction has stored
+    already, counted too (the caller undoes them when refused)."""
     if not isinstance(user, User):
         return None  # the command line is the bureau's own, run on the server
     # Counting and then inserting races between app servers, so checks take turns from
     # the count to the commit: on PostgreSQL at the audit chain, where every check
     # appends anyway (one lock, taken once), on SQLite by the write lock.
     take_turn(session)
-    connection = session.connection()
     now = utcnow()
-    since = now - timedelta(seconds=window)
-    nth = connection.execute(
-        _check_statements().nth, {"user_id": user.id, "since": since, "offset": limit - 1}
-    ).scalar()
+    nth = (
+        session.connection()
+        .execute(
+            _check_statements().nth,
+            {
+                "user_id": user.id,
+                "since": now - timedelta(seconds=window),
+                "offset": limit - 1 + stored,
+            },
+        )
+        .scalar()
+    )
     if nth is None:
         return None
-    retry_after = max(1, math.ceil((nth + timedelta(seconds=window) - now).total_seconds()))
+    return max(1, math.ceil((nth + timedelta(seconds=window) - now).total_seconds()))
+
+
+def note_refusal(session: Session, user, limit: int, window: int, retry_after: int) -> None:
+    """The first refusal of a burst over the limit goes to the audit log."""
     already = session.scalar(
         sa.select(AuditEvent.id).where(
             AuditEvent.action == "ban_check.rate_limited",
             AuditEvent.subject == f"user:{user.id}",
-            AuditEvent.occurred_at > since,
+            AuditEvent.occurred_at > utcnow() - timedelta(seconds=window),
         )
     )
     if already is None:
@@ -225,7 +237,6 @@ def over_limit(session: Session, user, limit: int, window: int) -> int | None:
             f"user:{user.id}",
             {"limit": limit, "window": window, "retry_after": retry_after},
         )
-    return retry_after
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,10 @@ def check(data):
     institution = asking_for(data["institution"])
     ban_id = services.find_ban_id(session, identity, date.today())
     begin_writing(session)
-    admit_check(session)
     row = services.record_check(
         session, user, identity, ban_id, purpose=data["purpose"], institution=institution
     )
+    admit_check(session, stored=1)
     session.commit()
     answer = {
         "result": row.result,
