@@ -935,6 +935,9 @@ class _Import:
         conn, s = self.conn, STAGE
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(IMPORT_LOCK)))
+            # Joins and sorts of a million staged rows in memory rather than on disk (the
+            # default 4 MB spilled them); for this transaction only.
+            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
         self.late_checks()
         batch_id = self.new_batch(
             {"status": "running", "rows": self.rows, "accepted": 0, "unchanged": 0, "rejected": 0}
