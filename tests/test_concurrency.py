@@ -1,8 +1,11 @@
 """Concurrent writers lose nothing and collide cleanly, on a database of their own
 (committed for real, not inside a test transaction)."""
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -15,7 +18,7 @@ from registry.audit import AuditEvent, verify_chain
 from registry.auth import services as auth
 from registry.bans.models import BanCheck
 from registry.credentials import services as credentials
-from registry.db import get_session
+from registry.db import get_session, make_engine
 from registry.identity import parse_identity, uscc_check_char
 from registry.institutions.models import Institution
 from registry.people import services as people
@@ -153,3 +156,48 @@ def test_concurrent_checks_all_stored_and_chained(live, tmp_path):
         )
         assert checked == 3 * WRITERS
         assert verify_chain(session) == (2 + 3 * WRITERS, None)  # user, token, checks
+
+
+def test_sqlite_writers_queue_for_the_write_lock_and_get_it_at_once(tmp_path):
+    """A writing transaction holds a flock beside the database until it ends; the next
+    writer waits for it there and gets it the moment it is given back, not after a
+    sleep of SQLite's busy handler."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}").execution_options(registry_writes=True)
+    queue = os.open(tmp_path / "r.db-writers", os.O_RDWR | os.O_CREAT)
+
+    def free() -> bool:
+        try:
+            fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(queue, fcntl.LOCK_UN)
+        return True
+
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            with first.begin():
+                first.exec_driver_sql("CREATE TABLE t (x)")
+                assert not free()
+            assert free()
+            first.begin()
+            first.exec_driver_sql("INSERT INTO t VALUES (1)")
+            released = []
+
+            def commit_later():
+                time.sleep(0.25)  # SQLite's busy handler would try again at 0.328 s
+                released.append(time.perf_counter())
+                first.commit()
+
+            threading.Thread(target=commit_later).start()
+            with second.begin():  # waits for the first writer ...
+                got = time.perf_counter()
+                second.exec_driver_sql("INSERT INTO t VALUES (2)")
+            assert got - released[0] < 0.05  # ... and goes on at once
+            with first.begin():
+                first.exec_driver_sql("INSERT INTO t VALUES (3)")
+                first.rollback()
+            assert free()  # a rollback gives the turn back too
+            assert first.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
+    finally:
+        os.close(queue)
+        engine.dispose()
