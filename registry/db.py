@@ -4,9 +4,8 @@ The naming convention keeps constraint names identical on SQLite and PostgreSQL,
 migrations written once apply to both. The typed aliases keep the models short.
 """
 
-import fcntl
-import os
 import sqlite3
+import time
 from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Annotated
@@ -96,8 +95,6 @@ class EncryptedIdentity:
 def make_engine(url: str, **kwargs) -> sa.Engine:
     # Statement parameters stay out of errors and logs: they hold identity numbers'
     # ciphertexts and blind indexes, and a failed statement's message is logged.
-    if sa.make_url(url).drivername in ("sqlite", "sqlite+pysqlite"):
-        kwargs.setdefault("connect_args", {}).setdefault("factory", TurnTakingConnection)
     engine = sa.create_engine(url, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -112,7 +109,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
         dbapi_connection.execute("PRAGMA journal_mode = WAL")
-        dbapi_connection.execute("PRAGMA busy_timeout = 10000")
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
@@ -120,84 +117,45 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # reads and then writes fails at once ("database is locked") when another writer
         # committed in between, and busy_timeout cannot help it. Readers stay deferred,
         # so under WAL they never wait for a writer.
-        if not connection.get_execution_options().get("registry_writes", False):
+        if connection.get_execution_options().get("registry_writes", False):
+            _begin_immediate(connection)
+        else:
             connection.exec_driver_sql("BEGIN")
-            return
-        raw = connection.connection.dbapi_connection
-        if isinstance(raw, TurnTakingConnection):
-            raw.take_turn()
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            if isinstance(raw, TurnTakingConnection):
-                raw.give_turn_back()
-            raise
 
 
-class TurnTakingConnection(sqlite3.Connection):
-    """A pysqlite connection whose writing transactions queue for SQLite's write lock.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
 
-    SQLite's own wait for the lock (the busy handler) sleeps 1, 2, 5, 10, 15, 20, 25,
-    25, 25, 50, 50, 100 ms between tries: under a stream of short writes from several
-    workers (a hiring check holds the lock for about a millisecond) a writer that lost
-    twice slept longer than the writes it waited for, BEGIN IMMEDIATE took 21 ms at the
-    90th percentile and 190 ms at the 99th, and the lock stood free meanwhile.
 
-    So before BEGIN IMMEDIATE a connection takes an exclusive ``flock`` on a file beside
-    the database (``<database>-writers``), which the kernel hands to the next waiter the
-    moment it is given back, at the end of the transaction. Every process of the
-    registry does so; SQLite's lock still guards the database, against any other writer
-    too: the queue only orders who asks for it, and without it (an in-memory or URI
-    database, a file system without ``flock``) writers wait in the busy handler as before.
+def _begin_immediate(connection: sa.Connection) -> None:
+    """BEGIN IMMEDIATE, trying again for the write lock after 0.1 ms, 0.2 ms and then
+    every 0.4 ms, for as long as the busy timeout.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms
+    between tries: under a stream of short writes from several workers (a hiring check
+    holds the lock for about a millisecond) a writer that lost twice slept far longer
+    than the writes before it, and BEGIN IMMEDIATE waited 21 ms at the 90th percentile,
+    186 ms at the 99th and up to 1.2 s while the lock stood free. A failed try costs a
+    few microseconds; SQLite's lock stays the only one.
     """
-
-    def __init__(self, database, *args, **kwargs):
-        super().__init__(database, *args, **kwargs)
-        name = os.fsdecode(database)
-        self._turn_path = None if name in ("", ":memory:") or name.startswith("file:") else name
-        self._turn_fd: int | None = None
-        self._has_turn = False
-
-    def take_turn(self) -> None:
-        if self._turn_path is None or self._has_turn:
-            return
-        try:
-            if self._turn_fd is None:
-                self._turn_fd = os.open(
-                    f"{self._turn_path}-writers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-                )
-            fcntl.flock(self._turn_fd, fcntl.LOCK_EX)
-        except OSError:
-            return  # no queue: the busy handler decides, as without it
-        self._has_turn = True
-
-    def give_turn_back(self) -> None:
-        if self._has_turn:
-            self._has_turn = False
-            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
-
-    # The transaction ends in one of these (SQLAlchemy commits and rolls back the
-    # outermost transaction through them; savepoints are statements).
-    def commit(self):
-        try:
-            super().commit()
-        finally:
-            self.give_turn_back()
-
-    def rollback(self):
-        try:
-            super().rollback()
-        finally:
-            self.give_turn_back()
-
-    def close(self):
-        try:
-            super().close()
-        finally:
-            self.give_turn_back()
-            if self._turn_fd is not None:
-                os.close(self._turn_fd)
-                self._turn_fd = None
+    raw = connection.connection.dbapi_connection
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        pause = 0.0001
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    break
+            time.sleep(pause)
+            pause = min(2 * pause, 0.0004)
+        # Once more through SQLAlchemy, which reports the failure as it reports others.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def is_unique_violation(exc: sa.exc.IntegrityError) -> bool:
