@@ -435,6 +435,12 @@ def _helper(prepare: _Preparer, workers: int):
         pool.shutdown(cancel_futures=True)
 
 
+def _room_to_sort(conn) -> None:
+    """PostgreSQL: joins, sorts and groupings of a million staged rows in memory rather
+    than on disk (the default 4 MB spilled them), for the current transaction only."""
+    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+
+
 class _Rejected(Exception):
     """Phase 3 found errors under the lock that phase 2 could not see."""
 
@@ -646,6 +652,7 @@ class _Import:
             # Autovacuum never analyzes temporary tables: without this the planner guesses
             # the staged rows' count and picks nested loops over a million rows.
             self.conn.exec_driver_sql(f"ANALYZE {STAGE.name}")
+            _room_to_sort(self.conn)
         self.check_same_certificate(columns)
         self.check_same_number(columns)
         self.mark_errors()
@@ -935,9 +942,7 @@ class _Import:
         conn, s = self.conn, STAGE
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(IMPORT_LOCK)))
-            # Joins and sorts of a million staged rows in memory rather than on disk (the
-            # default 4 MB spilled them); for this transaction only.
-            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            _room_to_sort(conn)
         self.late_checks()
         batch_id = self.new_batch(
             {"status": "running", "rows": self.rows, "accepted": 0, "unchanged": 0, "rejected": 0}
