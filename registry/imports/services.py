@@ -41,6 +41,7 @@ from datetime import date
 from itertools import islice
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from registry.audit import actor_name, record_event
@@ -953,29 +954,39 @@ class _Import:
         actor = actor_name(self.actor)
 
         # New people: the first valid row of each number nobody registered.
-        earlier = s.alias("e")
-        conn.execute(
-            people.insert().from_select(
-                ["id_type", "id_index", "id_index_kid", "id_number_enc", "name_enc", "created_at"],
-                sa.select(
-                    s.c.id_type,
-                    s.c.id_index,
-                    sa.literal(self.kid, sa.String(40)),
-                    s.c.id_number_enc,
-                    s.c.name_enc,
-                    sa.literal(now, UTCDateTime()),
-                ).where(
-                    s.c.ok,
-                    s.c.person_id.is_(None),
+        new_people = sa.select(
+            s.c.id_type,
+            s.c.id_index,
+            sa.literal(self.kid, sa.String(40)),
+            s.c.id_number_enc,
+            s.c.name_enc,
+            sa.literal(now, UTCDateTime()),
+        ).where(s.c.ok, s.c.person_id.is_(None))
+        columns = ["id_type", "id_index", "id_index_kid", "id_number_enc", "name_enc", "created_at"]
+        if conn.dialect.name == "sqlite":
+            # In row order, the later rows of a number left out by its unique index: half
+            # the time of looking for an earlier row of each (2.3 s on a million rows).
+            # Only under SQLite's write lock, where nobody else can have registered the
+            # number since late_checks() looked.
+            insert = (
+                sqlite.insert(people)
+                .from_select(columns, new_people.order_by(s.c.row))
+                .on_conflict_do_nothing(index_elements=[people.c.id_index])
+            )
+        else:
+            earlier = s.alias("e")
+            insert = people.insert().from_select(
+                columns,
+                new_people.where(
                     ~sa.exists().where(
                         earlier.c.ok,
                         earlier.c.person_id.is_(None),
                         earlier.c.id_index == s.c.id_index,
                         earlier.c.row < s.c.row,
-                    ),
+                    )
                 ),
             )
-        )
+        conn.execute(insert)
 
         # New certificates, and their first history entry.
         conn.execute(

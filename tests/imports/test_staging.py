@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 
 from registry import crypto
 from registry.credentials.models import Certificate
+from registry.identity import parse_identity
 from registry.imports import services
 from registry.people.models import Person
+from registry.people.services import find_person, name_of
+from tests.conftest import id_number
 from tests.imports.test_services import count, good_rows, row, write_csv
 
 
@@ -96,3 +99,19 @@ def test_a_person_indexed_under_the_previous_key_is_found(
     assert count(session, Person) == 3  # 张1 found, 张0 new, 张2 refused
     people = session.scalars(sa.select(Person.id_index_kid)).all()
     assert sorted(people).count("99991231T235959999999Z-ffffff") == 1
+
+
+def test_a_number_on_several_rows_is_registered_once_by_its_first_row(
+    app, session, importer, tmp_path
+):
+    rows = [row(1, name="张１"), row(2), row(1, name="张1", number="C90001")]
+    summary = importer(write_csv(tmp_path / "roll.csv", rows, encoding="utf-8"))
+    assert (summary.accepted, summary.rejected) == (3, 0)
+    assert count(session, Person) == 2
+    with app.app_context():
+        person = find_person(session, parse_identity(id_number(1)))
+        assert name_of(person) == "张１"  # as the first row has it
+    numbers = session.scalars(
+        sa.select(Certificate.number).where(Certificate.person_id == person.id)
+    ).all()
+    assert sorted(numbers) == ["C00001", "C90001"]
