@@ -33,6 +33,7 @@ import hashlib
 import multiprocessing
 import os
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -401,7 +402,7 @@ def _prepare_in_worker(batch):
 @contextmanager
 def _helper(prepare: _Preparer, workers: int):
     """A function from batches to ``(batch, prepared)`` in order: prepared here, or with
-    ``workers`` > 1 (and fork available) every other batch in a worker process."""
+    ``workers`` > 1 (and fork available) two batches in three by a worker process."""
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield lambda batches: ((batch, prepare(batch)) for batch in batches)
         return
@@ -415,20 +416,26 @@ def _helper(prepare: _Preparer, workers: int):
     )
 
     def pipelined(batches):
-        batches = iter(batches)
-        ahead = next(batches, None)
-        future = None if ahead is None else pool.submit(_prepare_in_worker, ahead)
-        while future is not None:
-            mine = next(batches, None)
-            prepared = None if mine is None else prepare(mine)
-            theirs = future.result()
-            # The worker starts on its next batch before this process writes these two.
-            following, done = next(batches, None), ahead
-            future = None if following is None else pool.submit(_prepare_in_worker, following)
-            ahead = following
-            yield done, theirs
-            if mine is not None:
-                yield mine, prepared
+        # The worker takes two batches of every three: this process also reads the file
+        # and writes every batch, and was the one the other waited for at one in two.
+        numbered = enumerate(batches)
+        pending: deque = deque()  # (batch, the worker's future, or None: ours)
+
+        def queue_up():
+            # Two batches stay queued for the worker, so it works while this one writes.
+            while sum(future is not None for _, future in pending) < 2:
+                number, batch = next(numbered, (None, None))
+                if batch is None:
+                    return
+                ours = number % 3 == 2
+                pending.append((batch, None if ours else pool.submit(_prepare_in_worker, batch)))
+
+        queue_up()
+        while pending:
+            batch, future = pending.popleft()
+            prepared = prepare(batch) if future is None else future.result()
+            queue_up()
+            yield batch, prepared
 
     try:
         yield pipelined
@@ -526,9 +533,9 @@ class _Import:
     # -- phase 1: stage ----------------------------------------------------------------
 
     def stage(self, columns, progress: Progress | None) -> None:
-        """Phase 1. With ``workers`` > 1 a forked process validates and encrypts every
-        other batch while this one does the rest and writes them all: the two together
-        use both cores of the bureau's machine."""
+        """Phase 1. With ``workers`` > 1 a forked process validates and encrypts two
+        batches in three while this one reads the file, does the third and writes them
+        all: the two together use both cores of the bureau's machine."""
         prepare = _Preparer(self.keyring, self.kid, columns, self.today, self.conn.dialect.name)
         self.index = prepare.index
         rows = iter(self.roll)
