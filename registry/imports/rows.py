@@ -466,10 +466,11 @@ def parse_date(value) -> date | None:
     raise CellError(f"应为日期，如 {_DATE_FORMS_ZH}", f"expected a date such as {_DATE_FORMS_EN}")
 
 
-@lru_cache(maxsize=_CACHE)
+@lru_cache(maxsize=8 * _CACHE)
 def _date_text(value: str) -> date | None:
-    # A roll's dates repeat (a few years of issue days, in a form or two): each text is
-    # parsed once. Errors are not remembered, and are raised again.
+    # A roll's dates repeat (a few years of issue and expiry days, in a form or two:
+    # thousands of texts, hence the larger cache): each text is parsed once. Errors are
+    # not remembered, and are raised again.
     text = value if value.isascii() else unicodedata.normalize("NFKC", value)
     text = text.strip()
     if not text:
