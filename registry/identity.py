@@ -200,8 +200,10 @@ def _require_17(first17, unit_zh: str, unit_en: str) -> None:
 
 def gb11643_check_char(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') of 17 ASCII digits."""
-    if first17.__class__ is not str or len(first17) != 17 or not (
-        first17.isascii() and first17.isdigit()
+    if (
+        first17.__class__ is not str
+        or len(first17) != 17
+        or not (first17.isascii() and first17.isdigit())
     ):
         _require_17(first17, "位数字", "digits")
         _require_digits(first17, 0, 17)
