@@ -7,7 +7,6 @@ one certificate that counts for their role, valid on the date. A person in two r
 counts once per employment. An institution with no such staff has no rate.
 """
 
-from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 
@@ -43,40 +42,27 @@ def _counts(role, kind):
     return sa.or_(*(sa.and_(role == r, kind.in_(kinds)) for r, kinds in COUNTED.items()))
 
 
-@dataclass(frozen=True)
-class Districts:
-    """The districts a query covers: their keys, and the name each is reported under."""
-
-    keys: frozenset[str] | None  # None: every district
-
-    def covers(self, district: str) -> bool:
-        return self.keys is None or district_key(district) in self.keys
-
-
 def _district_name(ruleset: Ruleset, district: str) -> str:
     """The name a district is reported under: an overlay's own name, so that 西湖区 and
     杭州市西湖区 are one district; otherwise the district as registered."""
     return ruleset.name if ruleset.districts else district
 
 
-def resolve_districts(session: Session, district: str | None) -> Districts:
-    """The districts ``district`` names: any spelling a ruleset knows, or a district an
-    institution is registered in; ``Invalid`` naming the value otherwise."""
-    if district is None:
-        return Districts(None)
+def registered_spellings(session: Session, district: str) -> list[str]:
+    """The districts, as institutions are registered under them, that ``district`` names
+    in any spelling its ruleset knows (NFKC, spaces ignored). ``Invalid`` naming the
+    value for a district that neither a ruleset nor an institution knows."""
     key = district_key(district)
     ruleset = current_rulesets().by_district.get(key)
-    if ruleset is not None:
-        return Districts(frozenset(district_key(d) for d in ruleset.districts))
-    registered = {
-        district_key(d) for d in session.scalars(sa.select(Institution.district).distinct())
-    }
-    if key not in registered:
+    keys = {district_key(d) for d in ruleset.districts} if ruleset else {key}
+    registered = session.scalars(sa.select(Institution.district).distinct())
+    spellings = [d for d in registered if district_key(d) in keys]
+    if not spellings and ruleset is None:
         raise Invalid(
             f"unknown district {district!r}: no ruleset names it and no institution is in it",
             {"district": [f"unknown district {district!r}"]},
         )
-    return Districts(frozenset({key}))
+    return spellings
 
 
 def _rate(staff: int, certified: int, ruleset: Ruleset) -> dict:
@@ -94,9 +80,9 @@ def _rate(staff: int, certified: int, ruleset: Ruleset) -> dict:
     }
 
 
-def counts(session: Session, day: date, institution_ids=None):
-    """One query: for each institution (or those of ``institution_ids``, a list or a
-    SELECT of ids), its staff counted on ``day`` and how many of them are certified."""
+def counts(session: Session, day: date, which=None):
+    """One query: for each institution (or those meeting ``which``, a condition on
+    ``Institution``), its staff counted on ``day`` and how many of them are certified."""
     holds = (
         sa.select(Certificate.id)
         .where(
@@ -114,8 +100,10 @@ def counts(session: Session, day: date, institution_ids=None):
         )
         .where(Employment.in_post_on(day), Employment.role.in_(COUNTED))
         .group_by(Employment.institution_id)
-        .subquery()
     )
+    if which is not None:
+        staff = staff.where(Employment.institution_id.in_(sa.select(Institution.id).where(which)))
+    staff = staff.subquery()
     query = (
         sa.select(
             Institution.id,
@@ -128,20 +116,20 @@ def counts(session: Session, day: date, institution_ids=None):
         .outerjoin(staff, staff.c.institution_id == Institution.id)
         .order_by(Institution.district, Institution.code)
     )
-    if institution_ids is not None:
-        query = query.where(Institution.id.in_(institution_ids))
+    if which is not None:
+        query = query.where(which)
     return session.execute(query)
 
 
 def rates(session: Session, day: date, district: str | None = None) -> dict:
     """Every institution's rate on ``day`` (those of ``district``, in any spelling its
     ruleset knows), and the roll-up of each district, with the targets of their rulesets."""
-    districts = resolve_districts(session, district)
+    which = None
+    if district is not None:
+        which = Institution.district.in_(registered_spellings(session, district))
     rulesets = current_rulesets()
     institutions, rollup = [], {}
-    for _, code, name, district_, staff, certified in counts(session, day):
-        if not districts.covers(district_):
-            continue
+    for _, code, name, district_, staff, certified in counts(session, day, which):
         ruleset = rulesets.for_district(district_)
         institutions.append(
             {"code": code, "name": name, "district": district_, **_rate(staff, certified, ruleset)}
@@ -178,7 +166,7 @@ def rates(session: Session, day: date, district: str | None = None) -> dict:
 
 def institution_rate(session: Session, institution: Institution, day: date) -> dict:
     """One institution's figure, as ``rates`` gives it."""
-    _, _, _, _, staff, certified = counts(session, day, [institution.id]).one()
+    _, _, _, _, staff, certified = counts(session, day, Institution.id == institution.id).one()
     return _rate(staff, certified, current_rulesets().for_district(institution.district))
 
 
