@@ -30,11 +30,12 @@ Whatever stops an import before phase 3 commits leaves no person and no certific
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import os
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -641,13 +642,15 @@ class _Import:
             key = self.names[person_id] = name_key(self.keyring.decrypt(name_enc, NAME_CONTEXT))
         return key
 
-    def add_errors(self, errors: list[RowError]) -> None:
-        if errors:
+    def add_errors(self, errors: Iterable[RowError]) -> None:
+        """Stage errors, in batches: a check may find one on every row of a roll."""
+        errors = iter(errors)
+        while batch := list(itertools.islice(errors, BATCH_ROWS)):
             self.conn.execute(
                 STAGE_ERRORS.insert(),
                 [
                     {"row": e.row, "column": e.column, "header": e.header, "message": e.message}
-                    for e in errors
+                    for e in batch
                 ],
             )
 
@@ -698,21 +701,21 @@ class _Import:
             .order_by(s.c.row)
         )
         header = columns.header("certificate_no")
-        errors = []
-        for r in self.conn.execute(query):
-            fields = [
-                name
-                for name, c in zip(
-                    ("identity", "name", "kind", "level", "issued_on", "expires_on"),
-                    compared,
-                    strict=True,
-                )
-                if r._mapping[f"s_{c}"] != r._mapping[f"f_{c}"]
-            ]
-            zh = "、".join(_FIELD_LABELS[f][0] for f in fields)
-            en = ", ".join(_FIELD_LABELS[f][1] for f in fields)
-            errors.append(
-                RowError(
+
+        def errors():
+            for r in self.conn.execute(query):
+                fields = [
+                    name
+                    for name, c in zip(
+                        ("identity", "name", "kind", "level", "issued_on", "expires_on"),
+                        compared,
+                        strict=True,
+                    )
+                    if r._mapping[f"s_{c}"] != r._mapping[f"f_{c}"]
+                ]
+                zh = "、".join(_FIELD_LABELS[f][0] for f in fields)
+                en = ", ".join(_FIELD_LABELS[f][1] for f in fields)
+                yield RowError(
                     r.row,
                     "certificate_no",
                     header,
@@ -722,11 +725,8 @@ class _Import:
                     f"with a different {en}; a certificate may appear once, or again with "
                     "identical data）",
                 )
-            )
-            if len(errors) >= BATCH_ROWS:
-                self.add_errors(errors)
-                errors = []
-        self.add_errors(errors)
+
+        self.add_errors(errors())
 
     def check_same_number(self, columns) -> None:
         """The same identity number with different names: an error on every later row
@@ -749,22 +749,17 @@ class _Import:
             .order_by(s.c.row)
         )
         header = columns.header("id_number")
-        errors = []
-        for r in self.conn.execute(query):
-            errors.append(
-                RowError(
-                    r.row,
-                    "id_number",
-                    header,
-                    f"该证件号码在第{r.first}行对应另一个姓名；多为号码录入错误，请核对号码和姓名"
-                    f"（this identity number appears in row {r.first} with another name; "
-                    "usually a typo in the number: check the number and the name）",
-                )
+        self.add_errors(
+            RowError(
+                r.row,
+                "id_number",
+                header,
+                f"该证件号码在第{r.first}行对应另一个姓名；多为号码录入错误，请核对号码和姓名"
+                f"（this identity number appears in row {r.first} with another name; "
+                "usually a typo in the number: check the number and the name）",
             )
-            if len(errors) >= BATCH_ROWS:
-                self.add_errors(errors)
-                errors = []
-        self.add_errors(errors)
+            for r in self.conn.execute(query)
+        )
 
     def check_recorded_for_another(self, columns) -> int:
         """A certificate number of the issuer already recorded for another person.
