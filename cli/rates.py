@@ -108,6 +108,10 @@ def rates(as_of, district, below_target, format_, chart_path, code):
             notes = chart.draw(report, chart_path, chart.cjk_font())
         except chart.ChartError as exc:
             raise click.BadParameter(str(exc), param_hint="--chart") from exc
+        except OSError as exc:  # no such folder, no room, not allowed
+            raise click.BadParameter(
+                f"cannot write {chart_path}: {exc.strerror}", param_hint="--chart"
+            ) from exc
         for note in notes:
             click.echo(f"note: {note}", err=True)
     if format_ == "json":

@@ -162,6 +162,7 @@ def test_explain_shows_who_counts(run, staffed):
         (["--explain", "91350100M000100Y44"], "91350100M000100Y44"),  # bad check character
         (["--explain", CODES[3]], CODES[3]),  # valid, not registered
         (["--chart", "rates.pdf"], "rates.pdf"),
+        (["--chart", "/no/such/folder/rates.png"], "/no/such/folder/rates.png"),
         (["--explain", CODES[0], "--below-target"], "--explain"),
     ],
 )
