@@ -451,7 +451,12 @@ def _room_to_sort(conn) -> None:
 
 
 class _Rejected(Exception):
-    """Phase 3 found errors under the lock that phase 2 could not see."""
+    """Phase 3 found errors under the lock that phase 2 could not see. They are carried
+    out of the merge's transaction, which rolls back, to be recorded with the batch."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__(f"{len(errors)} errors under the lock")
+        self.errors = errors
 
 
 class _Import:
@@ -613,26 +618,35 @@ class _Import:
             )
             .where(in_range),
         )
-        resolved, errors = [], []
-        for r in self.conn.execute(query).all():
-            key = self.name_key_of(r.id, r.registered)
-            if self.index("import.name:" + key) == r.name_hash:
-                resolved.append({"r": r.row, "pid": r.id})
-            else:
-                name = self.keyring.decrypt(r.name_enc, NAME_CONTEXT)
-                errors.append(_name_mismatch(r.row, columns, name))
-        if resolved:
-            self.conn.execute(
-                s.update()
-                .where(s.c.row == sa.bindparam("r"))
-                .values(person_id=sa.bindparam("pid")),
-                resolved,
-            )
+        errors = [
+            _name_mismatch(r.row, columns, self.keyring.decrypt(r.name_enc, NAME_CONTEXT))
+            for r in self.match_people(self.conn.execute(query).all())
+        ]
         if errors:
             self.add_errors(sorted(errors, key=lambda e: e.row))
             self.conn.execute(
                 s.update().where(s.c.row.in_([e.row for e in errors])).values(ok=False)
             )
+
+    def match_people(self, found) -> list:
+        """Staged rows whose number is registered (``row``, ``name_hash``, the person's
+        ``id`` and ``registered`` name): where the names agree the row gets the person's
+        id; the rows where they differ are returned."""
+        resolved, mismatched = [], []
+        for r in found:
+            key = self.name_key_of(r.id, r.registered)
+            if self.index("import.name:" + key) == r.name_hash:
+                resolved.append({"r": r.row, "pid": r.id})
+            else:
+                mismatched.append(r)
+        if resolved:
+            self.conn.execute(
+                STAGE.update()
+                .where(STAGE.c.row == sa.bindparam("r"))
+                .values(person_id=sa.bindparam("pid")),
+                resolved,
+            )
+        return mismatched
 
     def name_key_of(self, person_id: int, name_enc: bytes) -> str:
         key = self.names.get(person_id)
@@ -761,9 +775,9 @@ class _Import:
             for r in self.conn.execute(query)
         )
 
-    def check_recorded_for_another(self, columns) -> int:
+    def check_recorded_for_another(self, columns) -> list[RowError]:
         """A certificate number of the issuer already recorded for another person.
-        Returns how many rows have that error."""
+        Returns the errors it staged."""
         s, c = STAGE, Certificate.__table__
         query = (
             sa.select(s.c.row, s.c.issuer, s.c.number)
@@ -784,7 +798,7 @@ class _Import:
             for r in self.conn.execute(query)
         ]
         self.add_errors(errors)
-        return len(errors)
+        return errors
 
     def mark_errors(self) -> None:
         self.conn.execute(
@@ -846,8 +860,9 @@ class _Import:
         try:
             with self.transaction(writes=True):
                 return self.merge()
-        except _Rejected:
+        except _Rejected as rejected:
             with self.transaction(writes=True):
+                self.add_errors(rejected.errors)
                 return self.record("rejected", {"accepted": 0, "unchanged": 0})
 
     def status(self, failed: bool) -> str:
@@ -1120,24 +1135,11 @@ class _Import:
         s, people = STAGE, Person.__table__
         columns = map_headers(self.roll.headers, header_row=self.roll.header_row)
         found = self.conn.execute(
-            sa.select(s.c.row, s.c.name_hash, people.c.id, people.c.name_enc)
+            sa.select(s.c.row, s.c.name_hash, people.c.id, people.c.name_enc.label("registered"))
             .select_from(s.join(people, people.c.id_index == s.c.id_index))
             .where(s.c.ok, s.c.person_id.is_(None))
         ).all()
-        errors, resolved = [], []
-        for r in found:
-            registered = self.name_key_of(r.id, r.name_enc)
-            if self.keyring.blind_index("import.name:" + registered, self.kid) == r.name_hash:
-                resolved.append({"r": r.row, "pid": r.id})
-            else:
-                errors.append(_name_mismatch(r.row, columns, None))
-        if resolved:
-            self.conn.execute(
-                s.update()
-                .where(s.c.row == sa.bindparam("r"))
-                .values(person_id=sa.bindparam("pid")),
-                resolved,
-            )
+        errors = [_name_mismatch(r.row, columns, None) for r in self.match_people(found)]
         self.add_errors(errors)
         certificates = Certificate.__table__
         self.conn.execute(
@@ -1152,7 +1154,7 @@ class _Import:
         )
         conflicts = self.check_recorded_for_another(columns)
         if (errors or conflicts) and not self.partial:
-            raise _Rejected
+            raise _Rejected(errors + conflicts)
         self.mark_errors()
 
 

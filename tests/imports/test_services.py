@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
+from sqlalchemy.orm import Session
 
 from registry.audit import AuditEvent
 from registry.credentials.models import Certificate, CertificateChange
@@ -18,7 +19,7 @@ from registry.identity import parse_identity
 from registry.imports import services
 from registry.imports.models import ImportBatch, ImportRowError
 from registry.people.models import Person
-from registry.people.services import find_person, name_of
+from registry.people.services import find_person, name_of, register_person
 from tests.conftest import id_number
 
 HEADERS = ["姓名", "身份证号", "证书名称", "等级", "证书编号", "发证机构", "发证日期", "有效期至"]
@@ -325,6 +326,46 @@ def test_many_rows_in_several_batches(session, importer, tmp_path, monkeypatch):
     assert done == [7, 14, 21, 28, 30]
     assert (summary.rows, summary.accepted, summary.rejected) == (30, 29, 1)
     assert summary.errors[0]["row"] == 27
+
+
+@pytest.mark.parametrize("registered_as, accepted", [("张0", True), ("李四", False)])
+def test_a_person_registered_during_the_import_is_checked_before_the_merge(
+    make_app, scratch_database_url, tmp_path, monkeypatch, registered_as, accepted
+):
+    """Row 0's number is registered by another writer after its batch was staged: the
+    checks under the merge's lock find it, and take the person when the names agree,
+    reject the file when they do not."""
+    from tests.test_concurrency import _live_app
+
+    app, _ = _live_app(make_app, scratch_database_url)
+    monkeypatch.setattr(services, "BATCH_ROWS", 2)
+    engine = app.extensions["registry.engine"]
+
+    def register_row_0(rows):
+        if rows == 2:  # another connection, committed, as another request would
+            with app.app_context(), Session(engine) as other:
+                data = {
+                    "identity": parse_identity(id_number(0)),
+                    "name": registered_as,
+                    "education": "senior_high",
+                }
+                register_person(other, "test", data)
+                other.commit()
+
+    path = write_csv(tmp_path / "roll.csv", good_rows(4))
+    with app.app_context():
+        session = get_session()
+        summary = services.run_import(session, "test", path, progress=register_row_0)
+        assert count(session, Person) == (4 if accepted else 1)
+        if accepted:
+            assert (summary.status, summary.accepted) == ("accepted", 4)
+            person = find_person(session, parse_identity(id_number(0)))
+            certificates = sa.select(sa.func.count()).where(Certificate.person_id == person.id)
+            assert session.scalar(certificates) == 1
+        else:
+            assert summary.status == "rejected"
+            assert [(e["row"], e["column"]) for e in summary.errors] == [(2, "id_number")]
+            assert summary.rejected == 1
 
 
 # --------------------------------------------------------------- the write lock
