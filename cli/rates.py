@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from cli.common import DAY, echo_csv, echo_table, session_scope, table_csv_or_json
+from registry import clock
 from registry.errors import RegistryError
 from registry.institutions.services import get_institution
 from registry.rates import services
@@ -80,9 +81,9 @@ def _usage(exc: RegistryError, option: str, value: str):
 )
 @click.option("--explain", "code", help="the staff counted for one institution (its code)")
 def rates(as_of, district, below_target, format_, chart_path, code):
-    """Certification rates (从业人员持证率) per institution and district, as SPEC §4
+    """Certification rates (从业人员持证率) per institution and district, as the README
     defines them, against each district's target."""
-    day = as_of or date.today()
+    day = as_of or clock.today()
     if chart_path is not None:
         from registry.rates import chart  # matplotlib: loaded only for a chart
 
@@ -121,7 +122,7 @@ def rates(as_of, district, below_target, format_, chart_path, code):
     elif not report["institutions"] and not report["districts"]:
         click.echo("no institution is below its target" if below_target else "no institution")
     else:
-        click.echo(f"certification rates on {day} (SPEC §4)")
+        click.echo(f"持证率 certification rates on {day}")
         echo_table(_rows(report, for_terminal=True), COLUMNS)
 
 
