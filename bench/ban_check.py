@@ -59,6 +59,7 @@ from sqlalchemy.orm import Session
 from migrations import alembic_config
 from registry import create_app, crypto
 from registry.auth import services as auth
+from registry.auth.models import SystemActor
 from registry.bans.models import Ban
 from registry.bans.services import NAME_CONTEXT, NUMBER_CONTEXT, find_ban
 from registry.config import load_settings
@@ -200,7 +201,7 @@ def create_director(app) -> str:
     session = app.extensions["registry.sessionmakers"]["write"]()
     with app.app_context(), session:
         data = {"code": INSTITUTION, "name": "基准测试托育园", "district": "西湖区"}
-        institutions.create_institution(session, "bench", data)
+        institutions.create_institution(session, SystemActor("bench"), data)
         user = auth.create_user(
             session,
             "bench",
@@ -211,7 +212,7 @@ def create_director(app) -> str:
                 "institution": INSTITUTION,
             },
         )
-        token = auth.create_token(session, "bench", user)
+        token = auth.create_token(session, SystemActor("bench"), user)
         session.commit()
     return token
 

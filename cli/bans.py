@@ -1,12 +1,12 @@
 import base64
 import json
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
 
 from cli.common import cli_actor, get_app, load, session_scope
+from registry import clock
 from registry.bans import receipts, services
 from registry.bans.schemas import BanSchema, CheckRecordSchema, CheckRequestSchema, RevokeBanSchema
 from registry.crypto import current_keyring
@@ -57,7 +57,6 @@ def add(id_number, id_type, name, category, authority, decision_no, effective, u
     )
     with session_scope() as session:
         ban, alerts = services.add_ban(session, cli_actor(), data)
-        session.commit()
     click.echo(f"alerts raised for current employments: {len(alerts)}", err=True)
     click.echo(ban.id)
 
@@ -72,7 +71,6 @@ def revoke(ban_id, reason):
         ban = services.revoke_ban(
             session, cli_actor(), services.get_ban(session, ban_id), data["reason"]
         )
-        session.commit()
         click.echo(f"revoked ban {ban.id}")
 
 
@@ -88,7 +86,6 @@ def check(id_number, id_type, purpose, show_receipt):
         row, receipt = services.check(
             session, cli_actor(), data["identity"], purpose=data["purpose"], institution=None
         )
-        session.commit()
     click.echo(row.result)
     if show_receipt:
         click.echo(receipt)
@@ -129,8 +126,7 @@ def rescreen(as_of, format_):
     未成年人保护法 art. 62); exit 3 when somebody barred is in post."""
     day = load(AsOfSchema(), {"as_of": as_of} if as_of else {}, "the date is invalid")["as_of"]
     with session_scope() as session:
-        report = services.rescreen(session, cli_actor(), day or date.today())
-        session.commit()
+        report = services.rescreen(session, cli_actor(), day or clock.today())
     if format_ == "json":
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:

@@ -11,6 +11,7 @@ import click
 import sqlalchemy as sa
 from marshmallow import ValidationError
 
+from registry.auth.models import SystemActor
 from registry.config import ConfigError
 from registry.db import is_unique_violation
 from registry.errors import CONFLICT_MESSAGE, Invalid, RegistryError
@@ -60,12 +61,12 @@ def get_app():
 
 @contextmanager
 def session_scope():
-    """A session in an app context; the command commits, nothing else does."""
-    from registry.db import get_session
+    """A session in an app context, committed when the block ends and rolled back when
+    it raises: the one place a command commits."""
+    from registry.db import command_transaction
 
-    app = get_app()
-    with app.app_context():
-        yield get_session()
+    with get_app().app_context(), command_transaction() as session:
+        yield session
 
 
 def load(schema, data: dict, message: str) -> dict:
@@ -99,12 +100,12 @@ def read_secret(prompt: str) -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def cli_actor() -> str:
+def cli_actor() -> SystemActor:
     """Who did it, for the audit log: the operating-system account running the command."""
     try:
-        return f"cli:{getpass.getuser()}"
+        return SystemActor(f"cli:{getpass.getuser()}")
     except (KeyError, OSError):
-        return "cli"
+        return SystemActor("cli")
 
 
 def table_csv_or_json():

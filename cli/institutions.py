@@ -21,7 +21,6 @@ def add(code, name, district, meals_on_site):
     data = load(InstitutionSchema(), data, "the institution cannot be added")
     with session_scope() as session:
         institution = services.create_institution(session, cli_actor(), data)
-        session.commit()
         click.echo(f"added {institution.code} {institution.name} ({institution.district})")
 
 

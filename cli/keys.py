@@ -75,7 +75,6 @@ def rotate(batch_size, grace, keys_only):
         )
         with session_scope() as session:
             services.record_rotation(session, cli_actor(), summary)
-            session.commit()
     _report(summary, retired, keys_dir)
 
 

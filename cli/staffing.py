@@ -1,9 +1,9 @@
 import json
-from datetime import date
 
 import click
 
 from cli.common import echo_csv, echo_table, load, session_scope, table_csv_or_json
+from registry import clock
 from registry.institutions.services import get_institution
 from registry.staffing import services
 from registry.staffing.schemas import ExpiringQuerySchema, ExpiringSchema
@@ -45,7 +45,7 @@ def expiring(within, as_of, district, code, format_):
         rows = services.expiring(
             session,
             query["within"],
-            query["as_of"] or date.today(),
+            query["as_of"] or clock.today(),
             institution=institution,
             district=district.strip() if district else None,
         )

@@ -23,7 +23,6 @@ def create_user(username, role, institution_code):
     )
     with session_scope() as session:
         user = services.create_user(session, cli_actor(), data)
-        session.commit()
         click.echo(f"created {user.role} user {user.username}")
 
 
@@ -39,7 +38,6 @@ def create_token(username):
     with session_scope() as session:
         user = services.get_user(session, username)
         token = services.create_token(session, cli_actor(), user)
-        session.commit()
     click.echo(f"API token for {username} (shown once; keep it secret):", err=True)
     click.echo(token)
 

@@ -20,5 +20,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["registry.rulesets"] = load_rulesets()  # a bad file stops the start
     db.init_app(app, db.make_engine(settings.database_url))
     init_api(app)
+    db.commit_every_view(app)  # the one place a request commits
     errors.register_error_handlers(app)  # after the API's own, which they replace
     return app

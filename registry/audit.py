@@ -47,8 +47,9 @@ class AuditEvent(Base):
 
 
 def actor_name(actor) -> str:
-    """A user's name, or the given label (``"system"``, ``"cli"``) for the rest."""
-    return getattr(actor, "username", None) or str(actor or "system")
+    """The name recorded for an actor (``registry.auth.models.Actor``): a user's, or a
+    system actor's such as ``cli:root``."""
+    return actor.username
 
 
 def canonical_form(

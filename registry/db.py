@@ -6,6 +6,7 @@ migrations written once apply to both. The typed aliases keep the models short.
 
 import sqlite3
 import time
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import wraps
 from typing import Annotated
@@ -15,6 +16,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from registry import clock
 from registry.identity import ID_TYPES
 
 NAMING_CONVENTION = {
@@ -26,8 +28,8 @@ NAMING_CONVENTION = {
 }
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+# Every "now" of the registry, column defaults included, comes from the one clock.
+utcnow = clock.now
 
 
 class UTCDateTime(sa.TypeDecorator):
@@ -223,6 +225,57 @@ def begin_writing(session: Session) -> None:
         return
     session.commit()
     session.connection(execution_options={"registry_writes": True})
+
+
+def committing(view):
+    """The one place a request commits (views and pages never do; services never do).
+
+    The view's writes are committed when it returns, and rolled back when it raises,
+    except for a domain error marked ``audited``: a refusal that must stay on record.
+    A failed commit propagates, so a unique constraint that stopped a concurrent write
+    is answered 409 by the error handlers. Named exceptions commit earlier themselves:
+    the hiring check's lock sequence (``begin_writing``) and the roll import's phases.
+    """
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            response = view(*args, **kwargs)
+        except Exception as exc:
+            _end(commit=getattr(exc, "audited", False))
+            raise
+        _end(commit=True)
+        return response
+
+    return wrapper
+
+
+def commit_every_view(app) -> None:
+    """Wrap every view of ``app`` (API and pages) in ``committing``."""
+    for endpoint, view in app.view_functions.items():
+        app.view_functions[endpoint] = committing(view)
+
+
+@contextmanager
+def command_transaction():
+    """The same boundary for a CLI command: commit when the block ends, roll back when
+    it raises (unless the error is ``audited``)."""
+    try:
+        yield get_session()
+    except Exception as exc:
+        _end(commit=getattr(exc, "audited", False))
+        raise
+    _end(commit=True)
+
+
+def _end(*, commit: bool) -> None:
+    session = g.get("db_session")
+    if session is None:
+        return
+    if commit:
+        session.commit()
+    else:
+        session.rollback()
 
 
 def _close_session(_exc) -> None:

@@ -43,10 +43,13 @@ class RegistryError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, errors: dict | None = None, **extra):
+    def __init__(self, message: str, errors: dict | None = None, *, audited=False, **extra):
         super().__init__(message)
         self.message = message
         self.errors = errors
+        # A refusal that is itself on record (a lookup that found nobody, a hire refused):
+        # the transaction boundary commits the audit event before answering.
+        self.audited = audited
         self.extra = extra  # additional fields of the answer, e.g. the existing id on 409
 
 

@@ -6,6 +6,7 @@ from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
+from registry import clock
 from registry.identity import ID_TYPES, InvalidIdentifier, parse_identity, parse_institution_code
 
 
@@ -130,5 +131,5 @@ class Day(fields.Date):
 
 
 def not_in_future(day: date) -> None:
-    if day > date.today():
+    if day > clock.today():
         raise ValidationError("must not be in the future")

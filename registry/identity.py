@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from operator import mul
 
+from registry import clock
+
 __all__ = [
     "ID_TYPES",
     "InvalidIdentifier",
@@ -418,7 +420,7 @@ def parse_identity(
 
     ``id_type`` None detects the type (a passport is never guessed). A resident ID whose
     area is 810000 / 820000 / 830000 comes back as ``hmt_residence``; a 15-digit legacy
-    resident ID comes back in its 18-character form. ``today`` (default date.today())
+    resident ID comes back in its 18-character form. ``today`` (default clock.today())
     bounds the birth date.
     """
     if id_type is not None and id_type not in ID_TYPES:
@@ -432,7 +434,7 @@ def parse_identity(
     if not s:
         raise InvalidIdentifier("证件号码为空", "identity number is empty")
     if today is None:
-        today = date.today()
+        today = clock.today()
     elif isinstance(today, datetime):
         today = today.date()
     if id_type is not None:

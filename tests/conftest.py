@@ -17,6 +17,7 @@ from cli import main
 from migrations import alembic_config
 from registry import create_app, crypto
 from registry.auth import services as auth
+from registry.auth.models import SystemActor
 from registry.config import load_settings
 from registry.credentials import services as credentials
 from registry.identity import gb11643_check_char, parse_identity
@@ -151,7 +152,7 @@ def make_institution(session):
             "meals_on_site": False,
         }
         data.update(extra)
-        return institutions.create_institution(session, "test", data)
+        return institutions.create_institution(session, SystemActor("test"), data)
 
     return make
 
@@ -168,8 +169,10 @@ def make_user(session):
             "role": role,
             "institution": institution.code if institution else None,
         }
-        user = auth.create_user(session, "test", data)
-        return user, {"Authorization": f"Bearer {auth.create_token(session, 'test', user)}"}
+        user = auth.create_user(session, SystemActor("test"), data)
+        return user, {
+            "Authorization": f"Bearer {auth.create_token(session, SystemActor('test'), user)}"
+        }
 
     return make
 
@@ -191,7 +194,7 @@ def make_person(app, session):
             return _register(data, certificates, i)
 
     def _register(data, certificates, i):
-        person = people.register_person(session, "test", data)
+        person = people.register_person(session, SystemActor("test"), data)
         for n, (kind, issued_on, *expires_on) in enumerate(certificates):
             certificate = {
                 "kind": kind,
@@ -201,7 +204,7 @@ def make_person(app, session):
                 "issued_on": issued_on,
                 "expires_on": expires_on[0] if expires_on else None,
             }
-            credentials.add_certificate(session, "test", person, certificate)
+            credentials.add_certificate(session, SystemActor("test"), person, certificate)
         return person
 
     return make

@@ -24,6 +24,7 @@ from registry.audit import (
     verify_chain,
 )
 from registry.auth import services as auth
+from registry.auth.models import SystemActor
 from registry.db import UTCDateTime, get_session, make_engine
 from registry.identity import uscc_check_char
 
@@ -35,7 +36,9 @@ CHAINED = "7f79c5c2ab4f"  # the migration that chains the events already recorde
 def events(session):
     """Records four events and returns their ids, in order."""
     recorded = [
-        record_event(session, "test", "thing.created", f"thing:{n}", {"n": n, "名": "园"})
+        record_event(
+            session, SystemActor("test"), "thing.created", f"thing:{n}", {"n": n, "名": "园"}
+        )
         for n in range(4)
     ]
     return [event.id for event in recorded]
@@ -74,11 +77,11 @@ def test_canonical_form_is_fixed():
 
 
 def test_events_chain_within_and_across_transactions(session):
-    first = record_event(session, "test", "a.done", "a:1")
+    first = record_event(session, SystemActor("test"), "a.done", "a:1")
     with session.no_autoflush:  # the second still sees the first
-        second = record_event(session, "test", "b.done", "b:1", {"k": 1})
+        second = record_event(session, SystemActor("test"), "b.done", "b:1", {"k": 1})
     session.commit()
-    third = record_event(session, "test", "c.done", "c:1")
+    third = record_event(session, SystemActor("test"), "c.done", "c:1")
     assert second.prev_hash == first.hash and third.prev_hash == second.hash
     assert len({first.hash, second.hash, third.hash}) == 3
     head = session.scalar(sa.select(AuditEvent).order_by(AuditEvent.id).limit(1))
@@ -95,7 +98,7 @@ def test_what_is_hashed_is_what_the_database_gives_back(session):
         "tuple": (1, 2),
         3: "int key",
     }
-    event = record_event(session, "张三", "odd.data", "odd:1", data)
+    event = record_event(session, SystemActor("张三"), "odd.data", "odd:1", data)
     assert event.data["tuple"] == [1, 2] and event.data["3"] == "int key"
     session.expire_all()
     assert verify_chain(session)[1] is None
@@ -103,7 +106,7 @@ def test_what_is_hashed_is_what_the_database_gives_back(session):
 
 def test_nan_is_refused(session):
     with pytest.raises(ValueError):
-        record_event(session, "test", "odd.data", "odd:1", {"x": float("nan")})
+        record_event(session, SystemActor("test"), "odd.data", "odd:1", {"x": float("nan")})
 
 
 @pytest.fixture
@@ -224,7 +227,7 @@ def test_tampering_is_detected_and_the_event_named(verify, session, events, tamp
 
 
 def test_deleting_the_first_event_is_detected(session):
-    ids = [record_event(session, "test", "x.done", f"x:{n}").id for n in range(2)]
+    ids = [record_event(session, SystemActor("test"), "x.done", f"x:{n}").id for n in range(2)]
     session.execute(sa.delete(AuditEvent).where(AuditEvent.id < ids[1]))
     problem = verify_chain(session)[1]
     assert problem.event_id == ids[1] and problem.reason.startswith("link broken")
@@ -242,7 +245,9 @@ def test_concurrent_writers_keep_one_chain(make_app, scratch_database_url, tmp_p
     with app.app_context():
         session = get_session()
         bureau = {"username": "bureau", "password": "correct horse battery", "role": "bureau"}
-        token = auth.create_token(session, "test", auth.create_user(session, "test", bureau))
+        token = auth.create_token(
+            session, SystemActor("test"), auth.create_user(session, SystemActor("test"), bureau)
+        )
         session.commit()
     headers = {"Authorization": f"Bearer {token}"}
     barrier = threading.Barrier(WRITERS)
@@ -260,7 +265,9 @@ def test_concurrent_writers_keep_one_chain(make_app, scratch_database_url, tmp_p
             with app.app_context():
                 session = get_session()
                 for k in range(2):
-                    record_event(session, "test", "pair.recorded", f"pair:{n}.{round_}.{k}")
+                    record_event(
+                        session, SystemActor("test"), "pair.recorded", f"pair:{n}.{round_}.{k}"
+                    )
                 session.commit()
 
     with ThreadPoolExecutor(WRITERS) as pool:
@@ -323,7 +330,7 @@ def test_upgrade_chains_the_events_already_recorded(scratch_database_url):
         command.upgrade(config, "head")
         with Session(engine) as session:
             assert verify_chain(session) == (3, None)
-            record_event(session, "test", "after.upgrade", "x:1")
+            record_event(session, SystemActor("test"), "after.upgrade", "x:1")
             session.commit()
             assert verify_chain(session) == (4, None)
             session.execute(sa.text("UPDATE audit_events SET actor = 'x' WHERE actor = 'b'"))
@@ -377,6 +384,6 @@ def test_an_anchor_shows_a_log_cut_back(verify, session, events):
 
 def test_the_anchor_moves_forward_with_the_log(verify, session, events):
     assert verify().exit_code == 0
-    record_event(session, "test", "thing.created", "thing:later")
+    record_event(session, SystemActor("test"), "thing.created", "thing:later")
     assert verify().exit_code == 0
     assert verify().exit_code == 0

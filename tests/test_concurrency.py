@@ -5,16 +5,16 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from migrations import alembic_config
-from registry import db
+from registry import clock, db
 from registry.audit import AuditEvent, verify_chain
 from registry.auth import services as auth
+from registry.auth.models import SystemActor
 from registry.bans.models import BanCheck
 from registry.credentials import services as credentials
 from registry.db import get_session, make_engine
@@ -34,8 +34,8 @@ def _live_app(make_app, database_url):
     app = make_app(database_url=database_url)
     with app.app_context():
         session = get_session()
-        user = auth.create_user(session, "test", BUREAU)
-        token = auth.create_token(session, "test", user)
+        user = auth.create_user(session, SystemActor("test"), BUREAU)
+        token = auth.create_token(session, SystemActor("test"), user)
         session.commit()
     return app, {"Authorization": f"Bearer {token}"}
 
@@ -97,16 +97,16 @@ def test_concurrent_registrations_and_hires_of_one_person_make_one_row(live):
             "level": None,
             "number": "H-1",
             "issuer": "西湖区疾控中心",
-            "issued_on": date.today(),
+            "issued_on": clock.today(),
             "expires_on": None,
         }
         person = people.find_person(session, parse_identity(id_number(3)))
-        credentials.add_certificate(session, "test", person, certificate)
+        credentials.add_certificate(session, SystemActor("test"), person, certificate)
         session.commit()
     hire = {
         "id_number": id_number(3),
         "role": "other",
-        "start": str(date.today()),
+        "start": str(clock.today()),
         "declaration": True,
     }
     statuses = _post_all(app, headers, [hire] * WRITERS, f"/api/v1/institutions/{code}/employments")

@@ -1,3 +1,5 @@
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,6 +27,23 @@ class User(Base):
     created_at: Mapped[created_at]
 
     institution: Mapped[Institution | None] = relationship()
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """Who acts when no user does: the operating-system account behind a CLI command, or
+    a named job. It carries what services read of a user, and belongs to no role that
+    a request can have."""
+
+    username: str
+    id: None = None
+    role: str = "system"
+    institution_id: None = None
+    institution: None = None
+
+
+# The actor of every service call: a signed-in user or token, or a system actor.
+Actor = User | SystemActor
 
 
 class ApiToken(Base):

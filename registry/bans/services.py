@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from registry import clock
 from registry.audit import AuditEvent, record_event, take_turn
 from registry.auth.models import User
 from registry.crypto import current_keyring, sealed_identity
@@ -111,7 +112,7 @@ def add_ban(session: Session, actor, data: dict) -> tuple[Ban, list[Alert]]:
     )
     session.add(ban)
     session.flush()
-    alerts = _raise_alerts(session, ban, identity, date.today())
+    alerts = _raise_alerts(session, ban, identity, clock.today())
     record_event(
         session,
         actor,
@@ -260,7 +261,7 @@ def check(
 ) -> tuple[StoredCheck, str]:
     """Check a number against the bans (on ``days`` and today), store the check (the
     blind index, never the number) and sign a receipt. Returns the check and receipt."""
-    ban_id = find_ban_id(session, identity, *days, date.today())
+    ban_id = find_ban_id(session, identity, *days, clock.today())
     row = record_check(session, user, identity, ban_id, purpose=purpose, institution=institution)
     return row, sign_receipt(row, institution, identity)
 
@@ -374,7 +375,7 @@ def rescreen(session: Session, actor, as_of: date) -> dict:
         sa.select(Employment, Ban)
         .join(Person, Employment.person_id == Person.id)
         .join(Ban, Ban.id_index == Person.id_index)
-        .where(Employment.in_post_on(as_of), in_force(as_of, date.today()))
+        .where(Employment.in_post_on(as_of), in_force(as_of, clock.today()))
         .order_by(Employment.institution_id, Employment.id)
     ).all()
     barred = []

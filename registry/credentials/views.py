@@ -1,7 +1,6 @@
-from datetime import date
-
 from flask_smorest import Blueprint
 
+from registry import clock
 from registry.auth.access import current_user, require
 from registry.db import get_session
 
@@ -20,10 +19,9 @@ def revoke(data, certificate_id):
     session = get_session()
     certificate = services.get_certificate(session, certificate_id)
     services.revoke(
-        session, current_user(), certificate, data["reason"], data["revoked_on"] or date.today()
+        session, current_user(), certificate, data["reason"], data["revoked_on"] or clock.today()
     )
-    session.commit()
-    return services.describe_certificate(certificate, date.today())
+    return services.describe_certificate(certificate, clock.today())
 
 
 @blp.route("/<id:certificate_id>/renewals", methods=["POST"])
@@ -35,5 +33,4 @@ def renew(data, certificate_id):
     session = get_session()
     certificate = services.get_certificate(session, certificate_id)
     renewal = services.renew(session, current_user(), certificate, data)
-    session.commit()
-    return services.describe_certificate(renewal, date.today())
+    return services.describe_certificate(renewal, clock.today())

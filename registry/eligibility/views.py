@@ -1,7 +1,6 @@
-from datetime import date
-
 from flask_smorest import Blueprint
 
+from registry import clock
 from registry.auth.access import admit_check, asking_for, current_user, require
 from registry.db import get_session
 
@@ -21,9 +20,8 @@ def check(data):
     session = get_session()
     institution = asking_for(data["institution"])
     admit_check(session)
-    as_of = data["as_of"] or date.today()
+    as_of = data["as_of"] or clock.today()
     answer = services.check_eligibility(
         session, current_user(), data["identity"], data["role"], as_of, institution
     )
-    session.commit()
     return services.describe(answer)

@@ -28,6 +28,7 @@ from functools import lru_cache
 from operator import itemgetter
 from types import MappingProxyType
 
+from registry import clock
 from registry.credentials import catalogue
 from registry.fields import (
     EARLIEST_DAY,
@@ -626,7 +627,7 @@ def parse_row(
 
     ``values`` is what a ``Roll`` yields: a list of cells (shorter or longer than the
     header is fine) or an ``Unreadable`` for the row as a whole. ``today`` (default
-    date.today()) bounds the issue date. ``columns`` must be ``ok``.
+    clock.today()) bounds the issue date. ``columns`` must be ``ok``.
     """
     if not columns.ok:
         raise ValueError("the roll's columns are wrong; report columns.errors() instead")
@@ -655,7 +656,7 @@ def parse_row(
         errors.append(RowError(row_number, FIELDS[index], headers[index], exc.message))
 
     if today is None:
-        today = date.today()
+        today = clock.today()
 
     try:
         name = _check_length(_check_line(_text(name), "name"), "name", NAME_MAX)

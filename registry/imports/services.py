@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from registry import clock
 from registry.audit import actor_name, record_event
 from registry.credentials import catalogue
 from registry.credentials.models import Certificate, CertificateChange
@@ -470,7 +471,7 @@ class _Import:
         self.filename = filename[:200]
         self.sha256 = sha256
         self.rows = 0
-        self.today = date.today()
+        self.today = clock.today()
         self.names: dict[int, str] = {}  # person id -> name key, decrypted once
 
     # -- transactions ----------------------------------------------------------------

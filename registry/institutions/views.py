@@ -17,7 +17,6 @@ def create_institution(data):
     """Register an institution."""
     session = get_session()
     institution = services.create_institution(session, current_user(), data)
-    session.commit()
     return institution
 
 
@@ -39,5 +38,4 @@ def update_institution(data, code):
     institution = services.update_institution(
         session, current_user(), scoped_institution(code), data
     )
-    session.commit()
     return institution

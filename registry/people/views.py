@@ -1,7 +1,6 @@
-from datetime import date
-
 from flask_smorest import Blueprint
 
+from registry import clock
 from registry.auth.access import current_user, require
 from registry.credentials import services as credentials
 from registry.credentials.schemas import CertificateOutSchema, CertificateSchema
@@ -22,8 +21,7 @@ def register_person(data):
     """Register a person; 409 with the existing `id` if the number is already registered."""
     session = get_session()
     person = services.register_person(session, current_user(), data)
-    session.commit()
-    return services.describe(session, person, date.today())
+    return services.describe(session, person, clock.today())
 
 
 @blp.route("/lookup", methods=["POST"])
@@ -36,10 +34,10 @@ def look_up(data):
     session = get_session()
     user = current_user()
     person = services.look_up(session, user, data["identity"])
-    session.commit()  # the lookup is audited whether or not it found somebody
     if person is None:
-        raise NotFound("no person with this identity number is registered")
-    as_of = data["as_of"] or date.today()
+        # The lookup stays audited whether or not it found somebody.
+        raise NotFound("no person with this identity number is registered", audited=True)
+    as_of = data["as_of"] or clock.today()
     return services.describe(session, person, as_of, reasons=user.role != "director")
 
 
@@ -49,7 +47,7 @@ def look_up(data):
 def get_person(person_id):
     """A person by id."""
     session = get_session()
-    return services.describe(session, services.get_person(session, person_id), date.today())
+    return services.describe(session, services.get_person(session, person_id), clock.today())
 
 
 @blp.route("/<id:person_id>/experience", methods=["POST"])
@@ -61,7 +59,6 @@ def add_experience(data, person_id):
     session = get_session()
     person = services.get_person(session, person_id)
     added = services.add_experience(session, current_user(), person, data["experience"])
-    session.commit()
     return added
 
 
@@ -74,5 +71,4 @@ def add_certificate(data, person_id):
     session = get_session()
     person = services.get_person(session, person_id)
     certificate = credentials.add_certificate(session, current_user(), person, data)
-    session.commit()
-    return credentials.describe_certificate(certificate, date.today())
+    return credentials.describe_certificate(certificate, clock.today())

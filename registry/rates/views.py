@@ -1,7 +1,6 @@
-from datetime import date
-
 from flask_smorest import Blueprint
 
+from registry import clock
 from registry.auth.access import require
 from registry.db import get_session
 
@@ -19,4 +18,4 @@ def rates(query):
     """Certification rates on `as_of` (default today) of every institution, or of one
     district's, with each district's roll-up and target. A director finds the own
     institution's figure under its compliance."""
-    return services.rates(get_session(), query["as_of"] or date.today(), query["district"])
+    return services.rates(get_session(), query["as_of"] or clock.today(), query["district"])

@@ -1,7 +1,6 @@
-from datetime import date
-
 from flask_smorest import Blueprint
 
+from registry import clock
 from registry.auth.access import admit_check, current_user, require, scoped_institution
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
@@ -34,10 +33,10 @@ def hire(data, code):
     institution = scoped_institution(code)
     admit_check(session)
     employment, answer = services.hire(session, current_user(), institution, data)
-    session.commit()  # a refusal is audited too
     if employment is None:
         raise NotEligible(
             "not eligible for this role on the start date; nothing was recorded",
+            audited=True,  # the refusal and its check stay on record
             barred=answer.verdict.barred,
             reasons=ReasonSchema(many=True).dump(answer.verdict.reasons),
             check_id=answer.check.id,
@@ -57,7 +56,7 @@ def hire(data, code):
 def roster(query, code):
     """Staff in post on `as_of`."""
     institution = scoped_institution(code)
-    return services.roster(get_session(), institution, query["as_of"] or date.today())
+    return services.roster(get_session(), institution, query["as_of"] or clock.today())
 
 
 @blp.route("/employments/<id:employment_id>/end", methods=["POST"])
@@ -69,7 +68,6 @@ def end(data, employment_id):
     session = get_session()
     employment = services.get_employment(session, employment_id, current_user())
     services.end_employment(session, current_user(), employment, data["end"])
-    session.commit()
     return services.describe_employment(employment)
 
 
@@ -81,7 +79,7 @@ def compliance(query, code):
     """Classes, caregivers, health staff and cooks against the district's rules on
     `as_of`, with every shortfall and its source."""
     institution = scoped_institution(code)
-    return services.compliance(get_session(), institution, query["as_of"] or date.today())
+    return services.compliance(get_session(), institution, query["as_of"] or clock.today())
 
 
 @blp.route("/institutions/<code>/expiring", methods=["GET"])
@@ -91,5 +89,5 @@ def compliance(query, code):
 def expiring(query, code):
     """Certificates of the staff in post that expire within `within` days, soonest first."""
     institution = scoped_institution(code)
-    today = query["as_of"] or date.today()
+    today = query["as_of"] or clock.today()
     return services.expiring(get_session(), query["within"], today, institution=institution)

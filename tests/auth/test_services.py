@@ -5,7 +5,7 @@ from marshmallow import ValidationError
 from registry import crypto
 from registry.audit import AuditEvent
 from registry.auth import services
-from registry.auth.models import ApiToken, User
+from registry.auth.models import ApiToken, SystemActor, User
 from registry.auth.schemas import NewUserSchema
 from registry.db import utcnow
 from registry.errors import Conflict, Invalid, NotFound, Unauthorized
@@ -17,7 +17,7 @@ PASSWORD = "correct horse battery"
 def _create(session, **fields):
     """As the CLI does it: the schema checks the shape, the service the rules."""
     values = {"username": "wang.li", "password": PASSWORD, "role": "bureau"} | fields
-    return services.create_user(session, "test", NewUserSchema().load(values))
+    return services.create_user(session, SystemActor("test"), NewUserSchema().load(values))
 
 
 def test_password_is_stored_as_a_scrypt_hash(session):
@@ -81,14 +81,14 @@ def test_database_refuses_a_director_without_institution(session):
 
 def test_token_round_trip_and_storage(session):
     user = _create(session)
-    token = services.create_token(session, "test", user)
+    token = services.create_token(session, SystemActor("test"), user)
     assert services.authenticate_token(session, token) is user
     assert session.scalars(sa.select(ApiToken.digest)).all() == [crypto.token_digest(token)]
 
 
 def test_unknown_revoked_and_inactive_tokens_are_refused(session):
     user = _create(session)
-    token = services.create_token(session, "test", user)
+    token = services.create_token(session, SystemActor("test"), user)
     with pytest.raises(Unauthorized):
         services.authenticate_token(session, token + "x")
     user.active = False
@@ -110,7 +110,7 @@ def test_revoked_token_is_401_over_http(client, session, make_user):
 
 def test_user_and_token_creation_are_audited_without_secrets(session):
     user = _create(session, username="audit.me")
-    token = services.create_token(session, "cli:root", user)
+    token = services.create_token(session, SystemActor("cli:root"), user)
     events = session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).all()
     assert [(e.actor, e.action, e.subject) for e in events] == [
         ("test", "user.created", "user:audit.me"),

@@ -8,16 +8,17 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from registry import clock
 from tests.conftest import CODES, id_number
 from tests.test_cli import REGISTRY, _env, _free_port, _get_when_up, _registry, _user_with_token
 
 NUMBER = id_number(1)
-TODAY = date.today()
+TODAY = clock.today()
 BAN = [
     "bans",
     "add",

@@ -2,11 +2,12 @@
 
 import dataclasses
 import logging
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from registry import clock
 from registry.audit import AuditEvent
 from registry.bans import receipts
 from registry.bans.models import Ban, BanCheck
@@ -21,7 +22,7 @@ BAN = {
     "decision_no": "西卫禁〔2026〕3号",
     "effective_on": "2026-01-01",
 }
-TODAY = date.today()
+TODAY = clock.today()
 
 
 def _fullwidth(text: str) -> str:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 from openpyxl import Workbook
 
+from registry import clock
 from registry.fields import CertificateNumber, OrganisationName
 from registry.identity import parse_identity
 from registry.imports.readers import Unreadable, open_roll
@@ -619,7 +620,7 @@ def test_rows_of_a_roll_in_random_column_order_parse_the_same(tmp_path):
 
 def test_future_dates_use_today_by_default():
     columns = map_headers(EN)
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (clock.today() + timedelta(days=1)).isoformat()
     values = [good(issued_on=tomorrow)[name] for name in FIELDS]
     (error,) = parse_row(columns, 2, values)
     assert error.column == "issued_on" and "in the future" in error.message

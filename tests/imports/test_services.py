@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from registry.audit import AuditEvent
+from registry.auth.models import SystemActor
 from registry.credentials.models import Certificate, CertificateChange
 from registry.credentials.services import add_certificate, revoke
 from registry.db import get_session
@@ -67,7 +68,7 @@ def importer(app, session):
 
     def run(path, **options):
         with app.app_context():
-            return services.run_import(session, "test", path, **options)
+            return services.run_import(session, SystemActor("test"), path, **options)
 
     return run
 
@@ -188,7 +189,7 @@ def test_a_revoked_certificate_stays_revoked(app, session, importer, tmp_path):
         sa.select(Certificate).where(Certificate.number == "C00001")
     ).one()
     with app.app_context():
-        revoke(session, "test", certificate, "forged", date(2023, 1, 1))
+        revoke(session, SystemActor("test"), certificate, "forged", date(2023, 1, 1))
     rows = good_rows(2)
     rows[1][7] = "2030-01-01"
     summary = importer(write_csv(tmp_path / "again.csv", rows))
@@ -269,7 +270,7 @@ def test_certificate_recorded_for_another_person(app, session, importer, tmp_pat
     certificate = {"kind": "childcare_worker", "level": None, "number": "C00001"}
     certificate |= {"issuer": ISSUER, "issued_on": date(2020, 1, 1), "expires_on": None}
     with app.app_context():
-        add_certificate(session, "test", other, certificate)
+        add_certificate(session, SystemActor("test"), other, certificate)
     rows = good_rows(2)  # row 3 has C00001 for 张1
     summary = importer(write_csv(tmp_path / "roll.csv", rows))
     error = errors_by_row(summary)[(3, "certificate_no")]
@@ -349,13 +350,13 @@ def test_a_person_registered_during_the_import_is_checked_before_the_merge(
                     "name": registered_as,
                     "education": "senior_high",
                 }
-                register_person(other, "test", data)
+                register_person(other, SystemActor("test"), data)
                 other.commit()
 
     path = write_csv(tmp_path / "roll.csv", good_rows(4))
     with app.app_context():
         session = get_session()
-        summary = services.run_import(session, "test", path, progress=register_row_0)
+        summary = services.run_import(session, SystemActor("test"), path, progress=register_row_0)
         assert count(session, Person) == (4 if accepted else 1)
         if accepted:
             assert (summary.status, summary.accepted) == ("accepted", 4)
@@ -400,7 +401,9 @@ def test_sqlite_staging_does_not_hold_the_write_lock(
     path = write_csv(tmp_path / "roll.csv", [row(i) for i in range(10)])
     monkeypatch.setattr(services, "BATCH_ROWS", 7)
     with app.app_context():
-        summary = services.run_import(get_session(), "test", path, progress=write_meanwhile)
+        summary = services.run_import(
+            get_session(), SystemActor("test"), path, progress=write_meanwhile
+        )
     assert statuses[0] == 201
     assert statuses[1] < 2  # the busy timeout is 10 s: it did not wait for a lock
     assert summary.accepted == 10

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry import crypto
+from registry.auth.models import SystemActor
 from registry.credentials.models import Certificate
 from registry.identity import parse_identity
 from registry.imports import services
@@ -49,7 +50,7 @@ def test_encrypter_seals_as_encrypt_does(keyring):
 def importer(app, session):
     def run(path, **options):
         with app.app_context():
-            return services.run_import(session, "test", path, **options)
+            return services.run_import(session, SystemActor("test"), path, **options)
 
     return run
 

@@ -6,7 +6,6 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -16,9 +15,10 @@ from click.testing import CliRunner
 from cli.common import RegistryGroup
 from cli.keys import keys
 from migrations import alembic_config
-from registry import crypto, models
+from registry import clock, crypto, models
 from registry.audit import verify_chain
 from registry.auth import services as auth
+from registry.auth.models import SystemActor
 from registry.bans import services as bans
 from registry.bans.models import BanCheck
 from registry.db import Base, get_session, utcnow
@@ -28,7 +28,7 @@ from registry.people.models import Person
 from registry.staffing.models import Employment
 from tests.conftest import CODES, id_number
 
-TODAY = date.today()
+TODAY = clock.today()
 PERSON_AND_BAN = id_number(1)
 BAN_ONLY = id_number(2)
 REVOKED = id_number(3)  # registered, banned, ban revoked
@@ -105,8 +105,8 @@ class Live:
 
 def _token_headers(session, username, role, institution=None) -> dict:
     data = {"username": username, "password": PASSWORD, "role": role, "institution": institution}
-    user = auth.create_user(session, "test", data)
-    return {"Authorization": f"Bearer {auth.create_token(session, 'test', user)}"}
+    user = auth.create_user(session, SystemActor("test"), data)
+    return {"Authorization": f"Bearer {auth.create_token(session, SystemActor('test'), user)}"}
 
 
 @pytest.fixture
@@ -116,7 +116,9 @@ def live(make_app, scratch_database_url, keys_dir, reload_at_once):
     with app.app_context():
         session = get_session()
         institutions.create_institution(
-            session, "test", {"code": CODES[0], "name": "西湖区第一托育园", "district": "西湖区"}
+            session,
+            SystemActor("test"),
+            {"code": CODES[0], "name": "西湖区第一托育园", "district": "西湖区"},
         )
         live = Live(
             app,
@@ -185,7 +187,7 @@ def _rescreen_finds_the_banned_employee(app) -> None:
     while the rows stand under two keys."""
     with app.app_context():
         session = get_session()
-        report = bans.rescreen(session, "test", TODAY)
+        report = bans.rescreen(session, SystemActor("test"), TODAY)
         session.rollback()
     assert len(report["barred"]) == 1 and report["employments"] == 3
 

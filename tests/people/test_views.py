@@ -5,6 +5,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from registry import clock
 from registry.audit import AuditEvent
 from registry.credentials.models import Certificate, CertificateChange
 from registry.people.models import Person
@@ -168,7 +169,7 @@ def test_a_health_certificate_gets_the_legal_validity(client, hr, registered):
         ({"level": "六级"}, "level"),
         ({"kind": "保安员证", "level": "三级"}, "level"),
         ({"issued_on": "2021-02-29"}, "issued_on"),
-        ({"issued_on": (date.today() + timedelta(days=1)).isoformat()}, "issued_on"),
+        ({"issued_on": (clock.today() + timedelta(days=1)).isoformat()}, "issued_on"),
         ({"expires_on": "2021-03-04"}, "expires_on"),
         ({"number": ""}, "number"),
     ],
@@ -364,7 +365,7 @@ def test_a_passport_holder_is_registered_with_the_type_named(client, hr):
     ("change", "field"),
     [
         ({"start": "9999-12-31"}, "experience"),
-        ({"start": (date.today() + timedelta(days=1)).isoformat(), "end": None}, "experience"),
+        ({"start": (clock.today() + timedelta(days=1)).isoformat(), "end": None}, "experience"),
     ],
     ids=["far-future", "future"],
 )

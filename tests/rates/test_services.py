@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from registry.auth.models import SystemActor
 from registry.credentials import services as credentials
 from registry.credentials.models import Certificate
 from registry.errors import Invalid
@@ -23,7 +24,7 @@ def _revoke(session, person, on):
     certificate = session.scalars(
         sa.select(Certificate).where(Certificate.person_id == person.id)
     ).first()
-    credentials.revoke(session, "test", certificate, "forged", on)
+    credentials.revoke(session, SystemActor("test"), certificate, "forged", on)
 
 
 def _figures(report, key="code"):

@@ -3,12 +3,13 @@
 import csv
 import io
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
+from registry import clock
 from tests.conftest import CODES, id_number
 from tests.staffing.test_views import _hire
 
-TODAY = date.today()
+TODAY = clock.today()
 
 
 def test_expiring_across_institutions(run, client, make_user, make_institution, make_person):

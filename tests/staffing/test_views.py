@@ -5,12 +5,13 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from registry import clock
 from registry.audit import AuditEvent
 from registry.staffing.models import Employment
 from tests.conftest import CODES, id_number
 from tests.eligibility.test_views import ban
 
-TODAY = date.today()
+TODAY = clock.today()
 RECENT = TODAY - timedelta(days=30)
 COOK = [("health_certificate", RECENT)]
 NURSE = [("health_certificate", RECENT), ("health_care_training", date(2022, 1, 1))]
