@@ -16,14 +16,27 @@ from registry.config import ConfigError
 from registry.db import is_unique_violation
 from registry.errors import CONFLICT_MESSAGE, Invalid, RegistryError
 from registry.fields import Day
+from registry.messages import _, translate
 
 
 def format_error(exc: RegistryError) -> str:
     lines = [exc.message]
     for field, messages in (exc.errors or {}).items():
         for message in messages if isinstance(messages, list) else [messages]:
-            lines.append(f"  {field}: {message}")
+            lines.append(
+                f"  {field}: {translate(message) if isinstance(message, str) else message}"
+            )
     return "\n".join(lines)
+
+
+class CommandError(click.ClickException):
+    """A command's error on stderr, exit status 1, introduced in Chinese and English."""
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self, file=None) -> None:
+        click.echo(f"错误 Error: {self.format_message()}", err=True, file=file)
 
 
 class RegistryGroup(click.Group):
@@ -33,18 +46,21 @@ class RegistryGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RegistryError as exc:
-            raise click.ClickException(format_error(exc)) from exc
+            raise CommandError(format_error(exc)) from exc
         except ConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise CommandError(str(exc)) from exc
         except sa.exc.IntegrityError as exc:
             if not is_unique_violation(exc):
                 raise
-            raise click.ClickException(CONFLICT_MESSAGE) from exc
+            raise CommandError(CONFLICT_MESSAGE) from exc
         except sa.exc.DBAPIError as exc:
             # First line only: the rest may quote the values of the statement.
             reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-            raise click.ClickException(
-                f"the database refused the command ({reason}); if it is new, run `registry init`"
+            raise CommandError(
+                _(
+                    "the database refused the command ({reason}); a new one needs `registry init`",
+                    reason=reason,
+                )
             ) from exc
 
 

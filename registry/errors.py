@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from registry.db import is_unique_violation
+from registry.messages import _, translate
 
 
 class RedactIdentityNumbers(logging.Filter):
@@ -135,7 +136,7 @@ def _handle_registry_error(exc: RegistryError):
         exc.status,
         exc.code,
         exc.message,
-        exc.errors,
+        _translated(exc.errors),
         headers=getattr(exc, "headers", None),
         **exc.extra,
     )
@@ -152,14 +153,39 @@ def http_error_response(exc: HTTPException):
         errors = {}
         for location_errors in messages.values():
             errors.update(location_errors if isinstance(location_errors, dict) else {})
-    message = "request body or parameters are invalid" if errors else exc.description
+    if errors:
+        message = _("request body or parameters are invalid")
+    else:
+        message = _HTTP_MESSAGES.get(status) or exc.description or exc.name
     headers = dict(data.get("headers") or {})
     return error_response(
-        status, _HTTP_CODES.get(status, "error"), message or exc.name, errors, headers
+        status, _HTTP_CODES.get(status, "error"), message, _translated(errors), headers
     )
 
 
-CONFLICT_MESSAGE = (
+# What a person reads for the errors werkzeug raises (its own texts are English).
+_HTTP_MESSAGES = {
+    400: _("the request is malformed"),
+    401: _("sign in or send an API token"),
+    403: _("you may not do this"),
+    404: _("there is nothing at this address"),
+    405: _("this address does not take this method"),
+    413: _("the request is too large"),
+    415: _("the request's content type is not accepted here"),
+    429: _("too many requests; try again later"),
+}
+
+
+def _translated(errors):
+    """Field messages (marshmallow's own among them) in Chinese and English."""
+    if isinstance(errors, dict):
+        return {key: _translated(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [_translated(value) for value in errors]
+    return translate(errors) if isinstance(errors, str) else errors
+
+
+CONFLICT_MESSAGE = _(
     "the change conflicts with a record written at the same time; nothing was changed"
 )
 
@@ -176,7 +202,7 @@ def _handle_integrity_error(exc: IntegrityError):
 
 def _handle_unexpected(exc: Exception):
     log.error("unhandled error", exc_info=exc)
-    return error_response(500, "internal_error", "internal error")
+    return error_response(500, "internal_error", _("internal error"))
 
 
 def register_error_handlers(app) -> None:

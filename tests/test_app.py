@@ -96,7 +96,10 @@ def test_unexpected_errors_reveal_nothing(make_app, caplog):
 
     response = app.test_client().get("/api/v1/boom")
     assert response.status_code == 500
-    assert response.get_json() == {"code": "internal_error", "message": "internal error"}
+    assert response.get_json() == {
+        "code": "internal_error",
+        "message": "内部错误（internal error）",
+    }
     assert b"secret" not in response.data and b"Traceback" not in response.data
     # The log keeps the traceback for the operator, with the numbers masked.
     logged = caplog.text

@@ -234,7 +234,7 @@ def test_commands_before_init_say_what_to_do(tmp_path, scratch_database_url):
     crypto.generate_missing_keys(tmp_path / "instance" / "keys")
     result = _registry(_env(tmp_path, scratch_database_url), "institutions", "list")
     assert result.returncode == 1
-    assert "run `registry init`" in result.stderr and "Traceback" not in result.stderr
+    assert "请先运行 `registry init`" in result.stderr and "Traceback" not in result.stderr
 
 
 def _user_with_token(env, username: str, role: str, *institution: str) -> str:
