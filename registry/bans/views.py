@@ -4,7 +4,8 @@ from datetime import date
 from flask import current_app
 from flask_smorest import Blueprint
 
-from registry.auth.access import admit_check, asking_for, current_user, require
+from registry import limits
+from registry.auth.access import asking_for, current_user, require
 from registry.crypto import current_keyring
 from registry.db import begin_writing, get_session, reads_first
 
@@ -68,7 +69,7 @@ def check(data):
     row = services.record_check(
         session, user, identity, ban_id, purpose=data["purpose"], institution=institution
     )
-    admit_check(session, stored=1)
+    limits.admit(session, user, stored=1)
     session.commit()
     answer = {
         "result": row.result,

@@ -2,7 +2,8 @@ from datetime import date
 
 from flask_smorest import Blueprint
 
-from registry.auth.access import admit_check, asking_for, current_user, require
+from registry import limits
+from registry.auth.access import asking_for, current_user, require
 from registry.db import get_session
 
 from . import services
@@ -20,7 +21,7 @@ def check(data):
     with its source; `barred` without the ban's details."""
     session = get_session()
     institution = asking_for(data["institution"])
-    admit_check(session)
+    limits.admit(session, current_user())
     as_of = data["as_of"] or date.today()
     answer = services.check_eligibility(
         session, current_user(), data["identity"], data["role"], as_of, institution

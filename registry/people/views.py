@@ -2,6 +2,7 @@ from datetime import date
 
 from flask_smorest import Blueprint
 
+from registry import limits
 from registry.auth.access import current_user, require
 from registry.credentials import services as credentials
 from registry.credentials.schemas import CertificateOutSchema, CertificateSchema
@@ -32,9 +33,11 @@ def register_person(data):
 @blp.response(200, PersonSchema)
 def look_up(data):
     """A person's qualifications by identity number: name, education, major, experience
-    and certificates with their state on `as_of`. Never bans: ask `/ban-checks`."""
+    and certificates with their state on `as_of`. Never bans: ask `/ban-checks`.
+    Counts against the user's limit of checks (429 beyond it)."""
     session = get_session()
     user = current_user()
+    limits.spend(session, user, "lookup")  # the same budget as hiring checks
     person = services.look_up(session, user, data["identity"])
     session.commit()  # the lookup is audited whether or not it found somebody
     if person is None:

@@ -2,7 +2,8 @@ from datetime import date
 
 from flask_smorest import Blueprint
 
-from registry.auth.access import admit_check, current_user, require, scoped_institution
+from registry import limits
+from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
 from registry.errors import NotEligible
@@ -32,7 +33,7 @@ def hire(data, code):
     institution's rules and not barred; 409 `not_eligible` with the reasons otherwise."""
     session = get_session()
     institution = scoped_institution(code)
-    admit_check(session)
+    limits.admit(session, current_user())
     employment, answer = services.hire(session, current_user(), institution, data)
     session.commit()  # a refusal is audited too
     if employment is None:
