@@ -208,8 +208,7 @@ def correct_person(session: Session, actor, person: Person, data: dict) -> Perso
     if not changes:
         raise Invalid(
             "没有需要更正的内容：所给的值与登记的相同（nothing to correct: every value "
-            "given is the one on record）",
-            {"reason": ["没有可更正的字段（no field changes）"]},
+            "given is the one on record）"
         )
     person.updated_at = utcnow()
     session.flush()
