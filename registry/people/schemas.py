@@ -43,9 +43,12 @@ class PersonSchema(IdentitySchema):
     certificates = fields.List(fields.Nested(CertificateOutSchema), dump_only=True)
     as_of = fields.Date(dump_only=True, metadata={"description": "the date of certificate states"})
     created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True, metadata={"description": "last corrected"})
+    updated_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "last corrected"}
+    )
     merged_into = fields.Integer(
         dump_only=True,
+        allow_none=True,
         metadata={"description": "the record this one (under a wrong number) was merged into"},
     )
 
