@@ -1,6 +1,7 @@
 """Search by exact name for the bureau and HR, through the keyed index of the name."""
 
 import dataclasses
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,14 @@ from registry.identity import parse_identity
 from registry.people.models import Person
 from registry.people.names import name_index, name_key
 from tests.conftest import id_number
+
+PERIOD = {
+    "field": "childcare",
+    "organization": "西湖区阳光托育园",
+    "management": False,
+    "start": date(2019, 9, 1),
+    "end": None,
+}
 
 
 def _masked(number: str) -> str:
@@ -146,3 +155,31 @@ def test_names_registered_before_the_index_are_indexed_by_the_command(run, make_
     assert session.get(Person, person.id).name_index is not None
     result = run("people", "search", "--name", "王芳", "--format", "json")
     assert f'"id": {person.id}' in result.output
+
+
+def test_a_search_takes_the_same_statements_however_many_it_finds(app, make_person, session):
+    from registry.people import services
+
+    def statements_of_search(expected: int) -> int:
+        session.expire_all()  # nothing of them loaded: the search loads what it shows
+        statements = []
+        engine = session.get_bind().engine
+
+        def count_statement(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        sa.event.listen(engine, "before_cursor_execute", count_statement)
+        try:
+            with app.app_context():
+                found = services.search_by_name(session, "test", "王芳")
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count_statement)
+        assert len(found["people"]) == expected
+        return len(statements)
+
+    for i in range(2):
+        make_person(i, name="王芳", experience=[PERIOD])
+    with_two = statements_of_search(2)
+    for i in range(2, 20):
+        make_person(i, name="王芳", experience=[PERIOD])
+    assert statements_of_search(20) == with_two <= 4  # the search, then its audit event
