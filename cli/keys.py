@@ -92,7 +92,7 @@ def _wait_for_servers(targets: services.Targets, grace: float) -> None:
 
 
 def _rekey(keyring: crypto.Keyring, batch_size: int) -> dict:
-    rows = {table.name: 0 for table in services.TABLES}
+    rows = dict.fromkeys(services.REKEYED, 0)
     with session_scope() as session:
         checks_before = sum(services.checks_under_old_keys(session, keyring).values())
         session.rollback()

@@ -32,9 +32,28 @@ def init():
         )
     for purpose in crypto.generate_missing_keys(settings.keys_dir):
         click.echo(f"created {purpose} key in {settings.keys_dir / purpose}")
-    create_app(settings)  # the same checks as serving: keys readable, settings sound
+    app = create_app(settings)  # the same checks as serving: keys readable, settings sound
     command.upgrade(alembic_config(settings.database_url), "head")
     click.echo(f"database is at the latest migration: {_safe_url(settings.database_url)}")
+    indexed = _index_names(app)
+    if indexed:
+        click.echo(f"已为 {indexed} 人建立姓名索引（indexed the names of {indexed} people）")
+
+
+def _index_names(app) -> int:
+    """Names of people registered before search by name existed: a migration cannot
+    reach the keys, so the index is filled here (``registry people reindex-names``)."""
+    from registry.db import get_session
+    from registry.people.services import fill_name_indexes
+
+    total = 0
+    with app.app_context():
+        session = get_session()
+        while filled := fill_name_indexes(session):
+            session.commit()
+            total += filled
+    app.extensions["registry.engine"].dispose()
+    return total
 
 
 def _current_revision(database_url: str) -> str | None:

@@ -6,7 +6,8 @@ from registry.bans.models import Alert, Ban, BanCheck
 from registry.credentials.models import Certificate, CertificateChange
 from registry.imports.models import ImportBatch, ImportRowError
 from registry.institutions.models import Institution, InstitutionClass
-from registry.people.models import Experience, Person
+from registry.limits import LimitedRequest
+from registry.people.models import Experience, Person, PersonChange
 from registry.staffing.models import Employment
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "ImportRowError",
     "Institution",
     "InstitutionClass",
+    "LimitedRequest",
     "Person",
+    "PersonChange",
     "User",
 ]

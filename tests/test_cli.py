@@ -16,12 +16,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from registry import crypto
+from registry import create_app, crypto
 from registry.auth import services as auth
-from registry.auth.models import User
-from registry.db import make_engine
+from registry.auth.models import SystemActor, User
+from registry.config import load_settings
+from registry.db import get_session, make_engine
+from registry.identity import parse_identity
 from registry.institutions.models import Institution
-from tests.conftest import CODES
+from registry.people.models import Person
+from registry.people.services import register_person
+from tests.conftest import CODES, id_number
 
 # The console script installed beside this Python, as a user runs it.
 REGISTRY = [str(Path(sys.executable).with_name("registry"))]
@@ -216,6 +220,29 @@ def _dump(database_url: str) -> str:
     finally:
         engine.dispose()
     return repr(rows)
+
+
+def test_init_indexes_the_names_of_people_registered_before(tmp_path, scratch_database_url):
+    env = _env(tmp_path, scratch_database_url)
+    assert _registry(env, "init").returncode == 0
+    engine = make_engine(scratch_database_url)
+    try:
+        app = create_app(load_settings({k: v for k, v in env.items() if k.startswith("REGISTRY_")}))
+        with app.app_context():
+            session = get_session()
+            data = {"identity": parse_identity(id_number(3)), "name": "王芳", "education": None}
+            register_person(session, SystemActor("test"), data)
+            session.execute(sa.update(Person).values(name_index=None, name_index_kid=None))
+            session.commit()
+        app.extensions["registry.engine"].dispose()
+        result = _registry(env, "init")
+        assert result.returncode == 0, result.stderr
+        assert "indexed the names of 1 people" in result.stdout
+        with engine.connect() as connection:
+            assert connection.scalar(sa.select(Person.name_index)) is not None
+        assert "indexed" not in _registry(env, "init").stdout  # nothing left to do
+    finally:
+        engine.dispose()
 
 
 def test_init_refuses_to_replace_lost_keys_of_an_existing_database(tmp_path, scratch_database_url):

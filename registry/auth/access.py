@@ -6,10 +6,10 @@ institution goes through ``check_institution`` before it is read or written.
 
 from functools import wraps
 
-from flask import current_app, g, request
+from flask import g, request
 
-from registry.db import begin_writing, get_session
-from registry.errors import Forbidden, RateLimited, Unauthorized
+from registry.db import get_session
+from registry.errors import Forbidden, Unauthorized
 from registry.vocabulary import USER_ROLES
 
 from .services import authenticate_token
@@ -77,30 +77,3 @@ def check_institution(user, code: str) -> None:
     """
     if user.role == "director" and user.institution.code != code:
         raise Forbidden("a director sees only the own institution")
-
-
-def admit_check(session, *, stored: int = 0) -> None:
-    """Refuse a hiring check over the current user's limit (SPEC: checks are rate
-    limited per user) with 429 and ``Retry-After``. The refusal is committed first: a
-    burst over the limit is itself in the audit log.
-
-    ``stored``: checks this transaction has stored already. They are counted, and on a
-    refusal rolled back: a hiring check stores itself before it takes its turn to
-    count, so that fewer statements run while the other checks wait for that turn.
-    """
-    from registry.bans.services import note_refusal, over_limit
-
-    settings = current_app.extensions["registry.settings"]
-    user, limit, window = current_user(), settings.check_limit, settings.check_window
-    retry_after = over_limit(session, user, limit, window, stored=stored)
-    if retry_after is None:
-        return
-    if stored:
-        session.rollback()
-        begin_writing(session)
-    note_refusal(session, user, limit, window, retry_after)
-    session.commit()
-    raise RateLimited(
-        f"more than {limit} checks in {window} seconds; try again in {retry_after} s",
-        retry_after,
-    )

@@ -7,16 +7,14 @@ the one lookup behind a hiring check, a hire and an eligibility verdict.
 """
 
 import functools
-import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from types import SimpleNamespace
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry import clock
-from registry.audit import AuditEvent, record_event, take_turn
+from registry.audit import record_event
 from registry.auth.models import User
 from registry.crypto import current_keyring, sealed_identity
 from registry.db import utcnow
@@ -175,69 +173,9 @@ def describe_ban(ban: Ban, alerts: int | None = None) -> dict:
 
 
 @functools.cache
-def _check_statements() -> SimpleNamespace:
-    # Built once: every hiring check runs them.
-    checks = BanCheck.__table__
-    return SimpleNamespace(
-        # The limit-th newest check in the window, if there is one: one row, whatever
-        # the limit.
-        nth=sa.select(checks.c.checked_at)
-        .where(
-            checks.c.user_id == sa.bindparam("user_id"),
-            checks.c.checked_at > sa.bindparam("since"),
-        )
-        .order_by(checks.c.checked_at.desc())
-        .offset(sa.bindparam("offset"))
-        .limit(1),
-        insert=sa.insert(checks).returning(checks.c.id),
-    )
-
-
-def over_limit(session: Session, user, limit: int, window: int, *, stored: int = 0) -> int | None:
-    """Seconds until ``user`` may check again, or None while under ``limit`` checks in
-    any ``window`` seconds. ``stored``: the user's checks this transaction has stored
-    already, counted too (the caller undoes them when refused)."""
-    if not isinstance(user, User):
-        return None  # the command line is the bureau's own, run on the server
-    # Counting and then inserting races between app servers, so checks take turns from
-    # the count to the commit: on PostgreSQL at the audit chain, where every check
-    # appends anyway (one lock, taken once), on SQLite by the write lock.
-    take_turn(session)
-    now = utcnow()
-    nth = (
-        session.connection()
-        .execute(
-            _check_statements().nth,
-            {
-                "user_id": user.id,
-                "since": now - timedelta(seconds=window),
-                "offset": limit - 1 + stored,
-            },
-        )
-        .scalar()
-    )
-    if nth is None:
-        return None
-    return max(1, math.ceil((nth + timedelta(seconds=window) - now).total_seconds()))
-
-
-def note_refusal(session: Session, user, limit: int, window: int, retry_after: int) -> None:
-    """The first refusal of a burst over the limit goes to the audit log."""
-    already = session.scalar(
-        sa.select(AuditEvent.id).where(
-            AuditEvent.action == "ban_check.rate_limited",
-            AuditEvent.subject == f"user:{user.id}",
-            AuditEvent.occurred_at > utcnow() - timedelta(seconds=window),
-        )
-    )
-    if already is None:
-        record_event(
-            session,
-            user,
-            "ban_check.rate_limited",
-            f"user:{user.id}",
-            {"limit": limit, "window": window, "retry_after": retry_after},
-        )
+def _insert_check() -> sa.Insert:
+    # Built once: every hiring check runs it.
+    return sa.insert(BanCheck.__table__).returning(BanCheck.__table__.c.id)
 
 
 @dataclass(frozen=True)
@@ -281,7 +219,7 @@ def record_check(
     check_id = (
         session.connection()
         .execute(
-            _check_statements().insert,
+            _insert_check(),
             {
                 "user_id": getattr(user, "id", None),
                 "institution_id": institution.id if institution is not None else None,

@@ -3,8 +3,8 @@ import base64
 from flask import current_app
 from flask_smorest import Blueprint
 
-from registry import clock
-from registry.auth.access import admit_check, asking_for, current_user, require
+from registry import clock, limits
+from registry.auth.access import asking_for, current_user, require
 from registry.crypto import current_keyring
 from registry.db import begin_writing, get_session, reads_first
 
@@ -66,7 +66,7 @@ def check(data):
     row = services.record_check(
         session, user, identity, ban_id, purpose=data["purpose"], institution=institution
     )
-    admit_check(session, stored=1)
+    limits.admit(session, user, stored=1)
     # A named exception to the one commit at the end of the request: the check commits
     # here, so that signing the receipt does not hold SQLite's write lock.
     session.commit()

@@ -1,7 +1,7 @@
 from flask_smorest import Blueprint
 
-from registry import clock
-from registry.auth.access import admit_check, asking_for, current_user, require
+from registry import clock, limits
+from registry.auth.access import asking_for, current_user, require
 from registry.db import get_session
 
 from . import services
@@ -19,7 +19,7 @@ def check(data):
     with its source; `barred` without the ban's details."""
     session = get_session()
     institution = asking_for(data["institution"])
-    admit_check(session)
+    limits.admit(session, current_user())
     as_of = data["as_of"] or clock.today()
     answer = services.check_eligibility(
         session, current_user(), data["identity"], data["role"], as_of, institution

@@ -10,6 +10,9 @@ at no commit does one number stand under two keys in those tables.
 A hiring check keeps the index of the number asked about, never the number, so a check
 can only be re-keyed through a person or a ban with that number. The others keep their
 old key id and are no longer found by number once the old key is retired.
+
+A person's name index is recomputed from the decrypted name along with the number's (and
+filled where it was missing); the names kept in people's history are re-encrypted last.
 """
 
 import fcntl
@@ -30,7 +33,8 @@ from registry.crypto import DecryptionError, Keyring
 from registry.errors import RegistryError
 from registry.identity import IdentityNumber
 from registry.people import services as people
-from registry.people.models import Person
+from registry.people.models import Person, PersonChange
+from registry.people.names import name_index
 
 # The purposes a rotation renews, in the order their keys are made and retired: the files
 # alone then tell where an interrupted rotation stopped (see ``prepare_keys``). Receipt
@@ -58,6 +62,10 @@ TABLES = (
 )
 # Tables whose index moves along with the number it was computed from.
 FOLLOWERS = (Ban.__table__, BanCheck.__table__)
+# Names encrypted outside the tables above: the names before a correction.
+HISTORY = "person_history"
+# Every table a rotation rewrites, in the order it does.
+REKEYED = (*(table.name for table in TABLES), HISTORY)
 
 
 @dataclass(frozen=True)
@@ -115,17 +123,23 @@ def _under(ciphertext: bytes, kid: str) -> bool:
 
 def _pending(model, targets: Targets):
     """Rows whose index or ciphertexts are not yet under the targets."""
-    prefix = crypto.ciphertext_prefix(targets.encryption_kid)
-
-    def under_target(column):
-        head = sa.func.substr(column, 1, len(prefix), type_=sa.LargeBinary)
-        return head == sa.literal(prefix, sa.LargeBinary)
-
-    return sa.or_(
+    conditions = [
         model.id_index_kid != targets.blind_kid,
-        ~under_target(model.id_number_enc),
-        ~under_target(model.name_enc),
-    )
+        ~_under_target(model.id_number_enc, targets),
+        ~_under_target(model.name_enc, targets),
+    ]
+    if model is Person:
+        conditions += [
+            Person.name_index_kid.is_(None),
+            Person.name_index_kid != targets.blind_kid,
+        ]
+    return sa.or_(*conditions)
+
+
+def _under_target(column, targets: Targets):
+    prefix = crypto.ciphertext_prefix(targets.encryption_kid)
+    head = sa.func.substr(column, 1, len(prefix), type_=sa.LargeBinary)
+    return head == sa.literal(prefix, sa.LargeBinary)
 
 
 def _decrypt(keyring: Keyring, table: Table, row_id: int, token: bytes, context: str) -> str:
@@ -146,6 +160,7 @@ def rekey_batch(
     None when no such row is left."""
     targets = Targets.of(keyring)
     model = table.model
+    names = model is Person  # and their index
     rows = session.execute(
         sa.select(
             model.id,
@@ -154,6 +169,7 @@ def rekey_batch(
             model.id_index_kid,
             model.id_number_enc,
             model.name_enc,
+            *([Person.name_index_kid] if names else []),
         )
         .where(model.id > after_id, _pending(model, targets))
         .order_by(model.id)
@@ -183,28 +199,37 @@ def rekey_batch(
                 if kid != targets.blind_kid
             )
             moves.update({old: index for old in olds})
-        name_enc = row.name_enc
-        if not _under(name_enc, targets.encryption_kid):
+        name_enc, update = row.name_enc, {}
+        reindex = names and row.name_index_kid != targets.blind_kid
+        if reindex or not _under(name_enc, targets.encryption_kid):
             name = _decrypt(keyring, table, row.id, name_enc, table.name_context)
-            name_enc = keyring.encrypt(name, table.name_context)
+            if not _under(name_enc, targets.encryption_kid):
+                name_enc = keyring.encrypt(name, table.name_context)
+            if names:
+                update["b_name_index"] = name_index(keyring, name, targets.blind_kid)
+        elif names:
+            update["b_name_index"] = None  # under the target already: left as it is
         number_enc = row.id_number_enc
         if not _under(number_enc, targets.encryption_kid):
             number_enc = keyring.encrypt(identity.number, table.number_context)
         updates.append(
-            {"b_id": row.id, "b_index": index, "b_number": number_enc, "b_name": name_enc}
+            {"b_id": row.id, "b_index": index, "b_number": number_enc, "b_name": name_enc} | update
         )
     if model is Person:
         _refuse_duplicate_people(session, updates)
     columns = model.__table__.c
+    values = {
+        "id_index": sa.bindparam("b_index"),
+        "id_index_kid": targets.blind_kid,
+        "id_number_enc": sa.bindparam("b_number"),
+        "name_enc": sa.bindparam("b_name"),
+    }
+    if names:
+        new_index = sa.bindparam("b_name_index", type_=sa.LargeBinary)
+        values["name_index"] = sa.func.coalesce(new_index, columns.name_index)
+        values["name_index_kid"] = targets.blind_kid
     session.execute(
-        sa.update(model.__table__)
-        .where(columns.id == sa.bindparam("b_id"))
-        .values(
-            id_index=sa.bindparam("b_index"),
-            id_index_kid=targets.blind_kid,
-            id_number_enc=sa.bindparam("b_number"),
-            name_enc=sa.bindparam("b_name"),
-        ),
+        sa.update(model.__table__).where(columns.id == sa.bindparam("b_id")).values(**values),
         updates,
     )
     if moves:
@@ -248,6 +273,48 @@ def _duplicate(a: int, b: int) -> RotationError:
     )
 
 
+def _history_pending(targets: Targets):
+    return sa.and_(
+        PersonChange.previous_name_enc.is_not(None),
+        ~_under_target(PersonChange.previous_name_enc, targets),
+    )
+
+
+def rekey_history_batch(
+    session: Session, keyring: Keyring, after_id: int, size: int
+) -> Batch | None:
+    """Re-encrypt the next ``size`` names kept in people's history (the names before a
+    correction) after id ``after_id`` that are not under the newest key."""
+    targets = Targets.of(keyring)
+    rows = session.execute(
+        sa.select(PersonChange.id, PersonChange.previous_name_enc)
+        .where(PersonChange.id > after_id, _history_pending(targets))
+        .order_by(PersonChange.id)
+        .limit(size)
+    ).all()
+    if not rows:
+        return None
+    table = TABLES[0]  # the names are people's, under the people's context
+    updates = [
+        {
+            "b_id": row.id,
+            "b_name": keyring.encrypt(
+                _decrypt(keyring, table, row.id, row.previous_name_enc, table.name_context),
+                table.name_context,
+            ),
+        }
+        for row in rows
+    ]
+    history = PersonChange.__table__
+    session.execute(
+        sa.update(history)
+        .where(history.c.id == sa.bindparam("b_id"))
+        .values(previous_name_enc=sa.bindparam("b_name")),
+        updates,
+    )
+    return Batch(HISTORY, len(rows), rows[-1].id)
+
+
 def rekey(session: Session, keyring: Keyring, size: int) -> Iterator[Batch]:
     """Every table re-keyed in batches of ``size`` rows, walking up the ids; yields after
     each batch, which the caller commits. Memory does not grow with the tables."""
@@ -256,12 +323,16 @@ def rekey(session: Session, keyring: Keyring, size: int) -> Iterator[Batch]:
         while (batch := rekey_batch(session, keyring, table, after, size)) is not None:
             yield batch
             after = batch.last_id
+    after = 0
+    while (batch := rekey_history_batch(session, keyring, after, size)) is not None:
+        yield batch
+        after = batch.last_id
 
 
 def pending(session: Session, keyring: Keyring) -> dict[str, int]:
     """Rows of each table not yet under the newest keys."""
     targets = Targets.of(keyring)
-    return {
+    counts = {
         table.name: session.scalar(
             sa.select(sa.func.count())
             .select_from(table.model)
@@ -269,6 +340,10 @@ def pending(session: Session, keyring: Keyring) -> dict[str, int]:
         )
         for table in TABLES
     }
+    counts[HISTORY] = session.scalar(
+        sa.select(sa.func.count()).select_from(PersonChange).where(_history_pending(targets))
+    )
+    return counts
 
 
 def checks_under_old_keys(session: Session, keyring: Keyring) -> dict[str, int]:

@@ -7,10 +7,12 @@ from registry.db import (
     Base,
     EncryptedIdentity,
     blind_index,
+    ciphertext,
     created_at,
     day,
     enum,
     intpk,
+    str64,
     str200,
     timestamp,
 )
@@ -21,7 +23,9 @@ class Person(EncryptedIdentity, Base):
     """Somebody who works, or may work, with children under 3.
 
     The identity number and the name are stored only encrypted; lookups go through the
-    keyed blind index of the normalised number (``registry.crypto``).
+    keyed blind index of the normalised number (``registry.crypto``), searches by name
+    through the keyed index of the normalised name (``registry.people.names``). A record
+    merged into another (a wrong number) keeps its row, marked by ``merged_into_id``.
     """
 
     __tablename__ = "people"
@@ -30,6 +34,11 @@ class Person(EncryptedIdentity, Base):
     id_index: Mapped[blind_index] = mapped_column(unique=True)
     education: Mapped[str | None] = mapped_column(enum(*EDUCATION_LEVELS, name="education_level"))
     major: Mapped[str200 | None]
+    # Empty only for rows written before name search existed, until `registry people
+    # reindex-names` (or `registry init`, or a key rotation) fills them.
+    name_index: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32), index=True)
+    name_index_kid: Mapped[str | None] = mapped_column(sa.String(40))
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id"))
     created_at: Mapped[created_at]
     updated_at: Mapped[timestamp | None]
 
@@ -55,3 +64,25 @@ class Experience(Base):
     end: Mapped[date | None]
 
     person: Mapped[Person] = relationship(back_populates="experience")
+
+
+class PersonChange(Base):
+    """One entry of a person's history: a correction or a merge, why, by whom, and the
+    values before it. ``changes`` holds the fields that are not personal (education,
+    major, experience periods, merge counts); the name before it is kept encrypted."""
+
+    __tablename__ = "person_history"
+
+    id: Mapped[intpk]
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), index=True)
+    action: Mapped[str] = mapped_column(
+        enum("corrected", "merged", "merged_into", name="person_action")
+    )
+    reason: Mapped[str] = mapped_column(sa.String(500))
+    changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # The name before a correction of it, encrypted like the person's (same context).
+    previous_name_enc: Mapped[ciphertext | None]
+    # The other record of a merge.
+    other_person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id"))
+    actor: Mapped[str64]
+    changed_at: Mapped[timestamp]

@@ -1,4 +1,4 @@
-from marshmallow import Schema, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.fields import (
@@ -43,6 +43,14 @@ class PersonSchema(IdentitySchema):
     certificates = fields.List(fields.Nested(CertificateOutSchema), dump_only=True)
     as_of = fields.Date(dump_only=True, metadata={"description": "the date of certificate states"})
     created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "last corrected"}
+    )
+    merged_into = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "the record this one (under a wrong number) was merged into"},
+    )
 
 
 class LookupSchema(IdentitySchema):
@@ -52,4 +60,104 @@ class LookupSchema(IdentitySchema):
 class ExperienceListSchema(Schema):
     experience = fields.List(
         fields.Nested(ExperienceSchema), required=True, validate=validate.Length(min=1)
+    )
+
+
+def _reason():
+    return Text(
+        required=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "原因 why, kept in the history", "example": "按毕业证书更正学历"},
+    )
+
+
+class ExperienceCorrectionSchema(Schema):
+    """A period to add (no ``id``: field, organization and start required) or to correct
+    (its ``id`` and the fields that change)."""
+
+    id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    field = fields.String(validate=validate.OneOf(list(EXPERIENCE_FIELDS)))
+    organization = Text(validate=validate.Length(max=200))
+    management = StrictBoolean()
+    start = Day(validate=not_in_future)
+    end = Day(allow_none=True)
+
+    @validates_schema
+    def _complete(self, data, **kwargs):
+        if "id" in data:
+            if len(data) == 1:
+                raise ValidationError("给出要更正的字段（name the fields to correct）", "id")
+            return
+        missing = {
+            name: ["新增经历必填（required for a new period）"]
+            for name in ("field", "organization", "start")
+            if name not in data
+        }
+        if missing:
+            raise ValidationError(missing)
+        end_not_before_start(data)
+
+
+class CorrectionSchema(Schema):
+    """A correction: the fields that change, and why. ``major: null`` clears the major."""
+
+    reason = _reason()
+    name = Text(validate=validate.Length(max=100), metadata={"example": "王芳"})
+    education = fields.String(validate=validate.OneOf(list(EDUCATION_LEVELS)))
+    major = Text(allow_none=True, validate=validate.Length(max=200))
+    experience = fields.List(
+        fields.Nested(ExperienceCorrectionSchema),
+        metadata={"description": "periods to add, or to correct by `id`"},
+    )
+    remove_experience = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+        metadata={"description": "ids of periods recorded in error"},
+    )
+
+
+class HistoryEntrySchema(Schema):
+    id = fields.Integer()
+    person_id = fields.Integer(metadata={"description": "the record the entry is of"})
+    action = fields.String(metadata={"description": "corrected · merged · merged_into"})
+    reason = fields.String()
+    changes = fields.Dict(
+        metadata={"description": "each field's value before (`from`) and after (`to`)"}
+    )
+    previous_name = fields.String(
+        allow_none=True, metadata={"description": "the name before a correction of it"}
+    )
+    other_person_id = fields.Integer(
+        allow_none=True, metadata={"description": "a merge: the other record"}
+    )
+    actor = fields.String()
+    changed_at = fields.DateTime()
+
+
+class NameSearchSchema(Schema):
+    name = Text(required=True, validate=validate.Length(max=100), metadata={"example": "王芳"})
+
+
+class FoundPersonSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    id_type = fields.String()
+    id_number_masked = fields.String()
+    education = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class SearchResultSchema(Schema):
+    people = fields.List(fields.Nested(FoundPersonSchema))
+    more = fields.Boolean(metadata={"description": "more people have the name than listed"})
+
+
+class MergeSchema(Schema):
+    into = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "the record under the right number"},
+    )
+    reason = _reason()
+    names_differ = StrictBoolean(
+        load_default=False, metadata={"description": "merge although the names differ"}
     )

@@ -1,7 +1,7 @@
 from flask_smorest import Blueprint
 
-from registry import clock
-from registry.auth.access import admit_check, current_user, require, scoped_institution
+from registry import clock, limits
+from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
 from registry.errors import NotEligible
@@ -31,7 +31,7 @@ def hire(data, code):
     institution's rules and not barred; 409 `not_eligible` with the reasons otherwise."""
     session = get_session()
     institution = scoped_institution(code)
-    admit_check(session)
+    limits.admit(session, current_user())
     employment, answer = services.hire(session, current_user(), institution, data)
     if employment is None:
         raise NotEligible(

@@ -261,7 +261,7 @@ def test_checks_answer_right_before_during_and_after(live, keys_dir, make_app):
             steps[batch.table] += batch.rows
             live.answers_right(step=step)
             _rescreen_finds_the_banned_employee(live.app)
-        assert services.pending(session, keyring) == {"people": 0, "bans": 0}
+        assert services.pending(session, keyring) == {"people": 0, "bans": 0, "person_history": 0}
         unmatched = services.checks_under_old_keys(session, keyring)
         session.rollback()
     assert steps == {"people": 3, "bans": 6}
@@ -549,10 +549,57 @@ def test_keys_only_makes_the_keys_and_the_next_run_uses_them(live, keys_dir):
     assert "then run `registry keys rotate` again" in first.stdout
     keyring = crypto.Keyring.load(keys_dir)
     with live.app.app_context():
-        assert services.pending(get_session(), keyring) == {"people": 3, "bans": 6}
+        assert services.pending(get_session(), keyring) == {
+            "people": 3,
+            "bans": 6,
+            "person_history": 0,
+        }
     live.answers_right()
     second = _cli(live)
     assert second.exit_code == 0, second.output
     assert "continuing a rotation to blind_index " + keyring.active_blind_kid in second.stdout
     assert list(crypto.Keyring.load(keys_dir).blind_keys) == [keyring.active_blind_kid]
     live.answers_right()
+
+
+def test_names_are_reindexed_and_history_names_reencrypted(live, keys_dir, make_app):
+    client = live.app.test_client()
+    with live.app.app_context():
+        session = get_session()
+        li_na = session.scalars(sa.select(Person).order_by(Person.id)).all()[1]
+        wang = session.scalars(sa.select(Person).order_by(Person.id)).all()[0]
+        # A row from before name search: no name index yet.
+        session.execute(
+            sa.update(Person)
+            .where(Person.id == li_na.id)
+            .values(name_index=None, name_index_kid=None)
+        )
+        session.commit()
+    corrected = client.patch(
+        f"/api/v1/people/{wang.id}",
+        json={"reason": "更正姓名", "name": "王芳芳"},
+        headers=live.bureau,
+    )
+    assert corrected.status_code == 200, corrected.get_json()
+
+    result = _cli(live, "--batch", "2")
+    assert result.exit_code == 0, result.output
+    assert "re-keyed person_history: 1 rows" in result.stdout
+
+    fresh = make_app(database_url=live.url, keys_dir=keys_dir, check_limit=100_000)
+    new = crypto.Keyring.load(keys_dir)
+    with fresh.app_context():
+        session = get_session()
+        kids = set(session.scalars(sa.select(Person.name_index_kid)))
+        assert kids == {new.active_blind_kid}
+    search = fresh.test_client()
+
+    def found(name):
+        response = search.post("/api/v1/people/search", json={"name": name}, headers=live.bureau)
+        assert response.status_code == 200, response.get_json()
+        return [p["id"] for p in response.get_json()["people"]]
+
+    assert found("李娜") == [li_na.id]  # indexed by the rotation
+    assert found("王芳芳") == [wang.id] and found("王芳") == []
+    history = search.get(f"/api/v1/people/{wang.id}/history", headers=live.bureau).get_json()
+    assert history[0]["previous_name"] == "王芳"  # readable under the new key alone

@@ -1,0 +1,192 @@
+import json
+import sys
+
+import click
+
+from cli.common import cli_actor, echo_table, load, session_scope
+from registry.errors import Invalid, NotFound
+from registry.identity import ID_TYPES
+from registry.people import services
+from registry.people.schemas import (
+    CorrectionSchema,
+    HistoryEntrySchema,
+    LookupSchema,
+    MergeSchema,
+    NameSearchSchema,
+    SearchResultSchema,
+)
+from registry.vocabulary import EDUCATION_LEVELS
+
+
+@click.group()
+def people():
+    """People: corrections, merges of a wrong number, search by name."""
+
+
+def _person(session, person_id, id_number, id_type):
+    """The person named by ``--id`` or by ``--id-number`` (``-``: from stdin, so that the
+    number never shows in a process list)."""
+    if (person_id is None) == (id_number is None):
+        raise click.UsageError("give either --id or --id-number")
+    if person_id is not None:
+        return services.get_person(session, person_id)
+    if id_number == "-":
+        id_number = sys.stdin.readline().strip()
+    options = {"id_number": id_number} | ({"id_type": id_type} if id_type else {})
+    identity = load(LookupSchema(), options, "证件号码无效（the identity number is invalid）")
+    person = services.find_person(session, identity["identity"])
+    if person is None:
+        raise NotFound("没有登记此证件号码的人员（no person with this identity number）")
+    return person
+
+
+@people.command("correct")
+@click.option("--id", "person_id", type=click.IntRange(min=1), help="the person's id")
+@click.option("--id-number", help="证件号码 instead of --id; - reads it from stdin")
+@click.option("--id-type", type=click.Choice(ID_TYPES), help="detected when omitted")
+@click.option("--reason", required=True, help="why, kept in the history")
+@click.option("--name")
+@click.option("--education", type=click.Choice(list(EDUCATION_LEVELS)))
+@click.option("--major")
+@click.option("--no-major", is_flag=True, help="clear the major")
+@click.option(
+    "--experience",
+    "experience_json",
+    help='JSON list of periods to add, or to correct by "id", as the API takes them: '
+    '\'[{"field": "childcare", "organization": "…", "start": "2019-09-01"}]\'',
+)
+@click.option(
+    "--remove-experience", type=click.IntRange(min=1), multiple=True, help="a period's id"
+)
+def correct(person_id, id_number, id_type, reason, name, education, major, no_major, **more):
+    """Correct a person's name, education, major or experience, with a reason; the values
+    before are kept in the history. A wrong identity number is a merge, not a correction."""
+    data = {"reason": reason, "name": name, "education": education, "major": major}
+    data = {k: v for k, v in data.items() if v is not None}
+    if no_major:
+        data["major"] = None
+    if more["experience_json"] is not None:
+        try:
+            data["experience"] = json.loads(more["experience_json"])
+        except ValueError as exc:
+            raise Invalid(
+                "更正未执行（the correction was not made）",
+                {"experience": [f"不是 JSON（not JSON: {exc}）"]},
+            ) from exc
+    if more["remove_experience"]:
+        data["remove_experience"] = list(more["remove_experience"])
+    data = load(CorrectionSchema(), data, "更正未执行（the correction was not made）")
+    with session_scope() as session:
+        person = _person(session, person_id, id_number, id_type)
+        entry = services.correct_person(session, cli_actor(), person, data)
+    click.echo(
+        f"已更正人员 {person.id}：{'、'.join(sorted(entry.changes))}"
+        f"（corrected person {person.id}; history entry {entry.id}）"
+    )
+
+
+@people.command("merge")
+@click.option(
+    "--from",
+    "source_id",
+    required=True,
+    type=click.IntRange(min=1),
+    help="the record under the wrong number",
+)
+@click.option(
+    "--into",
+    "target_id",
+    required=True,
+    type=click.IntRange(min=1),
+    help="the record under the right number",
+)
+@click.option("--reason", required=True)
+@click.option("--names-differ", is_flag=True, help="merge although the two names differ")
+def merge(source_id, target_id, reason, names_differ):
+    """Merge a record under a wrong identity number into the right one: certificates,
+    employments, checks and experience move; the merged record stays, marked merged."""
+    data = load(
+        MergeSchema(),
+        {"into": target_id, "reason": reason, "names_differ": names_differ},
+        "合并未执行（the merge was not made）",
+    )
+    with session_scope() as session:
+        source = services.get_person(session, source_id)
+        target = services.get_person(session, target_id)
+        entry = services.merge_people(
+            session, cli_actor(), source, target, data["reason"], names_may_differ=names_differ
+        )
+    c = entry.changes
+    click.echo(
+        f"已将人员 {source_id} 并入人员 {target_id}：证书 {len(c['certificates'])}、任职 "
+        f"{len(c['employments'])}、核查 {c['checks']}、经历 {len(c['experience'])}"
+        f"（merged person {source_id} into person {target_id}）"
+    )
+
+
+@people.command("search")
+@click.option("--name", required=True, help="the exact name (spaces and middle dots do not matter)")
+@click.option("--format", "format_", type=click.Choice(["table", "json"]), default="table")
+def search(name, format_):
+    """People with exactly this name, with masked identity numbers."""
+    data = load(NameSearchSchema(), {"name": name}, "姓名无效（the name is invalid）")
+    with session_scope() as session:
+        found = SearchResultSchema().dump(
+            services.search_by_name(session, cli_actor(), data["name"])
+        )
+    if format_ == "json":
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    if not found["people"]:
+        click.echo("没有此姓名的人员（nobody registered has this name）")
+        return
+    echo_table(
+        [{**p, "education": p["education"] or "-"} for p in found["people"]],
+        ("id", "name", "id_number_masked", "education"),
+    )
+    if found["more"]:
+        click.echo(
+            f"只列出前 {services.SEARCH_LIMIT} 人"
+            f"（only the first {services.SEARCH_LIMIT} are listed）"
+        )
+
+
+@people.command("history")
+@click.argument("person_id", type=click.IntRange(min=1))
+@click.option("--format", "format_", type=click.Choice(["table", "json"]), default="table")
+def history(person_id, format_):
+    """Corrections and merges of a person, oldest first, with the values before each."""
+    with session_scope() as session:
+        entries = HistoryEntrySchema(many=True).dump(
+            services.history_of(session, services.get_person(session, person_id))
+        )
+    if format_ == "json":
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        return
+    if not entries:
+        click.echo("没有更正或合并记录（no corrections or merges）")
+    for e in entries:
+        click.echo(
+            f"{e['changed_at']}  {e['action']}  person {e['person_id']}  "
+            f"{e['actor']}  {e['reason']}"
+        )
+        if e["previous_name"] is not None:
+            click.echo(f"    name: {e['previous_name']} →")
+        for field, change in e["changes"].items():
+            click.echo(f"    {field}: {json.dumps(change, ensure_ascii=False)}")
+
+
+@people.command("reindex-names")
+@click.option("--batch", "batch_size", default=1000, show_default=True, type=click.IntRange(min=1))
+def reindex_names(batch_size):
+    """Index the names of people registered before search by name existed (`registry
+    init` does it too); safe to run again."""
+    total = 0
+    with session_scope() as session:
+        while filled := services.fill_name_indexes(session, batch_size):
+            session.commit()  # one transaction a batch, as key rotation does
+            total += filled
+    click.echo(f"已为 {total} 人建立姓名索引（indexed the names of {total} people）")
+
+
+COMMANDS = (people,)
