@@ -24,9 +24,18 @@ def ruleset_for(institution) -> Ruleset:
     return rulesets.baseline if institution is None else rulesets.for_district(institution.district)
 
 
-def record_of(session: Session, person: Person | None, barred: bool) -> Record:
+def record_of(
+    session: Session, person: Person | None, barred: bool, dispatch: dict | None = None
+) -> Record:
+    """What the rules see of ``person``; ``dispatch`` names a security guard's
+    dispatching company and its licence (``company``, ``licence``), as the hire or the
+    question gives them."""
+    dispatch = {
+        "dispatch_company": (dispatch or {}).get("company"),
+        "dispatch_licence": (dispatch or {}).get("licence"),
+    }
     if person is None:
-        return Record(registered=False, barred=barred)
+        return Record(registered=False, barred=barred, **dispatch)
     return Record(
         registered=True,
         education=person.education,
@@ -37,6 +46,7 @@ def record_of(session: Session, person: Person | None, barred: bool) -> Record:
         ),
         certificates=tuple(held(c) for c in certificates_of(session, person.id)),
         barred=barred,
+        **dispatch,
     )
 
 
@@ -59,6 +69,7 @@ def verdict_for(
     institution,
     *,
     purpose: str,
+    dispatch: dict | None = None,
 ) -> Answer:
     """The verdict on ``role`` for the person with this number on ``as_of``, under the
     institution's ruleset. ``barred`` comes from a hiring check, stored, audited and
@@ -72,17 +83,30 @@ def verdict_for(
         session, actor, identity, purpose=purpose, institution=institution, days=(as_of,)
     )
     person = find_person(session, identity)
-    record = record_of(session, person, check.result == "barred")
+    record = record_of(session, person, check.result == "barred", dispatch)
     verdict = evaluate(ruleset_for(institution), role, record, as_of)
     return Answer(verdict, person, check, receipt)
 
 
 def check_eligibility(
-    session: Session, actor, identity: IdentityNumber, role: str, as_of: date, institution
+    session: Session,
+    actor,
+    identity: IdentityNumber,
+    role: str,
+    as_of: date,
+    institution,
+    dispatch: dict | None = None,
 ) -> Answer:
     """``verdict_for``, with the verdict in the audit log."""
     answer = verdict_for(
-        session, actor, identity, role, as_of, institution, purpose=f"eligibility: {role}"
+        session,
+        actor,
+        identity,
+        role,
+        as_of,
+        institution,
+        purpose=f"eligibility: {role}",
+        dispatch=dispatch,
     )
     verdict = answer.verdict
     record_event(
@@ -97,10 +121,16 @@ def check_eligibility(
             "institution": institution.code if institution is not None else None,
             "eligible": verdict.eligible,
             "barred": verdict.barred,
+            "advisories": [r.rule for r in advisories(verdict)],
             "check_id": answer.check.id,
         },
     )
     return answer
+
+
+def advisories(verdict: Verdict) -> list:
+    """The advisory rules the verdict found unmet: shown, never refusing."""
+    return [r for r in verdict.reasons if r.severity == "advisory" and not r.ok]
 
 
 def describe(answer: Answer) -> dict:
