@@ -29,7 +29,9 @@ blp = Blueprint("staffing", __name__, url_prefix="/api/v1", description="在岗�
 @blp.alt_response(409, schema=RefusalSchema, description="not eligible or barred on `start`")
 def hire(data, code):
     """Hire a person in a role from `start`, if eligible on that date under the
-    institution's rules and not barred; 409 `not_eligible` with the reasons otherwise."""
+    institution's rules and not barred; 409 `not_eligible` with the reasons otherwise.
+    Only required rules refuse: advisory ones unmet come back in `advisories`. A
+    `security_guard` needs `dispatch_company` and `dispatch_licence`."""
     session = get_session()
     institution = scoped_institution(code)
     admit_check(session)
@@ -47,6 +49,7 @@ def hire(data, code):
         **services.describe_employment(employment),
         "check_id": answer.check.id,
         "receipt": answer.receipt,
+        "advisories": services.advisories(answer.verdict),
     }
 
 

@@ -276,14 +276,12 @@ def test_health_staff_one_full_time_per_150_children(client, director, make_pers
     _set(client, bureau, classes=[{"type": "preschool", "children": 15}] * 10)  # 150
     _staff(client, director, make_person, [("caregiver", True)] * 30)
     shortfalls = {s["rule"] for s in _compliance(client, director)["shortfalls"]}
-    assert shortfalls == {"health_staff", "health_staff_full_time"}
+    assert shortfalls == {"health_staff"}
+    # 150名以下 includes 150: a part-time health staff is enough.
     _staff(client, director, make_person, [("nurse", False)], first=100)
     body = _compliance(client, director)
-    assert {s["rule"] for s in body["shortfalls"]} == {"health_staff_full_time"}
-    assert body["staff"]["health_staff_full_time_required"] == 1
-    assert "150" in body["shortfalls"][0]["source"]
-    _staff(client, director, make_person, [("nurse", True)], first=101)
-    assert _compliance(client, director)["compliant"] is True
+    assert body["compliant"] is True and body["shortfalls"] == []
+    assert body["staff"]["health_staff_full_time_required"] == 0
     # 151 children need two full-time health staff.
     _set(
         client,
@@ -295,6 +293,9 @@ def test_health_staff_one_full_time_per_150_children(client, director, make_pers
     body = _compliance(client, director)
     assert {s["rule"] for s in body["shortfalls"]} == {"health_staff_full_time"}
     assert body["staff"]["health_staff_full_time_required"] == 2
+    assert "150" in body["shortfalls"][0]["source"]
+    _staff(client, director, make_person, [("nurse", True)] * 2, first=103)
+    assert _compliance(client, director)["compliant"] is True
 
 
 def test_without_children_only_the_health_staff_is_required(
