@@ -46,6 +46,8 @@ def test_json_is_the_contract(run, staffed):
         "rate": 1.0,
         "target": 0.8,
         "meets_target": True,
+        "due": True,
+        "due_on": "2025-12-31",
     }
     assert set(report["districts"][0]) == {
         "district",
@@ -55,6 +57,8 @@ def test_json_is_the_contract(run, staffed):
         "rate",
         "target",
         "meets_target",
+        "due",
+        "due_on",
     }
     empty = next(i for i in report["institutions"] if i["code"] == CODES[2])
     assert (empty["rate"], empty["target"], empty["meets_target"]) == (None, None, None)
@@ -66,7 +70,7 @@ def test_the_table_lines_up_chinese_names(run, staffed):
     lines = result.stdout.splitlines()
     header = lines[1]
     assert header.split() == ["level", "district", "code", "name", "institutions", "staff",
-                              "certified", "rate", "target", "meets_target"]  # fmt: skip
+                              "certified", "rate", "target", "meets_target", "due"]  # fmt: skip
     rows = [line for line in lines[2:] if CODES[0] in line or CODES[1] in line]
     # The code column starts at the same terminal column on every line.
     starts = {

@@ -146,6 +146,8 @@ def test_a_district_nobody_is_registered_in(app, session, make_institution):
                 "rate": None,
                 "target": 0.8,
                 "meets_target": None,
+                "due": True,
+                "due_on": date(2025, 12, 31),
             }
         ]
         with pytest.raises(Invalid) as caught:
