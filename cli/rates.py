@@ -105,7 +105,7 @@ def _usage(exc: RegistryError, option: str, value: str):
 )
 @click.option("--explain", "code", help="the staff counted for one institution (its code)")
 def rates(as_of, district, below_target, format_, chart_path, code):
-    """Certification rates (从业人员持证率) per institution and district, as SPEC §4
+    """Certification rates (从业人员持证率) per institution and district, as the README
     defines them, against each district's target."""
     day = as_of or date.today()
     if chart_path is not None:
@@ -148,7 +148,7 @@ def rates(as_of, district, below_target, format_, chart_path, code):
             "no institution is below a target that is due" if below_target else "no institution"
         )
     else:
-        click.echo(f"certification rates on {day} (SPEC §4)")
+        click.echo(f"持证率 certification rates on {day}")
         echo_table(_rows(report, for_terminal=True), COLUMNS)
 
 

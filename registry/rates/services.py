@@ -1,10 +1,10 @@
 """Certification rates (从业人员持证率) per institution and district, computed in SQL.
 Functions take the session and never commit.
 
-No official formula exists; this is ours (SPEC §4): staff in post on the date in the
-roles that require a qualification certificate, and of those, how many hold at least
-one certificate that counts for their role, valid on the date. A person in two roles
-counts once per employment. An institution with no such staff has no rate.
+No official formula exists; this is ours (README, Certification rates): staff in post
+on the date in the roles that require a qualification certificate, and of those, how
+many hold at least one certificate that counts for their role, valid on the date. A
+person in two roles counts once per employment. An institution with no such staff has no rate.
 """
 
 from datetime import date
@@ -21,7 +21,7 @@ from registry.institutions.models import Institution
 from registry.people.services import masked_number, name_of
 from registry.staffing.models import Employment
 
-# The roles counted, and for each the certificates that count (SPEC §4). Health
+# The roles counted, and for each the certificates that count. Health
 # certificates and the training certificates not named here do not count.
 COUNTED = {
     "director": ("director_training",),

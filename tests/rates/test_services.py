@@ -1,4 +1,4 @@
-"""The certification rate of SPEC §4, clause by clause, on small hand-made institutions.
+"""The certification rate as the README defines it, clause by clause, on small institutions.
 Employments are recorded directly: the rate must count staff that hiring, which checks
 qualifications, would not have let in (certificates expire and are revoked later)."""
 
