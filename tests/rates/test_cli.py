@@ -175,3 +175,25 @@ def test_bad_input_exits_2_and_prints_nothing(run, staffed, args, named):
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     assert named in result.stderr
+
+
+@pytest.mark.parametrize(("as_of", "listed"), [("2025-12-30", False), ("2025-12-31", True)])
+def test_below_target_lists_only_targets_that_are_due(
+    run, make_institution, make_person, employ, as_of, listed
+):
+    xihu = make_institution(CODES[0], district="西湖区")
+    employ(make_person(1, certificates=[("childcare_worker", ISSUED)]), xihu, "caregiver")
+    employ(make_person(2), xihu, "caregiver")
+    result = run("rates", "--as-of", as_of, "--below-target", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [i["code"] for i in report["institutions"]] == ([CODES[0]] if listed else [])
+    everyone = json.loads(run("rates", "--as-of", as_of, "--format", "json").stdout)
+    xihu = next(i for i in everyone["institutions"] if i["code"] == CODES[0])
+    assert (xihu["meets_target"], xihu["due"], xihu["due_on"]) == (False, listed, "2025-12-31")
+    table = run("rates", "--as-of", as_of).stdout
+    row = next(line for line in table.splitlines() if CODES[0] in line)
+    if listed:
+        assert "NO" in row.split() and row.rstrip().endswith("due")
+    else:
+        assert "no (not yet due)" in row and "from 2025-12-31" in row
