@@ -39,7 +39,8 @@ def hire(data, code):
     session.commit()  # a refusal is audited too
     if employment is None:
         raise NotEligible(
-            "not eligible for this role on the start date; nothing was recorded",
+            "入职日不符合该岗位的必需条件，未作记录（not eligible for this role on the start "
+            "date: a required rule is not met; nothing was recorded）",
             barred=answer.verdict.barred,
             reasons=ReasonSchema(many=True).dump(answer.verdict.reasons),
             check_id=answer.check.id,
