@@ -7,7 +7,6 @@ silently weakening a rule. ``majors.toml`` beside the rulesets is the majors
 vocabulary; an overlay may add majors for its district.
 """
 
-import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
@@ -223,18 +222,14 @@ class Major:
     file: str
 
 
-_MAJOR_NOISE = re.compile(r"(?:[(\[【][^()\[\]【】]*[)\]】])+$")
-
-
 def major_key(text: str) -> str:
-    """A major as majors are compared: NFKC, no spaces or format characters, case-folded,
-    without a trailing bracketed note (学前教育（师范）) or the word 专业 after it.
-    Nothing else is taken away: 宠物护理 stays 宠物护理, never 护理."""
+    """A major as majors are compared: NFKC (full-width forms), no spaces or format
+    characters, case-folded, without a trailing 专业 (学前教育专业 is 学前教育). Nothing else
+    is taken away, not even a bracketed note: 护理（宠物方向） is not 护理, and 宠物护理 stays
+    宠物护理. A spelling the vocabulary should know is added as an alias."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(c for c in text if not (c.isspace() or unicodedata.category(c) == "Cf"))
-    text = _MAJOR_NOISE.sub("", text.casefold())
-    text = text.removesuffix("专业")
-    return _MAJOR_NOISE.sub("", text)
+    return text.casefold().removesuffix("专业")
 
 
 @dataclass(frozen=True)

@@ -386,7 +386,7 @@ def test_secondary_vocational_ranks_with_senior_high(education, ok):
 MAJORS = [
     # name as typed, national (any related group), 杭锦旗 (infant care only), found
     ("学前教育", True, True, "学前教育"),
-    ("学前教育（师范）", True, True, "学前教育"),
+    ("学前教育 专业", True, True, "学前教育"),
     ("学前教育专业", True, True, "学前教育"),
     ("早期 教育", True, True, "早期教育"),
     ("幼儿教育", True, True, "学前教育"),  # an alias
@@ -399,6 +399,8 @@ MAJORS = [
     ("宠物护理", False, False, None),
     ("学前教育管理", False, False, None),
     ("护理学前教育", False, False, None),
+    ("护理（宠物方向）", False, False, None),  # a bracketed note is not dropped
+    ("学前教育（师范）", False, False, None),  # unknown until the bureau adds an alias
     ("会计", False, False, None),
     (None, False, False, None),
 ]
