@@ -50,6 +50,10 @@ def rules(district, format_, readme):
         click.echo(rules_table(rulesets))
         return
     ruleset = rulesets.for_district(district) if district else rulesets.baseline
+    if district and ruleset is rulesets.baseline:
+        click.echo(
+            f"{district}：无地方规则，适用全国基线（no overlay names it: the baseline）", err=True
+        )
     listed = [
         {
             "role": r.role,

@@ -91,3 +91,10 @@ def test_a_bad_question_names_the_option(run):
     assert result.exit_code == 1 and "id_number" in result.output
     result = run("eligibility", "--role", "nanny", "--id-number", id_number(5))
     assert result.exit_code == 2
+
+
+def test_a_district_without_an_overlay_is_told_it_gets_the_baseline(run):
+    result = run("rules", "--district", "滨江区", "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["ruleset"] == "national"
+    assert "适用全国基线" in result.stderr
