@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from registry.vocabulary import EDUCATION_RANK
+from registry.vocabulary import EDUCATION_LEVELS, EDUCATION_RANK
 
 from .rulesets import Majors, Ruleset
 
@@ -228,9 +228,10 @@ def _health_certificate(record: Record, as_of: date, majors: Majors, kinds) -> F
 def _education(record: Record, as_of: date, majors: Majors, at_least: str) -> Finding:
     if record.education is None:
         return Finding(False, "未登记学历", "no education on record")
+    shown = EDUCATION_LEVELS[record.education]
     if EDUCATION_RANK[record.education] >= EDUCATION_RANK[at_least]:
-        return Finding(True, f"登记学历 {record.education}", f"recorded {record.education}")
-    return Finding(False, f"登记学历仅为 {record.education}", f"recorded only {record.education}")
+        return Finding(True, f"登记学历 {shown}", f"recorded {record.education}")
+    return Finding(False, f"登记学历仅为 {shown}", f"recorded only {record.education}")
 
 
 def _experience(
