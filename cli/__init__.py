@@ -2,7 +2,19 @@
 
 import click
 
-from cli import audit, bans, imports, institutions, keys, people, rates, setup, staffing, users
+from cli import (
+    audit,
+    bans,
+    imports,
+    institutions,
+    keys,
+    people,
+    rates,
+    rules,
+    setup,
+    staffing,
+    users,
+)
 from cli.common import RegistryGroup
 
 
@@ -12,6 +24,18 @@ def main(ctx):
     """托育机构从业人员资质与禁入登记 · the staff credential and lifetime-ban registry."""
 
 
-for module in (setup, users, institutions, people, staffing, rates, bans, audit, keys, imports):
+for module in (
+    setup,
+    users,
+    institutions,
+    people,
+    staffing,
+    rates,
+    rules,
+    bans,
+    audit,
+    keys,
+    imports,
+):
     for command in module.COMMANDS:
         main.add_command(command)

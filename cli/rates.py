@@ -22,6 +22,7 @@ COLUMNS = (
     "rate",
     "target",
     "meets_target",
+    "due",
 )
 EXPLAIN_COLUMNS = ("role", "name", "id_number", "start", "certified", "certificate", "reason")
 
@@ -32,6 +33,23 @@ def _percent(value) -> str:
 
 def _yes_no(value) -> str:
     return {True: "yes", False: "NO", None: ""}[value]
+
+
+def _meets(entry: dict) -> str:
+    """NO only where the target is due; below one not yet due says so."""
+    if entry["meets_target"] is False and entry.get("due") is False:
+        return "no (not yet due)"
+    return _yes_no(entry["meets_target"])
+
+
+def _plain(value):
+    return "" if value is None else value
+
+
+def _due(entry: dict) -> str:
+    if "due_on" not in entry:
+        return ""
+    return "due" if entry["due"] else f"from {entry['due_on']}"
 
 
 def _rows(report: dict, for_terminal: bool) -> list[dict]:
@@ -54,7 +72,10 @@ def _rows(report: dict, for_terminal: bool) -> list[dict]:
                     "certified": entry["certified"],
                     "rate": show(_percent, entry["rate"]),
                     "target": show(_percent, entry["target"]),
-                    "meets_target": show(_yes_no, entry["meets_target"]),
+                    "meets_target": _meets(entry)
+                    if for_terminal
+                    else _plain(entry["meets_target"]),
+                    "due": _due(entry) if for_terminal else _plain(entry.get("due")),
                 }
             )
     return rows
@@ -71,7 +92,11 @@ def _usage(exc: RegistryError, option: str, value: str):
 @click.command()
 @click.option("--as-of", type=DAY, help="default: today")
 @click.option("--district", help="only this district, in any spelling its ruleset knows")
-@click.option("--below-target", is_flag=True, help="only institutions and districts below target")
+@click.option(
+    "--below-target",
+    is_flag=True,
+    help="only institutions and districts below a target that is due on the date",
+)
 @table_csv_or_json()
 @click.option(
     "--chart",
@@ -103,7 +128,7 @@ def rates(as_of, district, below_target, format_, chart_path, code):
         report = RatesSchema().dump(report)
     if below_target:
         for part in ("institutions", "districts"):
-            report[part] = [e for e in report[part] if e["meets_target"] is False]
+            report[part] = [e for e in report[part] if services.missed(e)]
     if chart_path is not None:
         try:
             notes = chart.draw(report, chart_path, chart.cjk_font())
@@ -120,7 +145,9 @@ def rates(as_of, district, below_target, format_, chart_path, code):
     elif format_ == "csv":
         echo_csv(_rows(report, for_terminal=False), COLUMNS)
     elif not report["institutions"] and not report["districts"]:
-        click.echo("no institution is below its target" if below_target else "no institution")
+        click.echo(
+            "no institution is below a target that is due" if below_target else "no institution"
+        )
     else:
         click.echo(f"持证率 certification rates on {day}")
         echo_table(_rows(report, for_terminal=True), COLUMNS)
@@ -156,7 +183,7 @@ def _explain(code: str, day: date, format_: str) -> None:
     click.echo(f"{e['name']} ({e['institution']}, {e['district']}) on {e['as_of']}:")
     click.echo(
         f"{e['certified']} of {e['staff']} staff certified, rate {_percent(e['rate']) or 'none'}, "
-        f"target {_percent(e['target']) or 'none'}"
+        f"target {_percent(e['target']) or 'none'}" + ("" if "due_on" not in e else f" ({_due(e)})")
     )
     if rows:
         echo_table(rows, EXPLAIN_COLUMNS)

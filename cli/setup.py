@@ -50,7 +50,7 @@ def _index_names(app) -> int:
     with app.app_context():
         session = get_session()
         while filled := fill_name_indexes(session):
-            session.commit()
+            session.commit()  # one transaction a batch, as key rotation does
             total += filled
     app.extensions["registry.engine"].dispose()
     return total

@@ -1,13 +1,16 @@
 """Rulesets: the national baseline and the districts' overlays, read from the TOML
 files in ``rulesets/``. Adding a district is adding a file.
 
-Every file is checked when the registry starts: an unknown role, kind, check or
-parameter stops the start instead of silently weakening a rule.
+Every file is checked when the registry starts: an unknown role, kind, check,
+parameter, severity or major group, or a major listed twice, stops the start instead of
+silently weakening a rule. ``majors.toml`` beside the rulesets is the majors
+vocabulary; an overlay may add majors for its district.
 """
 
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 
@@ -24,17 +27,24 @@ from registry.vocabulary import (
 )
 
 RULESETS_DIR = Path(__file__).parent / "rulesets"
+MAJORS_FILE = Path(__file__).parent / "majors.toml"
 BASELINE = "national"
 
 # The parameters each kind of check takes (registry/eligibility/rules.py decides them).
 CHECK_PARAMETERS = {
     "not_barred": set(),
-    "recent_certificate": {"kinds", "within_days"},
+    "health_certificate": {"kinds"},
     "education": {"at_least"},
     "experience": {"fields", "management", "years"},
-    "experience_or_major": {"fields", "majors"},
+    "experience_or_major": {"fields", "major_groups"},
+    "major": {"major_groups"},
     "certificate": {"kinds"},
+    "dispatch": set(),
 }
+
+# A required rule decides eligibility; an advisory one is shown, failed or not, and
+# never refuses anybody.
+SEVERITIES = {"required": "必需", "advisory": "建议"}
 
 
 class RulesetError(ConfigError):
@@ -60,9 +70,11 @@ class _RuleSchema(Schema):
         validate=validate.Length(min=1),
     )
     check = fields.String(required=True, validate=_one_of(CHECK_PARAMETERS))
+    severity = fields.String(load_default="required", validate=_one_of(SEVERITIES))
     requirement = _text(required=True)
     requirement_en = _text(required=True)
     source = _text(required=True)
+    note = _text()
 
     @validates_schema(pass_original=True)
     def _parameters(self, data, original, **kwargs):
@@ -79,7 +91,6 @@ class _ParametersSchema(Schema):
     kinds = fields.List(
         fields.String(validate=_one_of(CERTIFICATE_KINDS)), validate=validate.Length(min=1)
     )
-    within_days = fields.Integer(strict=True, validate=validate.Range(min=1))
     at_least = fields.String(validate=_one_of(EDUCATION_LEVELS))
     fields_ = fields.List(
         fields.String(validate=_one_of(EXPERIENCE_FIELDS)),
@@ -88,24 +99,29 @@ class _ParametersSchema(Schema):
     )
     management = fields.Boolean(truthy={True}, falsy={False})
     years = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
-    majors = fields.List(_text(), validate=validate.Length(min=1))
+    major_groups = fields.List(_text(), validate=validate.Length(min=1))
 
 
 class _ClassSchema(Schema):
     max_children = fields.Integer(strict=True, validate=validate.Range(min=1))
     children_per_caregiver = fields.Integer(strict=True, validate=validate.Range(min=1))
     source = _text()
+    note = _text()
 
 
 class _HealthStaffSchema(Schema):
     at_least = fields.Integer(strict=True, validate=validate.Range(min=0))
+    # Up to this many children enrolled (以下 includes the number), full- or part-time
+    # staff are enough; above it, one full-time per this many.
     children_per_full_time = fields.Integer(strict=True, validate=validate.Range(min=1))
     source = _text()
+    note = _text()
 
 
 class _CooksSchema(Schema):
     children_per_cook = fields.Integer(strict=True, validate=validate.Range(min=1))
     source = _text()
+    note = _text()
 
 
 _roles = fields.List(fields.String(validate=_one_of(STAFF_ROLES)), validate=validate.Length(min=1))
@@ -126,6 +142,14 @@ class _TargetSchema(Schema):
     rate = fields.Float(required=True, validate=validate.Range(min=0, max=1))
     by = fields.Integer(required=True, strict=True, validate=validate.Range(min=2000, max=2100))
     source = _text(required=True)
+    note = _text()
+
+
+class _MajorSchema(Schema):
+    name = _text(required=True)
+    group = _text(required=True)
+    aliases = fields.List(_text(), load_default=list)
+    source = _text(required=True)
 
 
 class _RulesetSchema(Schema):
@@ -137,6 +161,7 @@ class _RulesetSchema(Schema):
     certification_target = fields.Nested(_TargetSchema)
     rules = fields.List(fields.Dict(), load_default=list)
     institution = fields.Nested(_InstitutionSchema, load_default=dict)
+    majors = fields.List(fields.Dict(), load_default=list)
 
     @validates_schema
     def _baseline_or_overlay(self, data, **kwargs):
@@ -160,6 +185,8 @@ class Rule:
     requirement: str
     requirement_en: str
     source: str
+    severity: str = "required"
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +194,7 @@ class ClassRule:
     max_children: int
     children_per_caregiver: int
     source: str
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +202,51 @@ class CertificationTarget:
     rate: float
     by: int
     source: str
+    note: str | None = None
+
+    def due_on(self) -> date:
+        """The day the target falls due: 31 December of its year (到2025年 = by the end
+        of 2025)."""
+        return date(self.by, 12, 31)
+
+    def is_due(self, day: date) -> bool:
+        return day >= self.due_on()
+
+
+@dataclass(frozen=True)
+class Major:
+    name: str
+    group: str
+    aliases: tuple[str, ...]
+    source: str
+    file: str
+
+
+def major_key(text: str) -> str:
+    """A major as majors are compared: NFKC (full-width forms), no spaces or format
+    characters, case-folded, without a trailing 专业 (学前教育专业 is 学前教育). Nothing else
+    is taken away, not even a bracketed note: 护理（宠物方向） is not 护理, and 宠物护理 stays
+    宠物护理. A spelling the vocabulary should know is added as an alias."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if not (c.isspace() or unicodedata.category(c) == "Cf"))
+    return text.casefold().removesuffix("专业")
+
+
+@dataclass(frozen=True)
+class Majors:
+    """The majors vocabulary in force in a district: the registry's, and the overlay's."""
+
+    groups: MappingProxyType  # group id -> Chinese name
+    majors: tuple[Major, ...]
+    by_key: MappingProxyType  # major_key(name or alias) -> Major
+
+    def find(self, text: str | None) -> Major | None:
+        """The major ``text`` names (by its name or an alias), or None."""
+        return None if not text else self.by_key.get(major_key(text))
+
+    def names_in(self, groups) -> list[str]:
+        """The names of the majors of ``groups``, in the vocabulary's order."""
+        return [m.name for m in self.majors if m.group in groups]
 
 
 @dataclass(frozen=True)
@@ -189,6 +262,7 @@ class Ruleset:
     classes: MappingProxyType  # class type → ClassRule
     certification_target: CertificationTarget | None = None
     files: tuple[str, ...] = field(default=())
+    majors: Majors | None = None
 
     def rules_for(self, role: str) -> list[Rule]:
         """The role's rules, the ones for every role first."""
@@ -197,25 +271,71 @@ class Ruleset:
         ]
 
 
-def _read(path: Path) -> dict:
+def _read_toml(path: Path) -> dict:
     try:
         with path.open("rb") as file:
-            raw = tomllib.load(file)
+            return tomllib.load(file)
     except tomllib.TOMLDecodeError as exc:
         raise RulesetError(f"{path.name}: not valid TOML: {exc}") from exc
+
+
+def _majors(entries: list, file: str, groups, known: dict) -> dict:
+    """``known`` with the majors of ``entries`` (from ``file``) added; a major or alias
+    listed twice, here or before, stops the start."""
+    known = dict(known)
+    for number, raw in enumerate(entries, start=1):
+        named = raw.get("name", "no name") if isinstance(raw, dict) else repr(raw)
+        label = f"{file}: major {number} ({named})"
+        try:
+            data = _MajorSchema().load(raw)
+        except ValidationError as exc:
+            raise RulesetError(f"{label}: {exc.messages}") from exc
+        if data["group"] not in groups:
+            raise RulesetError(
+                f"{label}: unknown major group {data['group']!r} (known: {', '.join(groups)})"
+            )
+        major = Major(data["name"], data["group"], tuple(data["aliases"]), data["source"], file)
+        for spelling in (major.name, *major.aliases):
+            key = major_key(spelling)
+            if key in known:
+                raise RulesetError(
+                    f"{label}: {spelling!r} is listed twice "
+                    f"(also under {known[key].name!r} in {known[key].file})"
+                )
+            known[key] = major
+    return known
+
+
+def load_majors(path: Path = MAJORS_FILE) -> tuple[dict, dict]:
+    """The registry's majors vocabulary: its groups and its majors by key."""
+    raw = _read_toml(path)
+    groups = raw.get("groups")
+    if not isinstance(groups, dict) or not groups or set(raw) - {"groups", "majors"}:
+        raise RulesetError(f"{path.name}: needs a [groups] table and [[majors]] entries only")
+    return groups, _majors(raw.get("majors", []), path.name, groups, {})
+
+
+def _read(path: Path, groups) -> dict:
+    raw = _read_toml(path)
     try:
         data = _RulesetSchema().load(raw)
     except ValidationError as exc:
         raise RulesetError(f"{path.name}: {exc.messages}") from exc
     rules = []
     for number, rule in enumerate(data["rules"], start=1):
+        label = f"{path.name}: rule {number} ({rule.get('id', 'no id')})"
         try:
-            rules.append({**_RuleSchema().load(rule), "_raw": rule})
+            loaded = _RuleSchema().load(rule)
         except ValidationError as exc:
+            raise RulesetError(f"{label}: {exc.messages}") from exc
+        unknown = [g for g in rule.get("major_groups", ()) if g not in groups]
+        if unknown:
             raise RulesetError(
-                f"{path.name}: rule {number} ({rule.get('id', 'no id')}): {exc.messages}"
-            ) from exc
+                f"{label}: unknown major group {unknown[0]!r} (known: {', '.join(groups)})"
+            )
+        rules.append({**loaded, "_raw": rule})
     data["rules"] = rules
+    data["_file"] = path.name
     return data
 
 
@@ -226,7 +346,7 @@ def _expand(data: dict) -> dict[tuple[str, str], Rule]:
         for role in rule["roles"]:
             key = (rule["id"], role)
             if key in rules:
-                raise RulesetError(f"{data['id']}: rule {rule['id']!r} given twice for {role}")
+                raise RulesetError(f"{data['_file']}: rule {rule['id']!r} given twice for {role}")
             rules[key] = Rule(
                 id=rule["id"],
                 role=role,
@@ -235,11 +355,15 @@ def _expand(data: dict) -> dict[tuple[str, str], Rule]:
                 requirement=rule["requirement"],
                 requirement_en=rule["requirement_en"],
                 source=rule["source"],
+                severity=rule["severity"],
+                note=rule.get("note"),
             )
     return rules
 
 
-def _combine(baseline: dict, overlay: dict | None, files: tuple[str, ...]) -> Ruleset:
+def _combine(
+    baseline: dict, overlay: dict | None, files: tuple[str, ...], majors: Majors
+) -> Ruleset:
     rules = _expand(baseline)
     institution = {**baseline["institution"]}
     classes = {**baseline["institution"].get("classes", {})}
@@ -258,12 +382,13 @@ def _combine(baseline: dict, overlay: dict | None, files: tuple[str, ...]) -> Ru
                 institution[key] = value
         target = overlay.get("certification_target", target)
         top = overlay
-    missing = [t for t in CLASS_TYPES if set(classes.get(t, {})) != set(_ClassSchema().fields)]
+    wanted = {"max_children", "children_per_caregiver", "source"}
+    missing = [t for t in CLASS_TYPES if not wanted <= set(classes.get(t, {}))]
     if missing:
-        raise RulesetError(f"{top['id']}: class rules incomplete for {missing}")
+        raise RulesetError(f"{top['_file']}: class rules incomplete for {missing}")
     for key in ("caregiver_roles", "health_roles", "cook_roles", "health_staff", "cooks"):
         if key not in institution:
-            raise RulesetError(f"{top['id']}: institution rules lack {key!r}")
+            raise RulesetError(f"{top['_file']}: institution rules lack {key!r}")
     institution.pop("classes", None)
     return Ruleset(
         id=top["id"],
@@ -275,6 +400,7 @@ def _combine(baseline: dict, overlay: dict | None, files: tuple[str, ...]) -> Ru
         classes=MappingProxyType({t: ClassRule(**c) for t, c in classes.items()}),
         certification_target=CertificationTarget(**target) if target else None,
         files=files,
+        majors=majors,
     )
 
 
@@ -296,20 +422,31 @@ def district_key(district: str) -> str:
     return "".join(unicodedata.normalize("NFKC", district).split())
 
 
-def load_rulesets(directory: Path = RULESETS_DIR) -> Rulesets:
-    """Read and check every ``*.toml`` in ``directory``."""
-    files = {path.name: _read(path) for path in sorted(directory.glob("*.toml"))}
+def load_rulesets(directory: Path = RULESETS_DIR, majors_file: Path = MAJORS_FILE) -> Rulesets:
+    """Read and check every ``*.toml`` in ``directory``, with the majors vocabulary."""
+    groups, base_majors = load_majors(majors_file)
+    files = {path.name: _read(path, groups) for path in sorted(directory.glob("*.toml"))}
     baseline = next((d for d in files.values() if d["id"] == BASELINE), None)
     if baseline is None:
         raise RulesetError(f"no {BASELINE} ruleset in {directory}")
+    if baseline["majors"]:
+        raise RulesetError(
+            f"{baseline['_file']}: the baseline's majors belong in {majors_file.name}"
+        )
     ids, by_district = {}, {}
     for name, data in files.items():
         if data["id"] in ids:
             raise RulesetError(f"{name}: ruleset id {data['id']!r} is also used by another file")
+        known = _majors(data["majors"], name, groups, base_majors)
+        majors = Majors(
+            groups=MappingProxyType(dict(groups)),
+            majors=tuple(dict.fromkeys(known.values())),
+            by_key=MappingProxyType(known),
+        )
         if data is baseline:
-            ruleset = _combine(baseline, None, (name,))
+            ruleset = _combine(baseline, None, (name,), majors)
         else:
-            ruleset = _combine(baseline, data, (f"{BASELINE}.toml", name))
+            ruleset = _combine(baseline, data, (f"{BASELINE}.toml", name), majors)
         ids[data["id"]] = ruleset
         for district in ruleset.districts:
             key = district_key(district)

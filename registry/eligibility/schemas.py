@@ -1,10 +1,32 @@
 from marshmallow import Schema, fields, validate
 
-from registry.fields import Day, IdentitySchema, InstitutionCode
+from registry.eligibility.rulesets import SEVERITIES
+from registry.fields import Day, IdentitySchema, InstitutionCode, Text
 from registry.vocabulary import STAFF_ROLES
 
 
-class EligibilityQuerySchema(IdentitySchema):
+class DispatchSchema(Schema):
+    """A security guard's dispatching company and its 保安服务许可证 number."""
+
+    dispatch_company = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "security_guard: the dispatching security company"},
+    )
+    dispatch_licence = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={"description": "security_guard: the company's 保安服务许可证 number"},
+    )
+
+
+def dispatch_of(data: dict) -> dict:
+    return {"company": data.get("dispatch_company"), "licence": data.get("dispatch_licence")}
+
+
+class EligibilityQuerySchema(IdentitySchema, DispatchSchema):
     role = fields.String(required=True, validate=validate.OneOf(list(STAFF_ROLES)))
     as_of = Day(load_default=None, metadata={"description": "default: today"})
     institution = InstitutionCode(
@@ -20,7 +42,17 @@ class ReasonSchema(Schema):
     rule = fields.String(metadata={"example": "qualification_certificate"})
     ok = fields.Boolean()
     message = fields.String(metadata={"description": "the requirement and what was found"})
-    source = fields.String(metadata={"description": "the document and article"})
+    source = fields.String(metadata={"description": "the document, and the article where read"})
+    severity = fields.String(
+        metadata={
+            "description": "required: a failure makes the person not eligible; "
+            "advisory: shown, never refusing",
+            "enum": list(SEVERITIES),
+        }
+    )
+    note = fields.String(
+        allow_none=True, metadata={"description": "what of the source could not be verified"}
+    )
 
 
 class RulesetRefSchema(Schema):
@@ -32,7 +64,9 @@ class RulesetRefSchema(Schema):
 class VerdictSchema(Schema):
     role = fields.String()
     as_of = fields.Date()
-    eligible = fields.Boolean(metadata={"description": "true only when every rule passes"})
+    eligible = fields.Boolean(
+        metadata={"description": "true when every required rule passes (advisory ones aside)"}
+    )
     barred = fields.Boolean()
     person_id = fields.Integer(allow_none=True, metadata={"description": "null: not registered"})
     ruleset = fields.Nested(RulesetRefSchema)

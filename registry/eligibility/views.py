@@ -5,7 +5,7 @@ from registry.auth.access import asking_for, current_user, require
 from registry.db import get_session
 
 from . import services
-from .schemas import EligibilityQuerySchema, VerdictSchema
+from .schemas import EligibilityQuerySchema, VerdictSchema, dispatch_of
 
 blp = Blueprint("eligibility", __name__, url_prefix="/api/v1/eligibility", description="任职资格")
 
@@ -16,12 +16,19 @@ blp = Blueprint("eligibility", __name__, url_prefix="/api/v1/eligibility", descr
 @blp.response(200, VerdictSchema)
 def check(data):
     """May this person hold `role` on `as_of`? Every rule of the role, passed or failed,
-    with its source; `barred` without the ban's details."""
+    with its severity and source; only required rules decide `eligible`; `barred`
+    without the ban's details."""
     session = get_session()
     institution = asking_for(data["institution"])
     limits.admit(session, current_user())
     as_of = data["as_of"] or clock.today()
     answer = services.check_eligibility(
-        session, current_user(), data["identity"], data["role"], as_of, institution
+        session,
+        current_user(),
+        data["identity"],
+        data["role"],
+        as_of,
+        institution,
+        dispatch_of(data),
     )
     return services.describe(answer)

@@ -84,7 +84,16 @@ def draw(report: dict, path: Path, font: str | None = None) -> list[str]:
     return notes
 
 
-_COLOURS = {True: "#2e7d32", False: "#c62828", None: "#9e9e9e"}
+_COLOURS = {True: "#2e7d32", False: "#c62828", None: "#9e9e9e", "not_due": "#f9a825"}
+
+
+def _colour(institution: dict) -> str:
+    """Green meets, red below a target that is due, amber below one not yet due."""
+    if institution["meets_target"] is False and institution.get("due") is False:
+        return _COLOURS["not_due"]
+    return _COLOURS[institution["meets_target"]]
+
+
 _TARGET_COLOURS = ("#1565c0", "#6a1b9a", "#ef6c00", "#00838f", "#37474f")
 
 
@@ -98,7 +107,7 @@ def _plot(report: dict, institutions: list[dict], path: Path, chinese: bool) -> 
     ax.barh(
         rows,
         [(i["rate"] or 0) * 100 for i in institutions],
-        color=[_COLOURS[i["meets_target"]] for i in institutions],
+        color=[_colour(i) for i in institutions],
     )
     for row, institution in enumerate(institutions):
         rate = institution["rate"]
@@ -112,6 +121,7 @@ def _plot(report: dict, institutions: list[dict], path: Path, chinese: bool) -> 
     handles = [
         Patch(color=_COLOURS[True], label=say("达标", "meets target")),
         Patch(color=_COLOURS[False], label=say("未达标", "below target")),
+        Patch(color=_COLOURS["not_due"], label=say("未达标（目标未到期）", "below, not yet due")),
         Patch(color=_COLOURS[None], label=say("无目标", "no target")),
     ]
     row = 0

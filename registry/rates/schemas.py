@@ -1,4 +1,4 @@
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, post_dump
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.fields import Day, Text
@@ -23,7 +23,23 @@ class RateSchema(Schema):
     target = fields.Float(
         allow_none=True, metadata={"description": "the district's target; null where none is set"}
     )
-    meets_target = fields.Boolean(allow_none=True)
+    meets_target = fields.Boolean(
+        allow_none=True, metadata={"description": "the rate against the target, due or not"}
+    )
+    due = fields.Boolean(
+        metadata={
+            "description": "only with a target: true on and after 31 December of the "
+            "target's year; before that a rate below it is not yet a shortfall"
+        }
+    )
+    due_on = fields.Date(metadata={"description": "only with a target: when it falls due"})
+
+    @post_dump
+    def _due_only_with_a_target(self, data, **kwargs):
+        if data.get("target") is None:
+            data.pop("due", None)
+            data.pop("due_on", None)
+        return data
 
 
 class InstitutionRateSchema(RateSchema):

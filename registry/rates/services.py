@@ -1,10 +1,10 @@
 """Certification rates (从业人员持证率) per institution and district, computed in SQL.
 Functions take the session and never commit.
 
-No official formula exists; this is ours (SPEC §4): staff in post on the date in the
-roles that require a qualification certificate, and of those, how many hold at least
-one certificate that counts for their role, valid on the date. A person in two roles
-counts once per employment. An institution with no such staff has no rate.
+No official formula exists; this is ours (README, Certification rates): staff in post
+on the date in the roles that require a qualification certificate, and of those, how
+many hold at least one certificate that counts for their role, valid on the date. A
+person in two roles counts once per employment. An institution with no such staff has no rate.
 """
 
 from datetime import date
@@ -21,7 +21,7 @@ from registry.institutions.models import Institution
 from registry.people.services import masked_number, name_of
 from registry.staffing.models import Employment
 
-# The roles counted, and for each the certificates that count (SPEC §4). Health
+# The roles counted, and for each the certificates that count. Health
 # certificates and the training certificates not named here do not count.
 COUNTED = {
     "director": ("director_training",),
@@ -65,10 +65,10 @@ def registered_spellings(session: Session, district: str) -> list[str]:
     return spellings
 
 
-def _rate(staff: int, certified: int, ruleset: Ruleset) -> dict:
+def _rate(staff: int, certified: int, ruleset: Ruleset, day: date) -> dict:
     target = ruleset.certification_target
     rate = Fraction(certified, staff) if staff else None
-    return {
+    figure = {
         "staff": staff,
         "certified": certified,
         "rate": None if rate is None else round(float(rate), 4),
@@ -78,6 +78,17 @@ def _rate(staff: int, certified: int, ruleset: Ruleset) -> dict:
             None if rate is None or target is None else rate >= Fraction(str(target.rate))
         ),
     }
+    if target is not None:
+        # 到2025年 is by the end of 2025: before 31 December of its year a rate below the
+        # target is not yet a shortfall.
+        figure["due"] = target.is_due(day)
+        figure["due_on"] = target.due_on()
+    return figure
+
+
+def missed(figure: dict) -> bool:
+    """A target that is due on the date and not met."""
+    return figure["meets_target"] is False and figure.get("due") is True
 
 
 def counts(session: Session, day: date, which=None):
@@ -132,7 +143,12 @@ def rates(session: Session, day: date, district: str | None = None) -> dict:
     for _, code, name, district_, staff, certified in counts(session, day, which):
         ruleset = rulesets.for_district(district_)
         institutions.append(
-            {"code": code, "name": name, "district": district_, **_rate(staff, certified, ruleset)}
+            {
+                "code": code,
+                "name": name,
+                "district": district_,
+                **_rate(staff, certified, ruleset, day),
+            }
         )
         total = rollup.setdefault(
             _district_name(ruleset, district_),
@@ -157,7 +173,7 @@ def rates(session: Session, day: date, district: str | None = None) -> dict:
             {
                 "district": name,
                 "institutions": total["institutions"],
-                **_rate(total["staff"], total["certified"], total["ruleset"]),
+                **_rate(total["staff"], total["certified"], total["ruleset"], day),
             }
             for name, total in sorted(rollup.items())
         ],
@@ -167,7 +183,7 @@ def rates(session: Session, day: date, district: str | None = None) -> dict:
 def institution_rate(session: Session, institution: Institution, day: date) -> dict:
     """One institution's figure, as ``rates`` gives it."""
     _, _, _, _, staff, certified = counts(session, day, Institution.id == institution.id).one()
-    return _rate(staff, certified, current_rulesets().for_district(institution.district))
+    return _rate(staff, certified, current_rulesets().for_district(institution.district), day)
 
 
 def explain(session: Session, institution: Institution, day: date) -> dict:
@@ -219,6 +235,7 @@ def explain(session: Session, institution: Institution, day: date) -> dict:
             len(staff),
             sum(s["certified"] for s in staff),
             current_rulesets().for_district(institution.district),
+            day,
         ),
         "counted": staff,
     }

@@ -39,6 +39,10 @@ class Employment(Base):
     # capacity and no criminal record barring the work (未成年人保护法 art. 62).
     declaration_at: Mapped[timestamp]
     declared_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # A security guard is dispatched by a security company (保安服务公司), recorded with
+    # its 保安服务许可证 number; the `dispatch` rule asks for both when hiring one.
+    dispatch_company: Mapped[str | None] = mapped_column(sa.String(200))
+    dispatch_licence: Mapped[str | None] = mapped_column(sa.String(64))
     ended_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[created_at]
 

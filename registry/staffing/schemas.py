@@ -1,7 +1,7 @@
 from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.credentials.schemas import CertificateOutSchema
-from registry.eligibility.schemas import ReasonSchema, RulesetRefSchema
+from registry.eligibility.schemas import DispatchSchema, ReasonSchema, RulesetRefSchema
 from registry.fields import Day, IdentitySchema, StrictBoolean
 from registry.rates.schemas import RateSchema
 from registry.vocabulary import STAFF_ROLES
@@ -15,7 +15,7 @@ def _declared(value: bool) -> None:
         )
 
 
-class HireSchema(IdentitySchema):
+class HireSchema(IdentitySchema, DispatchSchema):
     role = fields.String(required=True, validate=validate.OneOf(list(STAFF_ROLES)))
     start = Day(required=True)
     declaration = StrictBoolean(
@@ -39,6 +39,12 @@ class EmploymentSchema(Schema):
     full_time = fields.Boolean()
     start = fields.Date()
     end = fields.Date(allow_none=True)
+    dispatch_company = fields.String(allow_none=True)
+    dispatch_licence = fields.String(allow_none=True)
+    advisories = fields.List(
+        fields.Nested(ReasonSchema),
+        metadata={"description": "on hiring: the advisory rules not met (shown, not refusing)"},
+    )
 
 
 class EndSchema(Schema):
@@ -78,22 +84,40 @@ class StaffCountsSchema(Schema):
 
 class ShortfallSchema(Schema):
     rule = fields.String(metadata={"example": "caregiver_ratio"})
+    ok = fields.Boolean()
+    severity = fields.String(
+        metadata={
+            "description": "required: a failure makes the institution not compliant; "
+            "advisory: shown (a certification-rate target not yet due)"
+        }
+    )
     message = fields.String()
-    source = fields.String()
+    source = fields.String(metadata={"description": "the document, and the article where read"})
+    note = fields.String(
+        allow_none=True, metadata={"description": "what of the source could not be verified"}
+    )
+    due = fields.Boolean(metadata={"description": "certification_rate: the target is due"})
+    due_on = fields.Date(metadata={"description": "certification_rate: when the target falls due"})
 
 
 class ComplianceSchema(Schema):
     institution = fields.String()
     as_of = fields.Date()
     ruleset = fields.Nested(RulesetRefSchema)
-    compliant = fields.Boolean()
+    compliant = fields.Boolean(metadata={"description": "no required check failed"})
     children = fields.Integer()
     classes = fields.List(fields.Nested(ClassComplianceSchema))
     staff = fields.Nested(StaffCountsSchema)
     certification = fields.Nested(
         RateSchema, metadata={"description": "the certification rate (持证率) on `as_of`"}
     )
-    shortfalls = fields.List(fields.Nested(ShortfallSchema))
+    checks = fields.List(
+        fields.Nested(ShortfallSchema),
+        metadata={"description": "every institution rule that applies, passed or failed"},
+    )
+    shortfalls = fields.List(
+        fields.Nested(ShortfallSchema), metadata={"description": "the checks that failed"}
+    )
 
 
 class ExpiringSchema(Schema):

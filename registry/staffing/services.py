@@ -12,7 +12,7 @@ from registry.audit import record_event
 from registry.credentials.models import Certificate
 from registry.credentials.services import describe_certificate
 from registry.db import utcnow
-from registry.eligibility.services import Answer, ruleset_for, verdict_for
+from registry.eligibility.services import Answer, advisories, ruleset_for, verdict_for
 from registry.errors import Conflict, Invalid, NotFound
 from registry.institutions.models import Institution
 from registry.people.services import find_person, name_of, person_subject
@@ -20,6 +20,7 @@ from registry.rates.services import institution_rate
 from registry.vocabulary import CLASS_TYPES
 
 from .models import Employment
+from .rules import Staffing, check_all
 
 
 def hire(
@@ -30,9 +31,17 @@ def hire(
     receipted, like one made on its own.
 
     A refusal comes back as ``(None, answer)`` and is in the audit log (the caller
-    commits it and answers 409): a refused hire is a check like any other.
+    commits it and answers 409): a refused hire is a check like any other. Only
+    required rules refuse; advisory ones unmet are in the answer and the audit log.
+    A security guard's dispatching company and licence are kept on the employment.
     """
     identity, role, start = data["identity"], data["role"], data["start"]
+    given = [f for f in ("dispatch_company", "dispatch_licence") if data.get(f)]
+    if given and role != "security_guard":
+        raise Invalid(
+            "派遣公司和保安服务许可证号只用于保安员（only a security_guard is dispatched）",
+            {f: [f"only for the role security_guard, not {role}"] for f in given},
+        )
     person = find_person(session, identity)
     if person is not None:
         overlapping = session.scalar(
@@ -48,8 +57,16 @@ def hire(
                 f"this person already holds the role {role} here (employment {overlapping})",
                 id=overlapping,
             )
+    dispatch = {"company": data.get("dispatch_company"), "licence": data.get("dispatch_licence")}
     answer = verdict_for(
-        session, actor, identity, role, start, institution, purpose=f"hiring: {role}"
+        session,
+        actor,
+        identity,
+        role,
+        start,
+        institution,
+        purpose=f"hiring: {role}",
+        dispatch=dispatch,
     )
     verdict = answer.verdict
     event = {
@@ -59,8 +76,9 @@ def hire(
         "ruleset": verdict.ruleset.id,
         "check_id": answer.check.id,
     }
+    event["advisories"] = [r.rule for r in advisories(verdict)]
     if not verdict.eligible:
-        failed = [r.rule for r in verdict.reasons if not r.ok]
+        failed = [r.rule for r in verdict.reasons if not r.ok and r.severity == "required"]
         record_event(
             session,
             actor,
@@ -77,6 +95,8 @@ def hire(
         start=start,
         declaration_at=utcnow(),
         declared_by_id=getattr(actor, "id", None),
+        dispatch_company=dispatch["company"],
+        dispatch_licence=dispatch["licence"],
     )
     session.add(employment)
     session.flush()
@@ -138,157 +158,93 @@ def describe_employment(employment: Employment) -> dict:
         "full_time": employment.full_time,
         "start": employment.start,
         "end": employment.end,
+        "dispatch_company": employment.dispatch_company,
+        "dispatch_licence": employment.dispatch_licence,
     }
 
 
 # -- compliance -----------------------------------------------------------------------
 
 
-def _shortfall(rule: str, zh: str, en: str, source: str) -> dict:
-    return {"rule": rule, "message": f"{zh}（{en}）", "source": source}
-
-
 def compliance(session: Session, institution: Institution, day: date) -> dict:
-    """The institution against its ruleset's staffing rules on ``day``: class sizes,
-    caregivers for the children enrolled, health staff, cooks; every shortfall with
-    its source.
-
-    Staff are not assigned to classes, so caregivers are compared with the sum the
-    classes need, each class needing ``ceil(children / ratio)``.
-    """
+    """The institution against its ruleset's institution rules on ``day`` (class sizes,
+    caregivers for the children enrolled, health staff, cooks, the certification-rate
+    target): every rule's finding with its severity and source, and the shortfalls.
+    Only required findings make it not ``compliant``; a rate below a target not yet due
+    is advisory."""
     ruleset = ruleset_for(institution)
-    rules = ruleset.institution
-    in_post = list(
-        session.execute(
-            sa.select(Employment.role, Employment.full_time).where(
-                Employment.institution_id == institution.id, Employment.in_post_on(day)
-            )
-        )
-    )
-    shortfalls = []
-    classes = []
-    children = sum(c.children for c in institution.classes)
-    for class_type in CLASS_TYPES:
-        of_type = [c for c in institution.classes if c.type == class_type]
-        if not of_type:
-            continue
-        rule = ruleset.classes[class_type]
-        oversized = [c for c in of_type if c.children > rule.max_children]
-        needed = sum(math.ceil(c.children / rule.children_per_caregiver) for c in of_type)
-        classes.append(
-            {
-                "type": class_type,
-                "classes": len(of_type),
-                "children": sum(c.children for c in of_type),
-                "max_children": rule.max_children,
-                "oversized": len(oversized),
-                "children_per_caregiver": rule.children_per_caregiver,
-                "caregivers_required": needed,
-            }
-        )
-        for c in oversized:
-            shortfalls.append(
-                _shortfall(
-                    "class_size",
-                    f"{CLASS_TYPES[class_type]}有{c.children}名婴幼儿，超过{rule.max_children}人",
-                    f"a {class_type} class has {c.children} children, over {rule.max_children}",
-                    rule.source,
+    staffing = Staffing(
+        day=day,
+        classes=tuple((c.type, c.children) for c in institution.classes),
+        meals_on_site=bool(institution.meals_on_site),
+        in_post=tuple(
+            session.execute(
+                sa.select(Employment.role, Employment.full_time).where(
+                    Employment.institution_id == institution.id, Employment.in_post_on(day)
                 )
             )
-
-    def count(roles, full_time_only=False):
-        return sum(1 for r, ft in in_post if r in roles and (ft or not full_time_only))
-
-    caregivers = count(rules["caregiver_roles"])
-    caregivers_required = sum(c["caregivers_required"] for c in classes)
-    if caregivers < caregivers_required:
-        sources = "；".join(ruleset.classes[c["type"]].source for c in classes)
-        shortfalls.append(
-            _shortfall(
-                "caregiver_ratio",
-                f"在岗保育人员{caregivers}名，按各班比例应不少于{caregivers_required}名",
-                f"{caregivers} caregivers in post, the classes need {caregivers_required}",
-                sources,
-            )
-        )
-
-    health = rules["health_staff"]
-    health_staff = count(rules["health_roles"])
-    health_full_time = count(rules["health_roles"], full_time_only=True)
-    # At least one, children or not; and one full-time per 150 children (151 need two).
-    per = health["children_per_full_time"]
-    health_required = health["at_least"]
-    full_time_required = 0 if children < per else math.ceil(children / per)
-    if health_staff < health_required:
-        shortfalls.append(
-            _shortfall(
-                "health_staff",
-                f"在岗卫生保健人员{health_staff}名，应不少于{health_required}名",
-                f"{health_staff} health staff in post, at least {health_required} needed",
-                health["source"],
-            )
-        )
-    if health_full_time < full_time_required:
-        shortfalls.append(
-            _shortfall(
-                "health_staff_full_time",
-                f"收托{children}名婴幼儿，专职卫生保健人员{health_full_time}名，应不少于{full_time_required}名",
-                f"{children} children: {health_full_time} full-time health staff, "
-                f"{full_time_required} needed",
-                health["source"],
-            )
-        )
-
-    cooks_rule = rules["cooks"]
-    cooks = count(rules["cook_roles"])
-    cooks_required = (
-        math.ceil(children / cooks_rule["children_per_cook"]) if institution.meals_on_site else 0
+        ),
+        certification=institution_rate(session, institution, day),
     )
-    if cooks < cooks_required:
-        shortfalls.append(
-            _shortfall(
-                "cooks",
-                f"在园内制作膳食，{children}名婴幼儿需炊事人员{cooks_required}名，在岗{cooks}名",
-                f"meals cooked on site for {children} children need {cooks_required} cooks, "
-                f"{cooks} in post",
-                cooks_rule["source"],
-            )
-        )
-
-    certification = institution_rate(session, institution, day)
-    if certification["meets_target"] is False:
-        target = ruleset.certification_target
-        shortfalls.append(
-            _shortfall(
-                "certification_rate",
-                f"持证率{certification['rate']:.1%}（{certification['certified']}/"
-                f"{certification['staff']}），低于{target.rate:.0%}的目标",
-                f"{certification['certified']} of {certification['staff']} staff certified "
-                f"({certification['rate']:.1%}), below the target of {target.rate:.0%}",
-                target.source,
-            )
-        )
-
+    findings = [
+        {
+            "rule": f.rule,
+            "ok": f.ok,
+            "severity": f.severity,
+            "message": f.message,
+            "source": f.source,
+            "note": f.note,
+            **f.figures,
+        }
+        for f in check_all(staffing, ruleset)
+    ]
+    shortfalls = [f for f in findings if not f["ok"]]
+    rules = ruleset.institution
     return {
         "institution": institution.code,
         "as_of": day,
         "ruleset": ruleset,
-        "compliant": not shortfalls,
-        "certification": certification,
-        "children": children,
-        "classes": classes,
+        "compliant": all(f["severity"] != "required" for f in shortfalls),
+        "certification": staffing.certification,
+        "children": staffing.children,
+        "classes": _classes(staffing, ruleset),
         "staff": {
-            "caregivers": caregivers,
-            "caregivers_required": caregivers_required,
-            "health_staff": health_staff,
-            "health_staff_full_time": health_full_time,
-            "health_staff_required": health_required,
-            "health_staff_full_time_required": full_time_required,
-            "cooks": cooks,
-            "cooks_required": cooks_required,
+            "caregivers": staffing.count(rules["caregiver_roles"]),
+            "caregivers_required": staffing.caregivers_required(ruleset),
+            "health_staff": staffing.count(rules["health_roles"]),
+            "health_staff_full_time": staffing.count(rules["health_roles"], full_time_only=True),
+            "health_staff_required": rules["health_staff"]["at_least"],
+            "health_staff_full_time_required": staffing.full_time_health_required(ruleset),
+            "cooks": staffing.count(rules["cook_roles"]),
+            "cooks_required": staffing.cooks_required(ruleset),
         },
+        "checks": findings,
         "shortfalls": shortfalls,
     }
+
+
+def _classes(staffing: Staffing, ruleset) -> list[dict]:
+    """The classes by type, with what the ruleset asks of them."""
+    summary = []
+    for class_type in CLASS_TYPES:
+        sizes = [n for t, n in staffing.classes if t == class_type]
+        if not sizes:
+            continue
+        rule = ruleset.classes[class_type]
+        summary.append(
+            {
+                "type": class_type,
+                "classes": len(sizes),
+                "children": sum(sizes),
+                "max_children": rule.max_children,
+                "oversized": sum(1 for n in sizes if n > rule.max_children),
+                "children_per_caregiver": rule.children_per_caregiver,
+                "caregivers_required": sum(
+                    math.ceil(n / rule.children_per_caregiver) for n in sizes
+                ),
+            }
+        )
+    return summary
 
 
 # -- expiring certificates ------------------------------------------------------------

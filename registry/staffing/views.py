@@ -28,14 +28,17 @@ blp = Blueprint("staffing", __name__, url_prefix="/api/v1", description="在岗�
 @blp.alt_response(409, schema=RefusalSchema, description="not eligible or barred on `start`")
 def hire(data, code):
     """Hire a person in a role from `start`, if eligible on that date under the
-    institution's rules and not barred; 409 `not_eligible` with the reasons otherwise."""
+    institution's rules and not barred; 409 `not_eligible` with the reasons otherwise.
+    Only required rules refuse: advisory ones unmet come back in `advisories`. A
+    `security_guard` needs `dispatch_company` and `dispatch_licence`."""
     session = get_session()
     institution = scoped_institution(code)
     limits.admit(session, current_user())
     employment, answer = services.hire(session, current_user(), institution, data)
     if employment is None:
         raise NotEligible(
-            "not eligible for this role on the start date; nothing was recorded",
+            "入职日不符合该岗位的必需条件，未作记录（not eligible for this role on the start "
+            "date: a required rule is not met; nothing was recorded）",
             audited=True,  # the refusal and its check stay on record
             barred=answer.verdict.barred,
             reasons=ReasonSchema(many=True).dump(answer.verdict.reasons),
@@ -46,6 +49,7 @@ def hire(data, code):
         **services.describe_employment(employment),
         "check_id": answer.check.id,
         "receipt": answer.receipt,
+        "advisories": services.advisories(answer.verdict),
     }
 
 

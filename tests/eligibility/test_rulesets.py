@@ -1,10 +1,17 @@
 """The ruleset files: what each district gets, and what a broken file does."""
 
 import shutil
+from datetime import date
 
 import pytest
 
-from registry.eligibility.rulesets import RULESETS_DIR, RulesetError, load_rulesets
+from registry.eligibility.rulesets import (
+    MAJORS_FILE,
+    RULESETS_DIR,
+    CertificationTarget,
+    RulesetError,
+    load_rulesets,
+)
 
 RULESETS = load_rulesets()
 
@@ -138,3 +145,98 @@ def test_without_the_baseline_nothing_loads(tmp_path):
     (directory / "national.toml").unlink()
     with pytest.raises(RulesetError, match="national"):
         load_rulesets(directory)
+
+
+@pytest.mark.parametrize(
+    ("file", "change", "problem"),
+    [
+        (
+            "yongan.toml",
+            ('severity = "advisory"', 'severity = "optional"'),
+            "'optional' is not one of",
+        ),
+        (
+            "hangjin.toml",
+            ('major_groups = ["infant_care"]', 'major_groups = ["infant"]'),
+            "unknown major group 'infant'",
+        ),
+        (
+            "national.toml",
+            ('major_groups = ["infant_care", "health", "education"]', "major_groups = []"),
+            "major_groups",
+        ),
+    ],
+    ids=["unknown-severity", "unknown-major-group", "no-major-group"],
+)
+def test_a_bad_rule_names_the_file_the_rule_and_the_problem(tmp_path, file, change, problem):
+    directory = _copy_rulesets(tmp_path)
+    path = directory / file
+    text = path.read_text(encoding="utf-8")
+    assert change[0] in text
+    path.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
+    with pytest.raises(RulesetError) as error:
+        load_rulesets(directory)
+    message = str(error.value)
+    assert file in message and problem in message
+    assert "(background)" in message or "(qualification_certificate)" in message
+
+
+MAJOR = """
+[[majors]]
+name = "{name}"
+group = "{group}"
+aliases = []
+source = "某文件"
+"""
+
+
+def test_a_district_adds_majors_for_itself(tmp_path):
+    directory = _copy_rulesets(tmp_path)
+    (directory / "binjiang.toml").write_text(
+        OVERLAY + MAJOR.format(name="托育服务", group="infant_care"), encoding="utf-8"
+    )
+    rulesets = load_rulesets(directory)
+    assert rulesets.for_district("滨江区").majors.find("托育服务").group == "infant_care"
+    assert rulesets.baseline.majors.find("托育服务") is None
+    assert rulesets.for_district("西湖区").majors.find("托育服务") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "group", "problem"),
+    [
+        ("学前教育", "infant_care", "'学前教育' is listed twice"),
+        ("护理学", "health", "'护理学' is listed twice"),  # an alias of 护理
+        ("托育服务", "nursery", "unknown major group 'nursery'"),
+    ],
+)
+def test_a_bad_major_stops_the_start(tmp_path, name, group, problem):
+    directory = _copy_rulesets(tmp_path)
+    (directory / "binjiang.toml").write_text(
+        OVERLAY + MAJOR.format(name=name, group=group), encoding="utf-8"
+    )
+    with pytest.raises(RulesetError) as error:
+        load_rulesets(directory)
+    assert "binjiang.toml" in str(error.value) and problem in str(error.value)
+    assert name in str(error.value)
+
+
+def test_a_major_listed_twice_in_the_vocabulary_stops_the_start(tmp_path):
+    majors = tmp_path / "majors.toml"
+    text = MAJORS_FILE.read_text(encoding="utf-8")
+    majors.write_text(text + MAJOR.format(name="早期 教育", group="infant_care"), "utf-8")
+    with pytest.raises(RulesetError) as error:
+        load_rulesets(RULESETS_DIR, majors)
+    assert "majors.toml" in str(error.value) and "'早期 教育' is listed twice" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("rate", "by", "day", "due"),
+    [
+        (0.9, 2025, date(2025, 12, 30), False),
+        (0.9, 2025, date(2025, 12, 31), True),
+        (0.8, 2022, date(2023, 1, 1), True),
+    ],
+)
+def test_a_target_falls_due_on_the_last_day_of_its_year(rate, by, day, due):
+    target = CertificationTarget(rate, by, "某文件")
+    assert target.is_due(day) is due and target.due_on() == date(by, 12, 31)

@@ -160,3 +160,48 @@ def test_bad_questions_name_the_field(client, make_user, body, field):
 def test_other_roles_do_not_ask(client, make_user, role):
     _, headers = make_user(role)
     assert _ask(client, headers, role="nurse").status_code == 403
+
+
+CAREGIVER = [
+    ("health_certificate", date(2026, 3, 1)),
+    ("caregiver_training", date(2024, 1, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    ("district", "eligible", "severity"),
+    [("永安市", True, "advisory"), ("西湖区", False, "required"), ("滨江区", True, None)],
+)
+def test_the_api_shows_required_and_advisory_rules(
+    client, make_user, make_institution, make_person, district, eligible, severity
+):
+    make_person(5, major="学前教育", certificates=CAREGIVER)
+    make_institution(code=CODES[2], district=district)
+    _, bureau = make_user("bureau")
+    body = _ask(client, bureau, role="caregiver", institution=CODES[2]).get_json()
+    assert body["eligible"] is eligible
+    assert all(r["severity"] in ("required", "advisory") for r in body["reasons"])
+    failed = [(r["rule"], r["severity"]) for r in body["reasons"] if not r["ok"]]
+    assert failed == ([("qualification_certificate", severity)] if severity else [])
+
+
+def test_a_security_guard_is_asked_about_with_the_dispatching_company(
+    client, make_user, make_person
+):
+    make_person(5, certificates=[("health_certificate", date(2026, 3, 1)),
+                                 ("security_guard", date(2020, 1, 1))])  # fmt: skip
+    _, bureau = make_user("bureau")
+    body = _ask(client, bureau, role="security_guard").get_json()
+    assert [r["rule"] for r in body["reasons"] if not r["ok"]] == ["dispatch"]
+    body = _ask(
+        client,
+        bureau,
+        role="security_guard",
+        dispatch_company="杭州市保安服务有限公司",
+        dispatch_licence="浙公保服许字〔2010〕001号",
+    ).get_json()
+    assert body["eligible"] is True
+    assert (
+        "杭州市保安服务有限公司"
+        in next(r for r in body["reasons"] if r["rule"] == "dispatch")["message"]
+    )

@@ -46,6 +46,8 @@ def test_json_is_the_contract(run, staffed):
         "rate": 1.0,
         "target": 0.8,
         "meets_target": True,
+        "due": True,
+        "due_on": "2025-12-31",
     }
     assert set(report["districts"][0]) == {
         "district",
@@ -55,6 +57,8 @@ def test_json_is_the_contract(run, staffed):
         "rate",
         "target",
         "meets_target",
+        "due",
+        "due_on",
     }
     empty = next(i for i in report["institutions"] if i["code"] == CODES[2])
     assert (empty["rate"], empty["target"], empty["meets_target"]) == (None, None, None)
@@ -66,7 +70,7 @@ def test_the_table_lines_up_chinese_names(run, staffed):
     lines = result.stdout.splitlines()
     header = lines[1]
     assert header.split() == ["level", "district", "code", "name", "institutions", "staff",
-                              "certified", "rate", "target", "meets_target"]  # fmt: skip
+                              "certified", "rate", "target", "meets_target", "due"]  # fmt: skip
     rows = [line for line in lines[2:] if CODES[0] in line or CODES[1] in line]
     # The code column starts at the same terminal column on every line.
     starts = {
@@ -171,3 +175,25 @@ def test_bad_input_exits_2_and_prints_nothing(run, staffed, args, named):
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     assert named in result.stderr
+
+
+@pytest.mark.parametrize(("as_of", "listed"), [("2025-12-30", False), ("2025-12-31", True)])
+def test_below_target_lists_only_targets_that_are_due(
+    run, make_institution, make_person, employ, as_of, listed
+):
+    xihu = make_institution(CODES[0], district="西湖区")
+    employ(make_person(1, certificates=[("childcare_worker", ISSUED)]), xihu, "caregiver")
+    employ(make_person(2), xihu, "caregiver")
+    result = run("rates", "--as-of", as_of, "--below-target", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [i["code"] for i in report["institutions"]] == ([CODES[0]] if listed else [])
+    everyone = json.loads(run("rates", "--as-of", as_of, "--format", "json").stdout)
+    xihu = next(i for i in everyone["institutions"] if i["code"] == CODES[0])
+    assert (xihu["meets_target"], xihu["due"], xihu["due_on"]) == (False, listed, "2025-12-31")
+    table = run("rates", "--as-of", as_of).stdout
+    row = next(line for line in table.splitlines() if CODES[0] in line)
+    if listed:
+        assert "NO" in row.split() and row.rstrip().endswith("due")
+    else:
+        assert "no (not yet due)" in row and "from 2025-12-31" in row

@@ -1,4 +1,4 @@
-"""The certification rate of SPEC §4, clause by clause, on small hand-made institutions.
+"""The certification rate as the README defines it, clause by clause, on small institutions.
 Employments are recorded directly: the rate must count staff that hiring, which checks
 qualifications, would not have let in (certificates expire and are revoked later)."""
 
@@ -147,6 +147,8 @@ def test_a_district_nobody_is_registered_in(app, session, make_institution):
                 "rate": None,
                 "target": 0.8,
                 "meets_target": None,
+                "due": True,
+                "due_on": date(2025, 12, 31),
             }
         ]
         with pytest.raises(Invalid) as caught:

@@ -64,6 +64,8 @@ def test_a_director_finds_the_own_figure_under_compliance(client, make_user, sta
         "rate": 0.5,
         "target": 0.9,
         "meets_target": False,
+        "due": True,
+        "due_on": "2025-12-31",
     }
     shortfall = next(s for s in body.json["shortfalls"] if s["rule"] == "certification_rate")
     assert "50.0%" in shortfall["message"] and "90%" in shortfall["message"]

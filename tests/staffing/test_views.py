@@ -1,6 +1,6 @@
 """Hiring through the rules, ending, the roster, compliance and expiring certificates."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -277,14 +277,12 @@ def test_health_staff_one_full_time_per_150_children(client, director, make_pers
     _set(client, bureau, classes=[{"type": "preschool", "children": 15}] * 10)  # 150
     _staff(client, director, make_person, [("caregiver", True)] * 30)
     shortfalls = {s["rule"] for s in _compliance(client, director)["shortfalls"]}
-    assert shortfalls == {"health_staff", "health_staff_full_time"}
+    assert shortfalls == {"health_staff"}
+    # 150名以下 includes 150: a part-time health staff is enough.
     _staff(client, director, make_person, [("nurse", False)], first=100)
     body = _compliance(client, director)
-    assert {s["rule"] for s in body["shortfalls"]} == {"health_staff_full_time"}
-    assert body["staff"]["health_staff_full_time_required"] == 1
-    assert "150" in body["shortfalls"][0]["source"]
-    _staff(client, director, make_person, [("nurse", True)], first=101)
-    assert _compliance(client, director)["compliant"] is True
+    assert body["compliant"] is True and body["shortfalls"] == []
+    assert body["staff"]["health_staff_full_time_required"] == 0
     # 151 children need two full-time health staff.
     _set(
         client,
@@ -296,6 +294,9 @@ def test_health_staff_one_full_time_per_150_children(client, director, make_pers
     body = _compliance(client, director)
     assert {s["rule"] for s in body["shortfalls"]} == {"health_staff_full_time"}
     assert body["staff"]["health_staff_full_time_required"] == 2
+    assert "150" in body["shortfalls"][0]["source"]
+    _staff(client, director, make_person, [("nurse", True)] * 2, first=103)
+    assert _compliance(client, director)["compliant"] is True
 
 
 def test_without_children_only_the_health_staff_is_required(
@@ -403,3 +404,117 @@ def test_an_institution_says_which_rules_it_is_held_to(
         client.get(f"/api/v1/institutions/{CODES[1]}", headers=bureau).get_json()["ruleset"]
         == "national"
     )
+
+
+# -- severities, security guards, targets -------------------------------------------------
+
+START = "2026-06-01"
+EXAMINED = date(2026, 3, 1)
+TRAINED = [("health_certificate", EXAMINED), ("caregiver_training", date(2024, 1, 1))]
+GUARD = [("health_certificate", EXAMINED), ("security_guard", date(2020, 1, 1))]
+DISPATCH = {"dispatch_company": "杭州市保安服务有限公司", "dispatch_licence": "浙公保服许字001号"}
+
+
+@pytest.fixture
+def yongan(make_institution, make_user):
+    institution = make_institution(code=CODES[1], name="永安市托育园", district="永安市")
+    return institution, make_user("director", institution)[1]
+
+
+def test_hiring_shows_advisory_rules_and_does_not_refuse_on_them(
+    client, session, yongan, make_person
+):
+    _, director = yongan
+    make_person(1, major="学前教育", certificates=TRAINED)
+    response = _hire(client, director, id_number(1), "caregiver", CODES[1], start=START)
+    assert response.status_code == 201, response.get_json()
+    advisories = response.get_json()["advisories"]
+    assert [(a["rule"], a["severity"], a["ok"]) for a in advisories] == [
+        ("qualification_certificate", "advisory", False)
+    ]
+    assert "永政办〔2021〕64号" in advisories[0]["source"]
+    event = session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "employment.started"))
+    assert event.data["advisories"] == ["qualification_certificate"]
+
+
+def test_hiring_refuses_on_required_rules_and_shows_both(client, session, yongan, make_person):
+    _, director = yongan
+    make_person(1, major="宠物护理", certificates=[("health_certificate", EXAMINED)])
+    response = _hire(client, director, id_number(1), "caregiver", CODES[1], start=START)
+    assert response.status_code == 409
+    failed = {r["rule"]: r["severity"] for r in response.get_json()["reasons"] if not r["ok"]}
+    assert failed == {
+        "background": "required",
+        "training": "required",
+        "qualification_certificate": "advisory",
+    }
+    assert _employments(session) == 0
+    event = session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "employment.refused"))
+    assert event.data["failed"] == ["background", "training"]
+
+
+def test_a_security_guard_is_hired_with_the_dispatching_company(
+    client, session, director, make_person
+):
+    make_person(1, certificates=GUARD)
+    refused = _hire(client, director, id_number(1), "security_guard", start=START)
+    assert refused.status_code == 409
+    assert [r["rule"] for r in refused.get_json()["reasons"] if not r["ok"]] == ["dispatch"]
+    response = _hire(client, director, id_number(1), "security_guard", start=START, **DISPATCH)
+    assert response.status_code == 201, response.get_json()
+    employment = session.get(Employment, response.get_json()["id"])
+    assert employment.dispatch_company == "杭州市保安服务有限公司"
+    assert employment.dispatch_licence == "浙公保服许字001号"
+    assert response.get_json()["dispatch_licence"] == "浙公保服许字001号"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"role": "cook", **DISPATCH}, "dispatch_company"),
+        ({"role": "security_guard", "dispatch_licence": "x" * 65}, "dispatch_licence"),
+        ({"role": "security_guard", "dispatch_company": "  "}, "dispatch_company"),
+    ],
+)
+def test_bad_dispatch_details_name_the_field(
+    client, session, director, make_person, changes, field
+):
+    make_person(1, certificates=GUARD)
+    response = _hire(client, director, id_number(1), start=START, **changes)
+    assert response.status_code == 422 and field in response.get_json()["errors"]
+    assert _employments(session) == 0
+
+
+@pytest.mark.parametrize(
+    ("as_of", "severity"), [("2025-12-30", "advisory"), ("2025-12-31", "required")]
+)
+def test_compliance_shows_a_target_as_due_or_not_yet(
+    client, session, institution, director, make_person, make_user, as_of, severity
+):
+    _, bureau = make_user("bureau")
+    _set(client, bureau, classes=[])
+    # Recorded directly: a caregiver of two and the nurse certified, 2 of 3 against 90 %.
+    for i, certificates in ((1, [("childcare_worker", date(2024, 1, 1))]), (2, []), (3, NURSE)):
+        person = make_person(i, certificates=certificates)
+        role = "nurse" if i == 3 else "caregiver"
+        session.add(
+            Employment(
+                person_id=person.id,
+                institution_id=institution.id,
+                role=role,
+                start=date(2025, 7, 1),
+                declaration_at=datetime(2025, 7, 1, tzinfo=UTC),
+            )
+        )
+    session.flush()
+    body = client.get(
+        f"/api/v1/institutions/{CODES[0]}/compliance?as_of={as_of}", headers=director
+    ).get_json()
+    due = severity == "required"
+    rate = next(c for c in body["checks"] if c["rule"] == "certification_rate")
+    assert (rate["ok"], rate["severity"], rate["due"]) == (False, severity, due)
+    assert rate["due_on"] == "2025-12-31" and "西政办函〔2021〕15号" in rate["source"]
+    assert body["certification"]["rate"] == 0.6667 and body["certification"]["due"] is due
+    assert body["compliant"] is not due
+    assert [s["rule"] for s in body["shortfalls"]] == ["certification_rate"]
+    assert ("目标于2025-12-31到期" in rate["message"]) is not due
