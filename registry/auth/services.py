@@ -141,6 +141,8 @@ def list_users(
     there are in all: two statements whatever the page size."""
     where = [User.role == role] if role else []
     total = session.scalar(sa.select(sa.func.count()).select_from(User).where(*where))
+    if offset >= total:  # past the end (a page number too large for the database, say)
+        return [], total
     users = session.scalars(
         sa.select(User)
         .outerjoin(User.institution)
@@ -412,6 +414,8 @@ def list_tokens(
     """A page of tokens (of ``user``, or everyone's), newest first, with their users."""
     where = [ApiToken.user_id == user.id] if user is not None else []
     total = session.scalar(sa.select(sa.func.count()).select_from(ApiToken).where(*where))
+    if offset >= total:
+        return [], total
     tokens = session.scalars(
         sa.select(ApiToken)
         .join(ApiToken.user)

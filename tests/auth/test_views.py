@@ -36,6 +36,8 @@ def test_the_users_list_pages_with_a_bounded_number_of_statements(
     assert meta["total"] == 13 and meta["total_pages"] == 3 and meta["page"] == 2
     directors = client.get("/api/v1/users?role=director&page_size=100", headers=admin)
     assert len(directors.get_json()) == 12
+    beyond = client.get(f"/api/v1/users?page={2**80}", headers=admin)
+    assert beyond.status_code == 200 and beyond.get_json() == []
     too_big = client.get("/api/v1/users?page_size=1000", headers=admin)
     assert too_big.status_code == 422 and "page_size" in too_big.get_json()["errors"]
 
