@@ -254,7 +254,10 @@ def sign_in(session: Session, username: str, password: str, address: str) -> Use
     an unknown user, a wrong password and a disabled account) after recording the failure,
     or ``RateLimited`` while the username or the address is paused. Every refusal is an
     audit event; the caller commits either way."""
-    now, typed = clock.now(), username.strip()[:200]
+    now = clock.now()
+    # What was typed, as far as it can be a username: no stored name is longer, and no
+    # control character (PostgreSQL cannot even store a NUL) belongs in one.
+    typed = "".join(c for c in username.strip() if c.isprintable())[:64]
     take_turn(session)  # count and record in turn, so that two workers count the same
     key = typed.lower()
     if _recent_failures(session, key, address, now):
@@ -265,7 +268,10 @@ def sign_in(session: Session, username: str, password: str, address: str) -> Use
     user = session.scalar(sa.select(User).where(User.username == typed))
     # A wrong username costs the same scrypt as a wrong password: the time taken does
     # not tell whether the user exists.
-    ok = crypto.verify_password(password, user.password_hash if user else _dummy_hash())
+    # Nobody's password is longer than 200 characters: a megabyte is not worth a hash.
+    ok = len(password) <= 200 and crypto.verify_password(
+        password, user.password_hash if user else _dummy_hash()
+    )
     if user is not None and ok and user.active:
         record_event(session, user, "auth.signed_in", f"user:{user.username}", {"address": address})
         return user

@@ -214,3 +214,10 @@ def test_behind_a_proxy_the_client_address_is_the_forwarded_one(make_app):
     assert client.get("/address", headers={"X-Forwarded-For": "198.51.100.7"}).text == (
         "198.51.100.7"
     )
+
+
+def test_odd_usernames_are_refused_and_counted_not_a_server_error(client, session):
+    for username in ("nul\x00byte", "长" * 300, ""):
+        assert sign_in(client, username, "x" * 5000).status_code == 401
+    stored = session.scalars(sa.select(SignInFailure.username)).all()
+    assert sorted(stored) == sorted(["nulbyte", "长" * 64, ""])
