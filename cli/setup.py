@@ -81,7 +81,14 @@ def serve(host, port, workers):
     """Serve the web pages and the API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
-    create_app()  # fail here, with a clear message, rather than in every worker
+    settings = create_app().extensions["registry.settings"]  # fail here, not in every worker
+    scheme = "https" if settings.https else "http"
+    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host == "0.0.0.0" else host)  # noqa: S104
+    click.echo(
+        f"在浏览器打开 {scheme}://{shown}:{port}/login 登录 "
+        f"(sign in in a browser there); API: {scheme}://{shown}:{port}/api/v1/",
+        err=True,
+    )
 
     class Server(BaseApplication):
         def load_config(self):

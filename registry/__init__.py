@@ -1,11 +1,20 @@
 """The staff credential and lifetime-ban registry for infant-care institutions."""
 
-from flask import Flask
+from flask import Flask, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from registry import crypto, db, errors
 from registry.api import init_api
 from registry.config import Settings, load_settings
 from registry.eligibility.rulesets import load_rulesets
+
+# Pages may load only the registry's own files: no inline script, no other site, and no
+# framing by another page (clickjacking).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -18,8 +27,62 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["registry.settings"] = settings
     app.extensions["registry.keyring"] = keyring
     app.extensions["registry.rulesets"] = load_rulesets()  # a bad file stops the start
+    if settings.proxies:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies, x_host=0
+        )
     db.init_app(app, db.make_engine(settings.database_url))
     init_api(app)
-    db.commit_every_view(app)  # the one place a request commits
+    _init_pages(app, settings, keyring)
+    db.commit_every_view(app)  # the one place a request commits (API and pages)
     errors.register_error_handlers(app)  # after the API's own, which they replace
     return app
+
+
+def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None:
+    """The web pages: CSRF on every form, cookies that scripts and other sites cannot
+    use, the security headers, and the notes of use written after each request."""
+    from registry.auth.access import run_after_request_writes
+    from registry.auth.pages import bp as auth_pages
+
+    app.secret_key = keyring.app_secret()
+    app.config.update(
+        # Flask's own signed cookie holds only the forms' CSRF token.
+        SESSION_COOKIE_NAME="registry_csrf",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.https,
+        PREFERRED_URL_SCHEME="https" if settings.https else "http",
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked below, for everything but the API
+    )
+    csrf = CSRFProtect(app)
+
+    @app.before_request
+    def _check_csrf():
+        # The API takes bearer tokens only, which a browser never sends by itself;
+        # everything else (every page form) needs the form's CSRF token.
+        if not _is_api(request.path):
+            csrf.protect()
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not _is_api(request.path):
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    app.register_error_handler(CSRFError, _csrf_failed)
+    app.teardown_request(run_after_request_writes)
+    app.register_blueprint(auth_pages)
+
+
+def _is_api(path: str) -> bool:
+    return path == "/api/v1" or path.startswith("/api/v1/")
+
+
+def _csrf_failed(exc: CSRFError):
+    from flask import render_template
+
+    return render_template("csrf.html", reason=exc.description), 400

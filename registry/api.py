@@ -10,6 +10,23 @@ class RegistryApi(Api):
     # The document shows our one error shape (the handlers are in registry.errors).
     ERROR_SCHEMA = ErrorSchema
 
+    def _register_pagination_header(self):
+        # A header's value is text: flask-smorest documents X-Pagination as the object
+        # it encodes, which no header value is. Documented as the JSON text it is.
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "JSON: total, total_pages, first_page, last_page, page, "
+                "previous_page, next_page (the last two only where there is one)",
+                "schema": {
+                    "type": "string",
+                    "example": '{"total": 1, "total_pages": 1, '
+                    '"first_page": 1, "last_page": 1, "page": 1}',
+                },
+            },
+            lazy=True,
+        )
+
 
 class IdConverter(IntegerConverter):
     """``<id:…>`` in a route: a row id, 1 to 2**31 - 1. A larger number is a 404, not
@@ -36,6 +53,7 @@ def init_api(app) -> Api:
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )
+    from registry.auth.views import tokens, users
     from registry.bans.views import blp as bans
     from registry.credentials.views import blp as certificates
     from registry.eligibility.views import blp as eligibility
@@ -54,6 +72,8 @@ def init_api(app) -> Api:
         bans,
         imports,
         rates,
+        users,
+        tokens,
     ):
         api.register_blueprint(blueprint)
     return api

@@ -6,17 +6,18 @@ Hangzhou is on the same day as the check's receipt. China keeps no daylight savi
 time, so a fixed offset is exact.
 """
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 
 CHINA = timezone(timedelta(hours=8), "UTC+08:00")
 
-_fixed: datetime | None = None
+_source: Callable[[], datetime] | None = None
 
 
 def now() -> datetime:
     """The current moment, aware, in UTC."""
-    return _fixed if _fixed is not None else datetime.now(UTC)
+    return _source().astimezone(UTC) if _source is not None else datetime.now(UTC)
 
 
 def today() -> date:
@@ -25,14 +26,19 @@ def today() -> date:
 
 
 @contextmanager
-def fixed_at(moment: datetime):
-    """Within the block, ``now()`` is ``moment`` (aware) and ``today()`` its date in
-    China. For tests and benchmarks; nothing in the registry calls it."""
-    global _fixed
-    if moment.tzinfo is None:
-        raise ValueError("give an aware datetime")
-    previous, _fixed = _fixed, moment.astimezone(UTC)
+def using(source: Callable[[], datetime]):
+    """Within the block, ``now()`` asks ``source`` (a test's clock that it moves instead
+    of sleeping). For tests and benchmarks; nothing in the registry calls it."""
+    global _source
+    previous, _source = _source, source
     try:
         yield
     finally:
-        _fixed = previous
+        _source = previous
+
+
+def fixed_at(moment: datetime):
+    """``using`` a clock that stands still at ``moment`` (aware)."""
+    if moment.tzinfo is None:
+        raise ValueError("give an aware datetime")
+    return using(lambda: moment)

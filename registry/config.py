@@ -32,6 +32,17 @@ class Settings:
     check_window: int = 60
     # Whom a director is told to contact about a "barred" answer.
     ban_contact: str = DEFAULT_BAN_CONTACT
+    # Web sign-in: a session ends after this many minutes without a request, and this
+    # many hours after sign-in whatever happens.
+    session_idle_minutes: int = 30
+    session_lifetime_hours: int = 12
+    # Served over HTTPS (behind a proxy that terminates TLS, say): cookies are Secure.
+    https: bool = False
+    # Proxies in front of the registry whose X-Forwarded-For / -Proto to trust (0: none,
+    # the client address is the connection's).
+    proxies: int = 0
+    # Days an API token lasts unless its creator says otherwise.
+    token_days: int = 365
 
     @property
     def production(self) -> bool:
@@ -57,7 +68,30 @@ def load_settings(environ: dict | None = None) -> Settings:
         check_limit=_positive(environ, "REGISTRY_CHECK_LIMIT", 120),
         check_window=_positive(environ, "REGISTRY_CHECK_WINDOW", 60),
         ban_contact=environ.get("REGISTRY_BAN_CONTACT") or DEFAULT_BAN_CONTACT,
+        session_idle_minutes=_positive(environ, "REGISTRY_SESSION_IDLE_MINUTES", 30),
+        session_lifetime_hours=_positive(environ, "REGISTRY_SESSION_LIFETIME_HOURS", 12),
+        https=_flag(environ, "REGISTRY_HTTPS"),
+        proxies=_count(environ, "REGISTRY_PROXIES"),
+        token_days=_positive(environ, "REGISTRY_TOKEN_DAYS", 365),
     )
+
+
+def _flag(environ, name: str) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no), not {raw!r}")
+
+
+def _count(environ, name: str) -> int:
+    raw = environ.get(name)
+    if not raw:
+        return 0
+    if not raw.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number of 0 or more, not {raw!r}")
+    return int(raw)
 
 
 def _positive(environ, name: str, default: int) -> int:

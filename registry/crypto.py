@@ -282,6 +282,19 @@ class Keyring:
         """The index under every loaded key, for lookups while a rotation is under way."""
         return {kid: self.blind_index(canonical, kid) for kid in self.blind_keys}
 
+    # -- web sessions -----------------------------------------------------------------
+
+    def session_digests(self, session_id: str) -> list[bytes]:
+        """The keyed HMAC a web session's id is stored as, under every loaded blind-index
+        key, the active one first (a session made before a rotation still matches)."""
+        kids = sorted(self.blind_keys, reverse=True)
+        return [self.blind_index(f"web-session:{session_id}", kid) for kid in kids]
+
+    def app_secret(self) -> bytes:
+        """A secret for the signed cookie holding the sign-in form's CSRF token, derived
+        from the active blind-index key so that every worker of an instance agrees."""
+        return self.blind_index("flask-secret-key")
+
     # -- field encryption -------------------------------------------------------------
 
     def encrypt(self, plaintext: str, context: str) -> bytes:
@@ -393,6 +406,11 @@ def verify_password(password: str, stored: str) -> bool:
 
 def new_api_token() -> str:
     """32 random bytes, URL-safe: shown once, stored only as ``token_digest``."""
+    return secrets.token_urlsafe(32)
+
+
+def new_session_id() -> str:
+    """A web session's id: 32 random bytes, sent as the cookie, stored only keyed-hashed."""
     return secrets.token_urlsafe(32)
 
 

@@ -1,7 +1,7 @@
 """Imports every model, so that ``Base.metadata`` holds the whole schema (for Alembic)."""
 
 from registry.audit import AuditEvent
-from registry.auth.models import ApiToken, User
+from registry.auth.models import ApiToken, SignInFailure, User, WebSession
 from registry.bans.models import Alert, Ban, BanCheck
 from registry.credentials.models import Certificate, CertificateChange
 from registry.imports.models import ImportBatch, ImportRowError
@@ -27,5 +27,7 @@ __all__ = [
     "LimitedRequest",
     "Person",
     "PersonChange",
+    "SignInFailure",
     "User",
+    "WebSession",
 ]

@@ -4,26 +4,92 @@ Views declare the roles they admit with ``@require(...)``; anything scoped to an
 institution goes through ``check_institution`` before it is read or written.
 """
 
+import logging
 from functools import wraps
 
 from flask import g, request
 
-from registry.db import get_session
+from registry.db import begin_writing, get_session
 from registry.errors import Forbidden, Unauthorized
 from registry.vocabulary import USER_ROLES
 
-from .services import authenticate_token
+from . import services
+from .services import TokenRefused, admit_token
+
+log = logging.getLogger(__name__)
+
+# Whom a bureau user may create, disable and enable: the accounts of institutions and of
+# the HR bureau, never another bureau user or an administrator.
+BUREAU_MANAGES = ("director", "hr")
 
 
 def current_user():
-    """The user authenticated by the request's bearer token (cached on ``g``)."""
+    """The user authenticated by the request's bearer token (cached on ``g``).
+
+    The API takes bearer tokens only, never the web pages' session cookie: a browser
+    sends a cookie by itself with a request another site makes it send, a token it
+    does not.
+    """
     if "user" not in g:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("send an API token as 'Authorization: Bearer <token>'")
-        g.user = authenticate_token(get_session(), token.strip())
+            raise Unauthorized(
+                "请以 'Authorization: Bearer <令牌>' 发送 API 令牌 "
+                "(send an API token as 'Authorization: Bearer <token>')"
+            )
+        session = get_session()
+        try:
+            g.user, api_token = admit_token(session, token.strip())
+        except TokenRefused as refused:
+            # The refusal is the one thing written, in a transaction of its own.
+            session.rollback()
+            begin_writing(session)
+            services.note_refused_token(session, refused)
+            session.commit()
+            raise
+        if services.needs_touch(api_token.last_used_at):
+            after_request_write(services.touch_token, api_token.id)
     return g.user
+
+
+def after_request_write(function, *args) -> None:
+    """Run ``function(session, *args)`` once the request is done (its answer sent, its
+    own transaction over), in a short writing transaction: a token's ``last_used_at``, a
+    session's ``last_seen_at``. At most once a minute each, so the requests that need
+    speed (the hiring check) rarely carry it, and never before their answer."""
+    g.setdefault("registry_after_writes", []).append((function, args))
+
+
+def run_after_request_writes(_exc=None) -> None:
+    writes = g.pop("registry_after_writes", None)
+    if not writes:
+        return
+    session = get_session()
+    try:
+        session.rollback()
+        begin_writing(session)
+        for function, args in writes:
+            function(session, *args)
+        session.commit()
+    except Exception:  # noqa: BLE001 - a note of use is never worth a failed answer
+        session.rollback()
+        log.warning("could not note the use of a token or session", exc_info=True)
+
+
+def may_manage(actor, role: str) -> None:
+    """An administrator manages every account; a bureau user only those of directors
+    and HR; nobody else any."""
+    if actor.role == "admin":
+        return
+    if actor.role == "bureau" and role in BUREAU_MANAGES:
+        return
+    if actor.role == "bureau":
+        raise Forbidden(
+            "卫健局用户只能管理机构负责人和人社局账号 "
+            "(a bureau user manages only director and hr accounts)"
+        )
+    raise Forbidden(f"{actor.role} 用户不能管理账号 (a {actor.role} user may not manage accounts)")
 
 
 def require(*roles: str):

@@ -1,25 +1,103 @@
 from marshmallow import Schema, fields, validate
 
-from registry.fields import InstitutionCode
+from registry.fields import InstitutionCode, Text
 from registry.vocabulary import USER_ROLES
 
-MIN_PASSWORD_LENGTH = 10
+from .services import MIN_PASSWORD_LENGTH
+
+USERNAME = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$",
+    error="2-64 characters: letters, digits and . _ @ -, starting with a letter or digit",
+)
+# The shape only; the service checks the rest (not the username, not a common password).
+PASSWORD_LENGTH = [
+    validate.Length(
+        min=MIN_PASSWORD_LENGTH,
+        error=f"密码至少 {MIN_PASSWORD_LENGTH} 个字符 (at least {MIN_PASSWORD_LENGTH} characters)",
+    ),
+    validate.Length(max=200, error="密码至多 200 个字符 (at most 200 characters)"),
+]
+ROLE = validate.OneOf(list(USER_ROLES))
 
 
 class NewUserSchema(Schema):
-    username = fields.String(
-        required=True,
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$",
-            error="2-64 characters: letters, digits and . _ @ -, starting with a letter or digit",
-        ),
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
+    role = fields.String(required=True, validate=ROLE)
+    institution = InstitutionCode(load_default=None)
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    username = fields.String(dump_only=True)
+    role = fields.String(dump_only=True)
+    institution = fields.Function(
+        lambda user: user.institution.code if user.institution else None,
+        dump_only=True,
+        allow_none=True,
     )
+    active = fields.Boolean(dump_only=True)
+    must_change_password = fields.Boolean(
+        dump_only=True, metadata={"description": "the next sign-in must set a new password"}
+    )
+    created_at = fields.DateTime(dump_only=True)
+
+
+class UserQuerySchema(Schema):
+    role = fields.String(load_default=None, validate=ROLE)
+
+
+class RoleSchema(Schema):
+    role = fields.String(required=True, validate=ROLE)
+    institution = InstitutionCode(load_default=None, metadata={"description": "directors only"})
+
+
+class PasswordResetSchema(Schema):
     password = fields.String(
         required=True,
         load_only=True,
-        validate=validate.Length(
-            min=MIN_PASSWORD_LENGTH, error=f"at least {MIN_PASSWORD_LENGTH} characters"
-        ),
+        validate=PASSWORD_LENGTH,
+        metadata={"description": "temporary: the user must change it at the next sign-in"},
     )
-    role = fields.String(required=True, validate=validate.OneOf(list(USER_ROLES)))
-    institution = InstitutionCode(load_default=None)
+
+
+class NewTokenSchema(Schema):
+    label = Text(load_default="", validate=validate.Length(max=100))
+    expires_in_days = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=3650),
+        metadata={"description": "default: the registry's setting (365)"},
+    )
+    username = fields.String(
+        load_default=None, metadata={"description": "admin only: a token for another user"}
+    )
+
+
+class TokenSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    username = fields.Function(lambda token: token.user.username, dump_only=True)
+    label = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    expires_at = fields.DateTime(dump_only=True)
+    last_used_at = fields.DateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "to the minute: noted once a minute at most"},
+    )
+    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
+    state = fields.Method(
+        "_state", dump_only=True, metadata={"description": "active, expired, revoked"}
+    )
+
+    def _state(self, token):
+        from .services import token_state
+
+        return token_state(token)
+
+
+class IssuedTokenSchema(TokenSchema):
+    token = fields.String(dump_only=True, metadata={"description": "shown once, never again"})
+
+
+class TokenQuerySchema(Schema):
+    username = fields.String(load_default=None, metadata={"description": "admin only"})
