@@ -2,7 +2,7 @@
 
 import click
 
-from cli import audit, bans, imports, institutions, keys, rates, setup, staffing, users
+from cli import alerts, audit, bans, imports, institutions, keys, rates, setup, staffing, users
 from cli.common import RegistryGroup
 
 
@@ -12,6 +12,17 @@ def main(ctx):
     """托育机构从业人员资质与禁入登记 · the staff credential and lifetime-ban registry."""
 
 
-for module in (setup, users, institutions, staffing, rates, bans, audit, keys, imports):
+for module in (
+    setup,
+    users,
+    institutions,
+    staffing,
+    rates,
+    bans,
+    alerts,
+    audit,
+    keys,
+    imports,
+):
     for command in module.COMMANDS:
         main.add_command(command)

@@ -36,6 +36,7 @@ def init_api(app) -> Api:
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )
+    from registry.alerts.views import blp as alerts
     from registry.bans.views import blp as bans
     from registry.credentials.views import blp as certificates
     from registry.eligibility.views import blp as eligibility
@@ -52,6 +53,7 @@ def init_api(app) -> Api:
         eligibility,
         staffing,
         bans,
+        alerts,
         imports,
         rates,
     ):

@@ -45,7 +45,7 @@ def test_institutions_add_and_list(run, session):
         == "拱墅区小星星托育园"
     )
     result = run("institutions", "list", "--district", "拱墅区")
-    assert result.output.split("\t")[0] == CODES[0]
+    assert result.stdout.splitlines()[1].split()[:3] == [CODES[0], "拱墅区", "拱墅区小星星托育园"]
 
 
 @pytest.mark.parametrize(

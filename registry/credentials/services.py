@@ -200,4 +200,8 @@ def revoke(
     _change(session, certificate, "revoked", actor, changes)
     record_event(session, actor, "certificate.revoked", f"certificate:{certificate.id}", changes)
     session.flush()
+    # Here, not at the top: alerts read people, and people read certificates.
+    from registry.alerts.services import raise_for_revoked
+
+    raise_for_revoked(session, certificate, date.today())
     return certificate

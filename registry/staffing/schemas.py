@@ -97,6 +97,10 @@ class ComplianceSchema(Schema):
 
 
 class ExpiringSchema(Schema):
+    state = fields.String(
+        validate=validate.OneOf(["expired", "expiring"]),
+        metadata={"description": "expired: already, on `as_of`; expiring: within `within` days"},
+    )
     institution = fields.String()
     institution_name = fields.String()
     person_id = fields.Integer()
@@ -104,7 +108,10 @@ class ExpiringSchema(Schema):
     roles = fields.List(fields.String())
     certificate = fields.Nested(CertificateOutSchema)
     expires_on = fields.Date()
-    days_left = fields.Integer()
+    days_left = fields.Integer(allow_none=True, metadata={"description": "expiring only"})
+    days_expired = fields.Integer(
+        allow_none=True, metadata={"description": "expired only: days since the expiry date"}
+    )
 
 
 class RefusalSchema(Schema):

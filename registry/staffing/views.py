@@ -6,6 +6,7 @@ from registry.auth.access import admit_check, current_user, require, scoped_inst
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
 from registry.errors import NotEligible
+from registry.paging import paginate, respond
 
 from . import services
 from .schemas import (
@@ -54,10 +55,18 @@ def hire(data, code):
 @require("admin", "bureau", "director", "inspector")
 @blp.arguments(AsOfSchema, location="query")
 @blp.response(200, EmploymentSchema(many=True))
-def roster(query, code):
-    """Staff in post on `as_of`."""
+@paginate(blp)
+def roster(query, code, pagination_parameters):
+    """Staff in post on `as_of`, by role and start."""
     institution = scoped_institution(code)
-    return services.roster(get_session(), institution, query["as_of"] or date.today())
+    page = services.roster(
+        get_session(),
+        institution,
+        query["as_of"] or date.today(),
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)
 
 
 @blp.route("/employments/<id:employment_id>/end", methods=["POST"])
@@ -88,8 +97,17 @@ def compliance(query, code):
 @require("admin", "bureau", "director", "inspector", "hr")
 @blp.arguments(ExpiringQuerySchema, location="query")
 @blp.response(200, ExpiringSchema(many=True))
-def expiring(query, code):
-    """Certificates of the staff in post that expire within `within` days, soonest first."""
+@paginate(blp)
+def expiring(query, code, pagination_parameters):
+    """Certificates of the staff in post that have expired (`state` `expired`, first)
+    or expire within `within` days (`expiring`), soonest first."""
     institution = scoped_institution(code)
-    today = query["as_of"] or date.today()
-    return services.expiring(get_session(), query["within"], today, institution=institution)
+    page = services.expiring(
+        get_session(),
+        query["within"],
+        query["as_of"] or date.today(),
+        institution=institution,
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)

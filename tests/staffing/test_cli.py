@@ -40,9 +40,11 @@ def test_expiring_across_institutions(run, client, make_user, make_institution, 
     ]
 
     table = run("expiring", "--within", "30").output.splitlines()
+    assert table[0].startswith("没有已过期的证书") and table[2].startswith("30 天内到期 2 张")
+    table = table[3:]
     assert table[0].split() == [
         "expires_on",
-        "days_left",
+        "days",
         "institution",
         "institution_name",
         "name",
@@ -51,13 +53,15 @@ def test_expiring_across_institutions(run, client, make_user, make_institution, 
         "number",
     ]
     assert "员工2" in table[1] and "员工1" in table[2] and len(table) == 3
-    assert "no certificate" in run("expiring", "--within", "1").output
+    assert "no certificate of staff in post expires within 1 days" in run(
+        "expiring", "--within", "1"
+    ).output
 
 
 def test_bad_options_say_what_is_wrong(run):
     result = run("expiring", "--within", "soon")
     assert result.exit_code == 1 and "within" in result.output
     result = run("expiring", "--as-of", "2026-02-30")
-    assert result.exit_code == 1 and "as_of" in result.output
+    assert result.exit_code == 2 and "--as-of" in result.output and "不存在" in result.output
     result = run("expiring", "--institution", "123")
     assert result.exit_code == 1 and "code" in result.output
