@@ -53,9 +53,10 @@ def test_expiring_across_institutions(run, client, make_user, make_institution, 
         "number",
     ]
     assert "员工2" in table[1] and "员工1" in table[2] and len(table) == 3
-    assert "no certificate of staff in post expires within 1 days" in run(
-        "expiring", "--within", "1"
-    ).output
+    assert (
+        "no certificate of staff in post expires within 1 days"
+        in run("expiring", "--within", "1").output
+    )
 
 
 def test_bad_options_say_what_is_wrong(run):
