@@ -1,6 +1,7 @@
 """The `registry` command: in-process for the details, as a real subprocess end to end."""
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -336,3 +337,16 @@ class _Terminal:
             self.shown += chunk
             self._unread += chunk
         self._unread = self._unread[self._unread.index(text) + len(text) :]
+
+
+def test_institutions_list_by_district_in_any_spelling(run, make_institution):
+    make_institution(CODES[0], name="甲园", district="杭州市拱墅区")
+    make_institution(CODES[1], name="乙园", district="拱墅区")
+    make_institution(CODES[2], name="丙园", district="西湖区")
+    for spelling in ("拱墅区", "杭州市拱墅区"):
+        listed = run("institutions", "list", "--district", spelling, "--format", "json")
+        assert sorted(i["name"] for i in json.loads(listed.stdout)) == ["乙园", "甲园"]
+    csv_out = run("institutions", "list", "--format", "csv").stdout
+    assert csv_out.startswith("\ufeffcode,district,name,ruleset") and len(csv_out.splitlines()) == 4
+    unknown = run("institutions", "list", "--district", "火星区")
+    assert unknown.exit_code == 1 and "火星区" in unknown.output

@@ -252,3 +252,25 @@ def _dump_bytes(database_url: str, tmp_path) -> bytes:
         timeout=120,
     )
     return result.stdout
+
+
+def test_bans_list_masks_numbers_and_filters_by_status(run):
+    first = run(*BAN).stdout.strip().splitlines()[-1]
+    other = [*BAN[:3], id_number(2), *BAN[4:-1], "2026-02-01"]
+    assert run(*other).exit_code == 0
+    assert run("bans", "revoke", first, "--reason", "复议撤销").exit_code == 0
+    listed = run("bans", "list", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    bans = json.loads(listed.stdout)
+    assert [(b["effective_on"], b["status"]) for b in bans] == [
+        ("2026-02-01", "active"),
+        ("2026-01-01", "revoked"),
+    ]
+    assert NUMBER not in listed.output and id_number(2) not in listed.output
+    assert bans[1]["id_number_masked"].endswith(NUMBER[-4:])
+    active = run("bans", "list", "--status", "active").stdout.splitlines()
+    assert active[0].split()[:3] == ["id", "status", "name"]
+    assert len(active) == 2 and "终身 for life" in active[1]
+    csv_out = run("bans", "list", "--status", "revoked", "--format", "csv").stdout
+    assert csv_out.startswith("\ufeffid,status,name") and len(csv_out.splitlines()) == 2
+    assert run("bans", "list", "--status", "lifted").exit_code == 2
