@@ -10,6 +10,20 @@ class RegistryApi(Api):
     # The document shows our one error shape (the handlers are in registry.errors).
     ERROR_SCHEMA = ErrorSchema
 
+    def _register_pagination_header(self):
+        # A header's value is a string; flask-smorest documents X-Pagination as an
+        # object, which clients reading the document as written (schemathesis) take for
+        # a comma-separated list of keys and values. It is a string of JSON.
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "JSON: {total, total_pages, first_page, last_page, page, "
+                "previous_page?, next_page?}",
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
+
 
 class IdConverter(IntegerConverter):
     """``<id:…>`` in a route: a row id, 1 to 2**31 - 1. A larger number is a 404, not

@@ -46,8 +46,11 @@ def page_of(
         items = list(run(query))
         return Page(items, len(items))
     total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    items = list(run(query.limit(page_size).offset((page - 1) * page_size)))
-    return Page(items, total or 0, page, page_size)
+    total, offset = total or 0, (page - 1) * page_size
+    # A page past the end is empty without asking (and a page number too large for the
+    # database's integers never reaches it).
+    items = list(run(query.limit(page_size).offset(offset))) if offset < total else []
+    return Page(items, total, page, page_size)
 
 
 def paginate(blp):

@@ -350,3 +350,15 @@ def test_institutions_list_by_district_in_any_spelling(run, make_institution):
     assert csv_out.startswith("\ufeffcode,district,name,ruleset") and len(csv_out.splitlines()) == 4
     unknown = run("institutions", "list", "--district", "火星区")
     assert unknown.exit_code == 1 and "火星区" in unknown.output
+
+
+@pytest.mark.parametrize(
+    "typed", ["2026-03-01", "2026/3/1", "2026.3.1", "2026年3月1日", "20260301"]
+)
+def test_dates_on_the_command_line_take_the_forms_of_a_roll(run, typed):
+    rates = run("rates", "--as-of", typed, "--format", "json")
+    assert rates.exit_code == 0, rates.output
+    assert json.loads(rates.stdout)["as_of"] == "2026-03-01"
+    rescreen = run("rescreen", "--as-of", typed, "--format", "json")
+    assert rescreen.exit_code == 0, rescreen.output
+    assert json.loads(rescreen.stdout)["as_of"] == "2026-03-01"

@@ -207,3 +207,11 @@ def test_the_blacklist_by_status_with_masked_numbers(client, make_user):
     assert client.get("/api/v1/bans", headers=inspector).status_code == 403
     bad = client.get("/api/v1/bans?status=gone", headers=bureau)
     assert bad.status_code == 422 and "status" in bad.get_json()["errors"]
+
+
+def test_a_page_past_the_end_is_empty(client, make_user):
+    _, bureau = make_user("bureau")
+    for page in ("2", "9" * 40):
+        response = client.get(f"/api/v1/bans?page={page}", headers=bureau)
+        assert response.status_code == 200 and response.get_json() == []
+        assert json.loads(response.headers["X-Pagination"])["total"] == 0
