@@ -9,7 +9,7 @@ starts later is current too). A certificate's alert is raised once per instituti
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from registry.audit import record_event
 from registry.auth.models import User
@@ -124,7 +124,7 @@ def sweep_expiring(session: Session, actor, today: date) -> list[Alert]:
         actor,
         "alerts.swept",
         f"sweep:{today.isoformat()}",
-        {"within": EXPIRING_WITHIN, "alerts": [a.id for a in alerts]},
+        {"within": EXPIRING_WITHIN, "alerts": len(alerts)},
     )
     return alerts
 
@@ -135,7 +135,7 @@ def sweep_expiring(session: Session, actor, today: date) -> list[Alert]:
 def _query(user) -> sa.Select:
     # One statement for a page: the employment, the person (name), the institution, the
     # certificate and the ban (when the alert is theirs), and who acknowledged it.
-    acknowledged_by = sa.orm.aliased(User)
+    acknowledged_by = aliased(User)
     query = (
         sa.select(
             Alert, Employment, Person, Institution, Certificate, Ban, acknowledged_by.username
