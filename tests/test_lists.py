@@ -114,6 +114,7 @@ LISTS = [
     ("GET", "/api/v1/alerts", {"acknowledged": "false"}),
     ("GET", f"/api/v1/institutions/{CODES[0]}/employments", {"as_of": AS_OF}),
     ("GET", f"/api/v1/institutions/{CODES[0]}/expiring", {"as_of": AS_OF, "within": 30}),
+    ("GET", "/api/v1/expiring", {"as_of": AS_OF, "within": 30, "district": "拱墅区"}),
     ("POST", "/api/v1/ban-checks/for-person", {}),
 ]
 

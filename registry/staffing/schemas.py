@@ -2,7 +2,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.eligibility.schemas import ReasonSchema, RulesetRefSchema
-from registry.fields import Day, IdentitySchema, StrictBoolean
+from registry.fields import Day, IdentitySchema, StrictBoolean, Text
 from registry.rates.schemas import RateSchema
 from registry.vocabulary import STAFF_ROLES
 
@@ -52,6 +52,14 @@ class AsOfSchema(Schema):
 class ExpiringQuerySchema(AsOfSchema):
     within = fields.Integer(
         load_default=90, validate=validate.Range(min=0, max=3660), metadata={"description": "days"}
+    )
+
+
+class DistrictExpiringQuerySchema(ExpiringQuerySchema):
+    district = Text(
+        load_default=None,
+        validate=validate.Length(max=100),
+        metadata={"description": "in any spelling its ruleset knows: 拱墅区 finds 杭州市拱墅区"},
     )
 
 

@@ -12,6 +12,7 @@ from . import services
 from .schemas import (
     AsOfSchema,
     ComplianceSchema,
+    DistrictExpiringQuerySchema,
     EmploymentSchema,
     EndSchema,
     ExpiringQuerySchema,
@@ -107,6 +108,26 @@ def expiring(query, code, pagination_parameters):
         query["within"],
         query["as_of"] or date.today(),
         institution=institution,
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)
+
+
+@blp.route("/expiring", methods=["GET"])
+@require("admin", "bureau", "hr", "inspector")
+@blp.arguments(DistrictExpiringQuerySchema, location="query")
+@blp.response(200, ExpiringSchema(many=True))
+@paginate(blp)
+def expiring_everywhere(query, pagination_parameters):
+    """`registry expiring` for the bureau: certificates of staff in post at every
+    institution (or a `district`'s) that have expired, then those expiring within
+    `within` days, soonest first."""
+    page = services.expiring(
+        get_session(),
+        query["within"],
+        query["as_of"] or date.today(),
+        district=query["district"],
         page=pagination_parameters.page,
         page_size=pagination_parameters.page_size,
     )
