@@ -3,6 +3,7 @@
 import click
 
 from cli import (
+    alerts,
     audit,
     bans,
     imports,
@@ -33,6 +34,7 @@ for module in (
     rates,
     rules,
     bans,
+    alerts,
     audit,
     keys,
     imports,

@@ -5,14 +5,24 @@ from pathlib import Path
 
 import click
 
-from cli.common import cli_actor, get_app, load, session_scope
+from cli.common import (
+    DAY,
+    cli_actor,
+    echo_csv,
+    echo_page_footer,
+    echo_table,
+    get_app,
+    load,
+    page_options,
+    session_scope,
+    table_csv_or_json,
+)
 from registry import clock
 from registry.bans import receipts, services
 from registry.bans.schemas import BanSchema, CheckRecordSchema, CheckRequestSchema, RevokeBanSchema
 from registry.crypto import current_keyring
 from registry.identity import ID_TYPES
-from registry.staffing.schemas import AsOfSchema
-from registry.vocabulary import BAN_CATEGORIES
+from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES
 
 # Exit status of a check that found a ban, for scripts (0 is clear).
 BARRED = 3
@@ -38,10 +48,16 @@ def bans():
 @click.option("--category", required=True, type=click.Choice(list(BAN_CATEGORIES)))
 @click.option("--authority", required=True, help="the deciding authority")
 @click.option("--decision-no", required=True, help="the decision document's number")
-@click.option("--effective", required=True, help="YYYY-MM-DD")
-@click.option("--until", help="YYYY-MM-DD; omitted: for life")
-def add(id_number, id_type, name, category, authority, decision_no, effective, until):
+@click.option("--effective-on", type=DAY, help="生效日期 the day the ban takes effect")
+@click.option("--effective", "effective_alias", type=DAY, hidden=True)  # the old spelling
+@click.option("--until", type=DAY, help="截止日期; omitted: for life (终身)")
+def add(
+    id_number, id_type, name, category, authority, decision_no, effective_on, effective_alias, until
+):
     """Record a ban; prints the ban id alone on the last line."""
+    effective_on = effective_on or effective_alias
+    if effective_on is None:
+        raise click.MissingParameter(param_type="option", param_hint="'--effective-on'")
     data = {
         "id_number": id_number,
         "id_type": id_type,
@@ -49,8 +65,8 @@ def add(id_number, id_type, name, category, authority, decision_no, effective, u
         "category": category,
         "authority": authority,
         "decision_no": decision_no,
-        "effective_on": effective,
-        "until": until,
+        "effective_on": effective_on.isoformat(),
+        "until": until and until.isoformat(),
     }
     data = load(
         BanSchema(), {k: v for k, v in data.items() if v is not None}, "the ban cannot be added"
@@ -59,6 +75,44 @@ def add(id_number, id_type, name, category, authority, decision_no, effective, u
         ban, alerts = services.add_ban(session, cli_actor(), data)
     click.echo(f"alerts raised for current employments: {len(alerts)}", err=True)
     click.echo(ban.id)
+
+
+BAN_COLUMNS = (
+    "id",
+    "status",
+    "name",
+    "id_number_masked",
+    "category",
+    "authority",
+    "decision_no",
+    "effective_on",
+    "until",
+)
+
+
+@bans.command("list")
+@click.option(
+    "--status", type=click.Choice(list(BAN_STATUSES)), help="active 有效 or revoked 已撤销"
+)
+@page_options
+@table_csv_or_json()
+def list_(status, page, page_size, format_):
+    """The blacklist, newest decision first: masked numbers only."""
+    with session_scope() as session:
+        found = services.list_bans(session, status=status, page=page, page_size=page_size)
+        rows = BanSchema(many=True).dump(found.items)
+    if format_ == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif format_ == "csv":
+        echo_csv(rows, BAN_COLUMNS)
+    elif not rows:
+        click.echo("没有禁入记录（no bans）")
+    else:
+        echo_table(
+            [{k: "终身 for life" if v is None else v for k, v in r.items()} for r in rows],
+            BAN_COLUMNS,
+        )
+    echo_page_footer(found)
 
 
 @bans.command("revoke")
@@ -105,7 +159,9 @@ def for_person(id_number, id_type, format_):
     """Who checked this person: every check, newest first."""
     data = _identity(CheckRequestSchema(), id_number=id_number, id_type=id_type)
     with session_scope() as session:
-        rows = CheckRecordSchema(many=True).dump(services.checks_of(session, data["identity"]))
+        rows = CheckRecordSchema(many=True).dump(
+            services.checks_of(session, data["identity"]).items
+        )
     if format_ == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -119,14 +175,13 @@ def for_person(id_number, id_type, format_):
 
 
 @click.command()
-@click.option("--as-of", help="YYYY-MM-DD (default: today)")
+@click.option("--as-of", type=DAY, help="default: today")
 @click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
 def rescreen(as_of, format_):
     """Re-check every current employment against the bans (the yearly check of
     未成年人保护法 art. 62); exit 3 when somebody barred is in post."""
-    day = load(AsOfSchema(), {"as_of": as_of} if as_of else {}, "the date is invalid")["as_of"]
     with session_scope() as session:
-        report = services.rescreen(session, cli_actor(), day or clock.today())
+        report = services.rescreen(session, cli_actor(), as_of or clock.today())
     if format_ == "json":
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:

@@ -6,6 +6,7 @@ import io
 import sys
 import unicodedata
 from contextlib import contextmanager
+from datetime import date
 
 import click
 import sqlalchemy as sa
@@ -15,8 +16,9 @@ from registry.auth.models import SystemActor
 from registry.config import ConfigError
 from registry.db import is_unique_violation
 from registry.errors import CONFLICT_MESSAGE, Invalid, RegistryError
-from registry.fields import Day
+from registry.imports.rows import CellError, parse_date
 from registry.messages import _, translate
+from registry.paging import MAX_PAGE_SIZE, PAGE_SIZE, Page
 
 
 def format_error(exc: RegistryError) -> str:
@@ -94,16 +96,22 @@ def load(schema, data: dict, message: str) -> dict:
 
 
 class DayType(click.ParamType):
-    """A date option checked as the API checks dates; a bad one is a usage error
-    (exit 2) that names the value."""
+    """A date option in the forms a roll's dates take (2026-11-20, 2026/11/20,
+    2026.11.20, 2026年11月20日, 20261120), parsed by the roll's own parser; a bad one is a
+    usage error (exit 2) that names the value."""
 
     name = "YYYY-MM-DD"
 
     def convert(self, value, param, ctx):
+        if isinstance(value, date):
+            return value
         try:
-            return Day().deserialize(value)
-        except ValidationError as exc:
-            self.fail(f"{value!r} is not a date: {' '.join(exc.messages)}", param, ctx)
+            day = parse_date(value)
+        except CellError as exc:
+            self.fail(f"{value!r}: {exc.message}", param, ctx)
+        if day is None:
+            self.fail("日期不能为空（the date must not be empty）", param, ctx)
+        return day
 
 
 DAY = DayType()
@@ -160,3 +168,29 @@ def _width(text: str) -> int:
 
 def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
+
+
+def page_options(command):
+    """``--page`` and ``--page-size`` of the commands that list, as the API's ``page``
+    and ``page_size``."""
+    command = click.option(
+        "--page-size",
+        type=click.IntRange(1, MAX_PAGE_SIZE),
+        default=PAGE_SIZE,
+        show_default=True,
+        help="rows per page (每页条数)",
+    )(command)
+    return click.option(
+        "--page", type=click.IntRange(min=1), default=1, show_default=True, help="页码 page"
+    )(command)
+
+
+def echo_page_footer(page: Page) -> None:
+    """Where this page lies in the list, on stderr so that CSV and JSON stay clean."""
+    if page.page is None:
+        return
+    click.echo(
+        f"第 {page.page}/{page.pages} 页，共 {page.total} 条"
+        f"（page {page.page} of {page.pages}, {page.total} in all）",
+        err=True,
+    )

@@ -5,8 +5,17 @@ import time
 
 import click
 
-from cli.common import cli_actor, session_scope
+from cli.common import (
+    cli_actor,
+    echo_csv,
+    echo_page_footer,
+    echo_table,
+    page_options,
+    session_scope,
+    table_csv_or_json,
+)
 from registry.imports import services
+from registry.imports.schemas import ImportBatchSchema
 from registry.vocabulary import IMPORT_STATUSES
 
 SHOWN_ERRORS = 20  # in the text format; --format json lists them all
@@ -101,4 +110,43 @@ def _print_text(summary: services.Summary, file: str) -> None:
         )
 
 
-COMMANDS = (import_roll,)
+LIST_COLUMNS = (
+    "batch_id",
+    "created_at",
+    "status",
+    "filename",
+    "rows",
+    "accepted",
+    "unchanged",
+    "rejected",
+    "actor",
+)
+
+
+@click.group("imports")
+def imports_group():
+    """Roll imports (名册导入) made so far."""
+
+
+@imports_group.command("list")
+@click.option("--status", type=click.Choice(list(IMPORT_STATUSES)))
+@page_options
+@table_csv_or_json()
+def list_(status, page, page_size, format_):
+    """Imports, newest first, with their counts."""
+    with session_scope() as session:
+        found = services.list_batches(session, status=status, page=page, page_size=page_size)
+        rows = ImportBatchSchema(many=True).dump(found.items)
+    if format_ == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif format_ == "csv":
+        echo_csv(rows, LIST_COLUMNS)
+    elif not rows:
+        click.echo("没有导入记录（no imports）")
+    else:
+        shown = [{**r, "status": f"{r['status_name']} {r['status']}"} for r in rows]
+        echo_table(shown, LIST_COLUMNS)
+    echo_page_footer(found)
+
+
+COMMANDS = (import_roll, imports_group)

@@ -1,6 +1,17 @@
+import json
+
 import click
 
-from cli.common import cli_actor, load, session_scope
+from cli.common import (
+    cli_actor,
+    echo_csv,
+    echo_page_footer,
+    echo_table,
+    load,
+    page_options,
+    session_scope,
+    table_csv_or_json,
+)
 from registry.institutions import services
 from registry.institutions.schemas import InstitutionSchema
 
@@ -24,13 +35,31 @@ def add(code, name, district, meals_on_site):
         click.echo(f"added {institution.code} {institution.name} ({institution.district})")
 
 
+COLUMNS = ("code", "district", "name", "ruleset", "meals_on_site", "children")
+
+
 @institutions.command("list")
-@click.option("--district")
-def list_(district):
-    """List institutions, by district."""
+@click.option("--district", help="in any spelling its ruleset knows: 拱墅区 finds 杭州市拱墅区")
+@page_options
+@table_csv_or_json()
+def list_(district, page, page_size, format_):
+    """Institutions by district and code."""
     with session_scope() as session:
-        for institution in services.list_institutions(session, district):
-            click.echo(f"{institution.code}\t{institution.district}\t{institution.name}")
+        found = services.list_institutions(
+            session, district=district, page=page, page_size=page_size
+        )
+        rows = InstitutionSchema(many=True).dump(found.items)
+    for row in rows:
+        row["children"] = sum(c["children"] for c in row["classes"])
+    if format_ == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif format_ == "csv":
+        echo_csv(rows, COLUMNS)
+    elif not rows:
+        click.echo("没有机构（no institutions）")
+    else:
+        echo_table(rows, COLUMNS)
+    echo_page_footer(found)
 
 
 COMMANDS = (institutions,)

@@ -2,15 +2,17 @@ import json
 
 import click
 
-from cli.common import echo_csv, echo_table, load, session_scope, table_csv_or_json
+from cli.common import DAY, echo_csv, echo_table, load, session_scope, table_csv_or_json
 from registry import clock
 from registry.institutions.services import get_institution
 from registry.staffing import services
 from registry.staffing.schemas import ExpiringQuerySchema, ExpiringSchema
 
 COLUMNS = (
+    "state",
     "expires_on",
     "days_left",
+    "days_expired",
     "institution",
     "institution_name",
     "name",
@@ -18,11 +20,13 @@ COLUMNS = (
     "kind",
     "number",
 )
+TABLE_COLUMNS = ("expires_on", "days", *COLUMNS[4:])
 
 
 def _flat(row: dict) -> dict:
     return {
-        **{k: row[k] for k in COLUMNS if k in row},
+        **{k: "" if row.get(k) is None else row[k] for k in COLUMNS if k in row},
+        "days": row["days_expired"] if row["state"] == "expired" else row["days_left"],
         "roles": " ".join(row["roles"]),
         "kind": row["certificate"]["kind"],
         "number": row["certificate"]["number"],
@@ -31,24 +35,25 @@ def _flat(row: dict) -> dict:
 
 @click.command()
 @click.option("--within", default="90", show_default=True, help="days from --as-of")
-@click.option("--as-of", help="YYYY-MM-DD (default: today)")
-@click.option("--district", help="only institutions of this district")
+@click.option("--as-of", type=DAY, help="default: today")
+@click.option("--district", help="in any spelling its ruleset knows: 拱墅区 finds 杭州市拱墅区")
 @click.option("--institution", "code", help="only this institution (统一社会信用代码)")
 @table_csv_or_json()
 def expiring(within, as_of, district, code, format_):
-    """Certificates of staff in post that expire soon, soonest first, across institutions."""
-    query = load(
-        ExpiringQuerySchema(), {"within": within, "as_of": as_of}, "the options are invalid"
-    )
+    """Certificates of staff in post that have already expired, then those that expire
+    within --within days, soonest first, across institutions. In CSV and JSON,
+    ``state`` says which (expired, expiring), with ``days_expired`` or ``days_left``."""
+    query = load(ExpiringQuerySchema(), {"within": within}, "the options are invalid")
+    day = as_of or clock.today()
     with session_scope() as session:
         institution = get_institution(session, code) if code else None
         rows = services.expiring(
             session,
             query["within"],
-            query["as_of"] or clock.today(),
+            day,
             institution=institution,
             district=district.strip() if district else None,
-        )
+        ).items
         rows = ExpiringSchema(many=True).dump(rows)
     if format_ == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -56,10 +61,26 @@ def expiring(within, as_of, district, code, format_):
     flat = [_flat(row) for row in rows]
     if format_ == "csv":
         echo_csv(flat, COLUMNS)
-    elif not flat:
-        click.echo(f"no certificate of staff in post expires within {query['within']} days")
+        return
+    expired = [r for r in flat if r["state"] == "expired"]
+    soon = [r for r in flat if r["state"] == "expiring"]
+    if expired:
+        click.echo(f"已过期 {len(expired)} 张（{len(expired)} expired; days: since the expiry）")
+        echo_table(expired, TABLE_COLUMNS)
     else:
-        echo_table(flat, COLUMNS)
+        click.echo("没有已过期的证书（no certificate of staff in post has expired）")
+    click.echo()
+    if soon:
+        click.echo(
+            f"{query['within']} 天内到期 {len(soon)} 张"
+            f"（{len(soon)} expire within {query['within']} days; days: until the expiry）"
+        )
+        echo_table(soon, TABLE_COLUMNS)
+    else:
+        click.echo(
+            f"{query['within']} 天内没有到期的证书"
+            f"（no certificate of staff in post expires within {query['within']} days）"
+        )
 
 
 COMMANDS = (expiring,)

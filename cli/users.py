@@ -76,7 +76,6 @@ def disable_user(username):
     """Disable a user: its web sessions end and its API tokens are revoked at once."""
     with session_scope() as session:
         services.disable_user(session, cli_actor(), services.get_user(session, username))
-        session.commit()
     click.echo(f"已停用 {username}，其登录和令牌已失效 (disabled; sessions and tokens ended)")
 
 
@@ -86,7 +85,6 @@ def enable_user(username):
     """Let a disabled user in again (its old tokens stay revoked)."""
     with session_scope() as session:
         services.enable_user(session, cli_actor(), services.get_user(session, username))
-        session.commit()
     click.echo(f"已启用 {username} (enabled)")
 
 
@@ -102,7 +100,6 @@ def set_role(username, role, institution_code):
     with session_scope() as session:
         user = services.get_user(session, username)
         services.set_role(session, cli_actor(), user, role, code)
-        session.commit()
     click.echo(f"{username} 的角色现为 {USER_ROLES[role]} (role is now {role})")
 
 
@@ -119,7 +116,6 @@ def reset_password(username):
     with session_scope() as session:
         user = services.get_user(session, username)
         services.reset_password(session, cli_actor(), user, data["password"])
-        session.commit()
     click.echo(
         f"已重置 {username} 的密码，下次登录须设置新密码 "
         "(password reset; a new one must be chosen at the next sign-in)"
@@ -186,7 +182,6 @@ def revoke_token(token_id):
     with session_scope() as session:
         token = services.get_token(session, token_id)
         services.revoke_token(session, cli_actor(), token)
-        session.commit()
         at = token.revoked_at
     click.echo(f"令牌 {token_id} 已撤销 (token revoked) {at:%Y-%m-%d %H:%M} UTC")
 

@@ -53,6 +53,7 @@ def init_api(app) -> Api:
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )
+    from registry.alerts.views import blp as alerts
     from registry.auth.views import tokens, users
     from registry.bans.views import blp as bans
     from registry.credentials.views import blp as certificates
@@ -70,6 +71,7 @@ def init_api(app) -> Api:
         eligibility,
         staffing,
         bans,
+        alerts,
         imports,
         rates,
         users,

@@ -1,8 +1,9 @@
 """Imports every model, so that ``Base.metadata`` holds the whole schema (for Alembic)."""
 
+from registry.alerts.models import Alert
 from registry.audit import AuditEvent
 from registry.auth.models import ApiToken, SignInFailure, User, WebSession
-from registry.bans.models import Alert, Ban, BanCheck
+from registry.bans.models import Ban, BanCheck
 from registry.credentials.models import Certificate, CertificateChange
 from registry.imports.models import ImportBatch, ImportRowError
 from registry.institutions.models import Institution, InstitutionClass

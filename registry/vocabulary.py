@@ -91,3 +91,9 @@ IMPORT_STATUSES = {
     "partial": "部分接受",
     "rejected": "已拒绝",
 }
+
+ALERT_KINDS = {
+    "ban": "在岗人员被禁止从业",
+    "certificate_revoked": "在岗人员证书被撤销",
+    "certificate_expiring": "在岗人员证书即将到期",
+}

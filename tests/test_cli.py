@@ -1,6 +1,7 @@
 """The `registry` command: in-process for the details, as a real subprocess end to end."""
 
 import fcntl
+import json
 import os
 import pty
 import select
@@ -49,7 +50,7 @@ def test_institutions_add_and_list(run, session):
         == "拱墅区小星星托育园"
     )
     result = run("institutions", "list", "--district", "拱墅区")
-    assert result.output.split("\t")[0] == CODES[0]
+    assert result.stdout.splitlines()[1].split()[:3] == [CODES[0], "拱墅区", "拱墅区小星星托育园"]
 
 
 @pytest.mark.parametrize(
@@ -363,3 +364,28 @@ class _Terminal:
             self.shown += chunk
             self._unread += chunk
         self._unread = self._unread[self._unread.index(text) + len(text) :]
+
+
+def test_institutions_list_by_district_in_any_spelling(run, make_institution):
+    make_institution(CODES[0], name="甲园", district="杭州市拱墅区")
+    make_institution(CODES[1], name="乙园", district="拱墅区")
+    make_institution(CODES[2], name="丙园", district="西湖区")
+    for spelling in ("拱墅区", "杭州市拱墅区"):
+        listed = run("institutions", "list", "--district", spelling, "--format", "json")
+        assert sorted(i["name"] for i in json.loads(listed.stdout)) == ["乙园", "甲园"]
+    csv_out = run("institutions", "list", "--format", "csv").stdout
+    assert csv_out.startswith("\ufeffcode,district,name,ruleset") and len(csv_out.splitlines()) == 4
+    unknown = run("institutions", "list", "--district", "火星区")
+    assert unknown.exit_code == 1 and "火星区" in unknown.output
+
+
+@pytest.mark.parametrize(
+    "typed", ["2026-03-01", "2026/3/1", "2026.3.1", "2026年3月1日", "20260301"]
+)
+def test_dates_on_the_command_line_take_the_forms_of_a_roll(run, typed):
+    rates = run("rates", "--as-of", typed, "--format", "json")
+    assert rates.exit_code == 0, rates.output
+    assert json.loads(rates.stdout)["as_of"] == "2026-03-01"
+    rescreen = run("rescreen", "--as-of", typed, "--format", "json")
+    assert rescreen.exit_code == 0, rescreen.output
+    assert json.loads(rescreen.stdout)["as_of"] == "2026-03-01"

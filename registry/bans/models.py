@@ -62,17 +62,3 @@ class BanCheck(Base):
     result: Mapped[str] = mapped_column(enum(*CHECK_RESULTS, name="check_result"))
     ban_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bans.id"))
     checked_at: Mapped[timestamp]
-
-
-class Alert(Base):
-    """Raised when a ban touches a current employment, for the bureau and the employer."""
-
-    __tablename__ = "alerts"
-
-    id: Mapped[intpk]
-    ban_id: Mapped[int] = mapped_column(sa.ForeignKey("bans.id"), index=True)
-    employment_id: Mapped[int] = mapped_column(sa.ForeignKey("employments.id"))
-    institution_id: Mapped[int] = mapped_column(sa.ForeignKey("institutions.id"), index=True)
-    raised_at: Mapped[created_at]
-    acknowledged_at: Mapped[timestamp | None]
-    acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

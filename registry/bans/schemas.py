@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate, validates_schema
 
 from registry.fields import Day, IdentitySchema, InstitutionCode, Text, end_not_before_start
-from registry.vocabulary import BAN_CATEGORIES, CHECK_RESULTS
+from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES, CHECK_RESULTS
 
 
 class BanSchema(IdentitySchema):
@@ -37,6 +37,14 @@ class BanSchema(IdentitySchema):
     @validates_schema
     def _until_after_effective(self, data, **kwargs):
         end_not_before_start(data, "effective_on", "until")
+
+
+class BanQuerySchema(Schema):
+    status = fields.String(
+        load_default=None,
+        validate=validate.OneOf(list(BAN_STATUSES)),
+        metadata={"description": "active 有效 or revoked 已撤销; all when omitted"},
+    )
 
 
 class RevokeBanSchema(Schema):
@@ -77,19 +85,6 @@ class CheckRecordSchema(Schema):
     user = fields.String(allow_none=True)
     purpose = fields.String(allow_none=True)
     result = fields.String()
-
-
-class AlertSchema(Schema):
-    id = fields.Integer()
-    raised_at = fields.DateTime()
-    institution = fields.String()
-    employment_id = fields.Integer()
-    person_id = fields.Integer()
-    name = fields.String()
-    role = fields.String()
-    ban_id = fields.Integer(metadata={"description": "bureau only"})
-    acknowledged_at = fields.DateTime(allow_none=True)
-    acknowledged_by = fields.String(allow_none=True)
 
 
 class PublicKeySchema(Schema):

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry import clock
+from registry.alerts import services as alert_services
+from registry.alerts.models import Alert
 from registry.audit import record_event
 from registry.auth.models import User
 from registry.crypto import current_keyring, sealed_identity
@@ -21,12 +23,12 @@ from registry.db import utcnow
 from registry.errors import Conflict, NotFound
 from registry.identity import IdentityNumber
 from registry.institutions.models import Institution
+from registry.paging import Page, page_of
 from registry.people.models import Person
-from registry.people.services import name_of
 from registry.staffing.models import Employment
 
 from . import receipts
-from .models import Alert, Ban, BanCheck
+from .models import Ban, BanCheck
 
 NUMBER_CONTEXT = "ban.id_number"
 NAME_CONTEXT = "ban.name"
@@ -255,16 +257,25 @@ def sign_receipt(
     return receipts.issue(row, code, identity.masked)
 
 
-def checks_of(session: Session, identity: IdentityNumber) -> list[dict]:
-    """Every check ever made of this number, newest first: who checked the person."""
-    rows = session.execute(
+def checks_of(
+    session: Session,
+    identity: IdentityNumber,
+    *,
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Page:
+    """The checks made of this number, newest first: who checked the person."""
+    found = page_of(
+        session,
         sa.select(BanCheck, Institution.code, Institution.name, User.username)
         .outerjoin(Institution, BanCheck.institution_id == Institution.id)
         .outerjoin(User, BanCheck.user_id == User.id)
         .where(BanCheck.id_index.in_(_indexes(identity)))
-        .order_by(BanCheck.checked_at.desc(), BanCheck.id.desc())
+        .order_by(BanCheck.checked_at.desc(), BanCheck.id.desc()),
+        page,
+        page_size,
     )
-    return [
+    items = [
         {
             "check_id": c.id,
             "checked_at": c.checked_at,
@@ -274,8 +285,9 @@ def checks_of(session: Session, identity: IdentityNumber) -> list[dict]:
             "purpose": c.purpose,
             "result": c.result,
         }
-        for c, code, name, username in rows
+        for c, code, name, username in found.items
     ]
+    return Page(items, found.total, page, page_size)
 
 
 # -- alerts and the yearly re-screen ------------------------------------------------------
@@ -293,13 +305,7 @@ def _raise_alerts(session: Session, ban: Ban, identity: IdentityNumber, day: dat
             ~sa.exists().where(Alert.ban_id == ban.id, Alert.employment_id == Employment.id),
         )
     ).all()
-    alerts = [
-        Alert(ban_id=ban.id, employment_id=e.id, institution_id=e.institution_id)
-        for e in employments
-    ]
-    session.add_all(alerts)
-    session.flush()
-    return alerts
+    return alert_services.raise_for_ban(session, ban, employments)
 
 
 def rescreen(session: Session, actor, as_of: date) -> dict:
@@ -324,6 +330,7 @@ def rescreen(session: Session, actor, as_of: date) -> dict:
         new = alert is None
         if new:
             alert = Alert(
+                kind="ban",
                 ban_id=ban.id,
                 employment_id=employment.id,
                 institution_id=employment.institution_id,
@@ -356,43 +363,20 @@ def rescreen(session: Session, actor, as_of: date) -> dict:
     return report
 
 
-def list_alerts(session: Session, user) -> list[dict]:
-    """Alerts, newest first: all for the bureau, the own institution's for a director
-    (without the ban: whom to ask is in the alert, what for is not)."""
-    query = (
-        sa.select(Alert, Employment, Institution.code, User.username)
-        .join(Employment, Alert.employment_id == Employment.id)
-        .join(Institution, Alert.institution_id == Institution.id)
-        .outerjoin(User, Alert.acknowledged_by_id == User.id)
-        .order_by(Alert.raised_at.desc(), Alert.id.desc())
-    )
-    if user.role == "director":
-        query = query.where(Alert.institution_id == user.institution_id)
-    return [
-        {
-            "id": alert.id,
-            "raised_at": alert.raised_at,
-            "institution": code,
-            "employment_id": employment.id,
-            "person_id": employment.person_id,
-            "name": name_of(employment.person),
-            "role": employment.role,
-            "ban_id": alert.ban_id if user.role != "director" else None,
-            "acknowledged_at": alert.acknowledged_at,
-            "acknowledged_by": acknowledged_by,
-        }
-        for alert, employment, code, acknowledged_by in session.execute(query)
-    ]
+# -- the blacklist, for the bureau ---------------------------------------------------------
 
 
-def acknowledge(session: Session, user, alert_id: int) -> Alert:
-    alert = session.get(Alert, alert_id)
-    if alert is None or (user.role == "director" and alert.institution_id != user.institution_id):
-        raise NotFound(f"no alert with id {alert_id}")
-    if alert.acknowledged_at is not None:
-        raise Conflict(f"alert {alert.id} was already acknowledged")
-    alert.acknowledged_at = utcnow()
-    alert.acknowledged_by_id = user.id
-    session.flush()
-    record_event(session, user, "alert.acknowledged", f"alert:{alert.id}", {"ban_id": alert.ban_id})
-    return alert
+def list_bans(
+    session: Session,
+    *,
+    status: str | None = None,
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Page:
+    """Bans, newest decision first, as ``describe_ban`` gives them: only the page's rows
+    are decrypted."""
+    query = sa.select(Ban).order_by(Ban.effective_on.desc(), Ban.id.desc())
+    if status is not None:
+        query = query.where(Ban.status == status)
+    found = page_of(session, query, page, page_size, scalars=True)
+    return Page([describe_ban(b) for b in found.items], found.total, page, page_size)

@@ -7,10 +7,11 @@ from registry import clock, limits
 from registry.auth.access import asking_for, current_user, require
 from registry.crypto import current_keyring
 from registry.db import begin_writing, get_session, reads_first
+from registry.paging import paginate, respond
 
 from . import services
 from .schemas import (
-    AlertSchema,
+    BanQuerySchema,
     BanSchema,
     CheckRecordSchema,
     CheckRequestSchema,
@@ -36,6 +37,23 @@ def add_ban(data):
     session = get_session()
     ban, alerts = services.add_ban(session, current_user(), data)
     return services.describe_ban(ban, alerts=len(alerts))
+
+
+@blp.route("/bans", methods=["GET"])
+@require("admin", "bureau")
+@blp.arguments(BanQuerySchema, location="query")
+@blp.response(200, BanSchema(many=True))
+@paginate(blp)
+def list_bans(query, pagination_parameters):
+    """The blacklist, newest decision first: name, masked number, category, authority,
+    decision and dates; `status` `active` or `revoked` to see only those."""
+    page = services.list_bans(
+        get_session(),
+        status=query["status"],
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)
 
 
 @blp.route("/bans/<id:ban_id>/revoke", methods=["POST"])
@@ -85,29 +103,17 @@ def check(data):
 @require("admin", "bureau")
 @blp.arguments(PersonQuerySchema)
 @blp.response(200, CheckRecordSchema(many=True))
-def checks_for_person(data):
-    """Who checked this person: every check of the number, newest first."""
-    return services.checks_of(get_session(), data["identity"])
-
-
-@blp.route("/alerts", methods=["GET"])
-@require("admin", "bureau", "director")
-@blp.response(200, AlertSchema(many=True))
-def alerts():
-    """Alerts raised by bans on current employees: all for the bureau, the own
-    institution's for a director."""
-    return services.list_alerts(get_session(), current_user())
-
-
-@blp.route("/alerts/<id:alert_id>/acknowledge", methods=["POST"])
-@require("admin", "bureau", "director")
-@blp.response(200, AlertSchema)
-def acknowledge(alert_id):
-    """Acknowledge an alert (recorded with who and when)."""
-    session = get_session()
-    user = current_user()
-    alert = services.acknowledge(session, user, alert_id)
-    return next(a for a in services.list_alerts(session, user) if a["id"] == alert.id)
+@paginate(blp)
+def checks_for_person(data, pagination_parameters):
+    """Who checked this person: the checks of the number, newest first (`page` and
+    `page_size` in the query string; the number only in the body)."""
+    page = services.checks_of(
+        get_session(),
+        data["identity"],
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)
 
 
 @blp.route("/keys/receipts", methods=["GET"])

@@ -1,7 +1,7 @@
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from registry.db import Base, created_at, day, enum, intpk, str16, str64, str200, timestamp
 from registry.vocabulary import CERTIFICATE_KINDS, CERTIFICATE_STATUSES
@@ -54,6 +54,19 @@ class Certificate(Base):
             cls.issued_on <= day,
             sa.or_(cls.expires_on.is_(None), cls.expires_on >= day),
             sa.or_(cls.status != "revoked", cls.revoked_on > day),
+        )
+
+    @classmethod
+    def not_superseded(cls):
+        """The condition "no later valid certificate of the same kind" in SQL: a
+        certificate followed by a renewal (or the next health certificate) needs
+        nothing doing about its expiry."""
+        newer = aliased(cls)
+        return ~sa.exists().where(
+            newer.person_id == cls.person_id,
+            newer.kind == cls.kind,
+            newer.status == "valid",
+            sa.or_(newer.expires_on.is_(None), newer.expires_on > cls.expires_on),
         )
 
 

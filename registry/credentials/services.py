@@ -7,6 +7,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from registry import clock
 from registry.audit import actor_name, record_event
 from registry.db import utcnow
 from registry.eligibility.rules import Held
@@ -200,4 +201,8 @@ def revoke(
     _change(session, certificate, "revoked", actor, changes)
     record_event(session, actor, "certificate.revoked", f"certificate:{certificate.id}", changes)
     session.flush()
+    # Here, not at the top: alerts read people, and people read certificates.
+    from registry.alerts.services import raise_for_revoked
+
+    raise_for_revoked(session, certificate, clock.today())
     return certificate

@@ -1,5 +1,7 @@
 from flask_smorest.fields import Upload
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+
+from registry.vocabulary import IMPORT_STATUSES
 
 
 class ImportFileSchema(Schema):
@@ -61,3 +63,29 @@ class RejectedImportSchema(ImportSummarySchema):
             "(code invalid): messages by field name"
         }
     )
+
+
+class ImportQuerySchema(Schema):
+    status = fields.String(
+        load_default=None,
+        validate=validate.OneOf(list(IMPORT_STATUSES)),
+        metadata={"description": ", ".join(f"{k} {v}" for k, v in IMPORT_STATUSES.items())},
+    )
+
+
+class ImportBatchSchema(Schema):
+    """An import as the list shows it: the file, who, when, and the counts."""
+
+    batch_id = fields.Integer(attribute="id")
+    filename = fields.String()
+    status = fields.String()
+    status_name = fields.Function(lambda batch: IMPORT_STATUSES[batch.status])
+    dry_run = fields.Boolean()
+    partial = fields.Boolean()
+    rows = fields.Integer()
+    accepted = fields.Integer()
+    unchanged = fields.Integer()
+    rejected = fields.Integer()
+    actor = fields.String(metadata={"description": "who imported it"})
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)

@@ -52,6 +52,7 @@ from registry.credentials.models import Certificate, CertificateChange
 from registry.crypto import Keyring, current_keyring
 from registry.db import UTCDateTime, utcnow
 from registry.errors import NotFound
+from registry.paging import Page, page_of
 from registry.people.models import Person
 from registry.people.names import LABEL as NAME_LABEL
 from registry.people.names import name_key
@@ -200,6 +201,20 @@ def get_batch(session: Session, batch_id: int) -> ImportBatch:
     if batch is None:
         raise NotFound(f"no import with id {batch_id}")
     return batch
+
+
+def list_batches(
+    session: Session,
+    *,
+    status: str | None = None,
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Page:
+    """Imports, newest first (the rows ``ImportBatch``), only those in ``status`` when given."""
+    query = sa.select(ImportBatch).order_by(ImportBatch.created_at.desc(), ImportBatch.id.desc())
+    if status is not None:
+        query = query.where(ImportBatch.status == status)
+    return page_of(session, query, page, page_size, scalars=True)
 
 
 def iter_errors(session: Session, batch_id: int, limit: int | None = None) -> Iterator[dict]:

@@ -9,11 +9,14 @@ from flask_smorest import Blueprint
 from registry.auth.access import current_user, require
 from registry.db import get_session
 from registry.errors import ErrorSchema, ImportRejected, UnusableRoll
+from registry.paging import paginate, respond
 
 from . import services
 from .schemas import (
+    ImportBatchSchema,
     ImportFileSchema,
     ImportOptionsSchema,
+    ImportQuerySchema,
     ImportSummarySchema,
     RejectedImportSchema,
 )
@@ -73,6 +76,22 @@ def upload(files, options):
             **body,
         )
     return _described(summary)
+
+
+@blp.route("", methods=["GET"])
+@require("admin", "bureau", "hr")
+@blp.arguments(ImportQuerySchema, location="query")
+@blp.response(200, ImportBatchSchema(many=True))
+@paginate(blp)
+def list_imports(query, pagination_parameters):
+    """Imports, newest first, with their counts; `status` to see only those."""
+    page = services.list_batches(
+        get_session(),
+        status=query["status"],
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)
 
 
 @blp.route("/<id:batch_id>", methods=["GET"])

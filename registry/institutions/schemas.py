@@ -44,3 +44,14 @@ class InstitutionUpdateSchema(Schema):
     district = Text(validate=validate.Length(max=100))
     classes = fields.List(fields.Nested(ClassSchema))
     meals_on_site = StrictBoolean()
+
+
+class InstitutionQuerySchema(Schema):
+    district = Text(
+        load_default=None,
+        validate=validate.Length(max=100),
+        metadata={
+            "description": "in any spelling its ruleset knows: 拱墅区 finds 杭州市拱墅区",
+            "example": "拱墅区",
+        },
+    )

@@ -1,11 +1,13 @@
 """Institutions. Functions take the session and never commit."""
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from registry.audit import record_event
 from registry.errors import Conflict, Forbidden, Invalid, NotFound
 from registry.identity import InvalidIdentifier, parse_institution_code
+from registry.paging import Page, page_of
+from registry.rates.services import registered_spellings
 
 from .models import Institution, InstitutionClass
 
@@ -56,11 +58,27 @@ def get_institution(session: Session, code: str) -> Institution:
     return institution
 
 
-def list_institutions(session: Session, district: str | None = None) -> list[Institution]:
-    query = sa.select(Institution).order_by(Institution.district, Institution.code)
-    if district:
-        query = query.where(Institution.district == district)
-    return list(session.scalars(query))
+def list_institutions(
+    session: Session,
+    *,
+    district: str | None = None,
+    only: Institution | None = None,
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Page:
+    """Institutions by district and code, with their classes. ``district`` in any
+    spelling its ruleset knows, as rates match it (拱墅区 finds 杭州市拱墅区); ``only``
+    narrows the list to one institution (a director's own)."""
+    query = (
+        sa.select(Institution)
+        .options(selectinload(Institution.classes))
+        .order_by(Institution.district, Institution.code)
+    )
+    if district is not None:
+        query = query.where(Institution.district.in_(registered_spellings(session, district)))
+    if only is not None:
+        query = query.where(Institution.id == only.id)
+    return page_of(session, query, page, page_size, scalars=True)
 
 
 # What a director may change of the own institution: the classes and children it

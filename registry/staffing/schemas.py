@@ -2,7 +2,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.eligibility.schemas import DispatchSchema, ReasonSchema, RulesetRefSchema
-from registry.fields import Day, IdentitySchema, StrictBoolean
+from registry.fields import Day, IdentitySchema, StrictBoolean, Text
 from registry.rates.schemas import RateSchema
 from registry.vocabulary import STAFF_ROLES
 
@@ -58,6 +58,14 @@ class AsOfSchema(Schema):
 class ExpiringQuerySchema(AsOfSchema):
     within = fields.Integer(
         load_default=90, validate=validate.Range(min=0, max=3660), metadata={"description": "days"}
+    )
+
+
+class DistrictExpiringQuerySchema(ExpiringQuerySchema):
+    district = Text(
+        load_default=None,
+        validate=validate.Length(max=100),
+        metadata={"description": "in any spelling its ruleset knows: 拱墅区 finds 杭州市拱墅区"},
     )
 
 
@@ -121,6 +129,10 @@ class ComplianceSchema(Schema):
 
 
 class ExpiringSchema(Schema):
+    state = fields.String(
+        validate=validate.OneOf(["expired", "expiring"]),
+        metadata={"description": "expired: already, on `as_of`; expiring: within `within` days"},
+    )
     institution = fields.String()
     institution_name = fields.String()
     person_id = fields.Integer()
@@ -128,7 +140,10 @@ class ExpiringSchema(Schema):
     roles = fields.List(fields.String())
     certificate = fields.Nested(CertificateOutSchema)
     expires_on = fields.Date()
-    days_left = fields.Integer()
+    days_left = fields.Integer(allow_none=True, metadata={"description": "expiring only"})
+    days_expired = fields.Integer(
+        allow_none=True, metadata={"description": "expired only: days since the expiry date"}
+    )
 
 
 class RefusalSchema(Schema):

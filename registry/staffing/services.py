@@ -6,7 +6,7 @@ import math
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from registry.audit import record_event
 from registry.credentials.models import Certificate
@@ -15,8 +15,9 @@ from registry.db import utcnow
 from registry.eligibility.services import Answer, advisories, ruleset_for, verdict_for
 from registry.errors import Conflict, Invalid, NotFound
 from registry.institutions.models import Institution
+from registry.paging import Page, page_of
 from registry.people.services import find_person, name_of, person_subject
-from registry.rates.services import institution_rate
+from registry.rates.services import institution_rate, registered_spellings
 from registry.vocabulary import CLASS_TYPES
 
 from .models import Employment
@@ -138,15 +139,26 @@ def end_employment(session: Session, actor, employment: Employment, end: date) -
     return employment
 
 
-def roster(session: Session, institution: Institution, day: date) -> list[dict]:
+def roster(
+    session: Session,
+    institution: Institution,
+    day: date,
+    *,
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Page:
     """Who is in post at the institution on ``day``, by role and start."""
-    employments = session.scalars(
+    found = page_of(
+        session,
         sa.select(Employment)
         .where(Employment.institution_id == institution.id, Employment.in_post_on(day))
         .options(selectinload(Employment.person))
-        .order_by(Employment.role, Employment.start, Employment.id)
+        .order_by(Employment.role, Employment.start, Employment.id),
+        page,
+        page_size,
+        scalars=True,
     )
-    return [describe_employment(e) for e in employments]
+    return Page([describe_employment(e) for e in found.items], found.total, page, page_size)
 
 
 def describe_employment(employment: Employment) -> dict:
@@ -257,65 +269,76 @@ def expiring(
     *,
     institution: Institution | None = None,
     district: str | None = None,
-) -> list[dict]:
-    """Certificates of staff in post today that expire within ``within`` days, soonest
-    first; those already expired and not replaced come first, with negative
-    ``days_left``. A certificate followed by a later one of the same kind (a renewal,
-    the next health certificate) is left out: nothing needs doing about it."""
-    staff = (
-        sa.select(Employment.person_id, Employment.institution_id, Employment.role)
-        .join(Institution)
-        .where(Employment.in_post_on(today))
-    )
-    if institution is not None:
-        staff = staff.where(Employment.institution_id == institution.id)
-    if district is not None:
-        staff = staff.where(Institution.district == district)
-    newer = aliased(Certificate)
-    due = session.scalars(
-        sa.select(Certificate)
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Page:
+    """Certificates of staff in post today that have expired or expire within ``within``
+    days, one row per certificate and institution, soonest first: those already expired
+    (``state`` ``expired``, with ``days_expired``) before those about to (``expiring``,
+    with ``days_left``). A certificate followed by a later one of the same kind (a
+    renewal, the next health certificate) is left out: nothing needs doing about it.
+    ``district`` in any spelling its ruleset knows, as rates match it."""
+    pairs = (
+        sa.select(Certificate.expires_on, Certificate.id, Employment.institution_id)
+        .join(Employment, Employment.person_id == Certificate.person_id)
         .where(
-            Certificate.person_id.in_(staff.with_only_columns(Employment.person_id)),
+            Employment.in_post_on(today),
             Certificate.status == "valid",
             Certificate.expires_on <= today + timedelta(days=within),
-            ~sa.exists().where(
-                newer.person_id == Certificate.person_id,
-                newer.kind == Certificate.kind,
-                newer.status == "valid",
-                sa.or_(newer.expires_on.is_(None), newer.expires_on > Certificate.expires_on),
-            ),
+            Certificate.not_superseded(),
         )
-        .options(selectinload(Certificate.person))
-        .order_by(Certificate.expires_on, Certificate.id)
-    ).all()
-    if not due:
-        return []
-    posts: dict[int, dict[Institution, set[str]]] = {}
-    people_due = {c.person_id for c in due}
-    for person_id, institution_id, role in session.execute(
-        staff.where(Employment.person_id.in_(people_due))
-    ):
-        posts.setdefault(person_id, {}).setdefault(institution_id, set()).add(role)
-    institutions = {
-        i.id: i
-        for i in session.scalars(
-            sa.select(Institution).where(Institution.id.in_({i for p in posts.values() for i in p}))
+        .distinct()
+        .order_by(Certificate.expires_on, Certificate.id, Employment.institution_id)
+    )
+    if institution is not None:
+        pairs = pairs.where(Employment.institution_id == institution.id)
+    if district is not None:
+        spellings = registered_spellings(session, district)
+        pairs = pairs.join(Institution, Employment.institution_id == Institution.id).where(
+            Institution.district.in_(spellings)
+        )
+    found = page_of(session, pairs, page, page_size)
+    if not found.items:
+        return Page([], found.total, page, page_size)
+    # What the page's rows refer to, each in one statement.
+    certificates = {
+        c.id: c
+        for c in session.scalars(
+            sa.select(Certificate)
+            .where(Certificate.id.in_({c for _, c, _ in found.items}))
+            .options(selectinload(Certificate.person))
         )
     }
+    institution_ids = {i for _, _, i in found.items}
+    institutions = {
+        i.id: i
+        for i in session.scalars(sa.select(Institution).where(Institution.id.in_(institution_ids)))
+    }
+    roles: dict[tuple[int, int], set[str]] = {}
+    for person_id, institution_id, role in session.execute(
+        sa.select(Employment.person_id, Employment.institution_id, Employment.role).where(
+            Employment.in_post_on(today),
+            Employment.person_id.in_({c.person_id for c in certificates.values()}),
+            Employment.institution_id.in_(institution_ids),
+        )
+    ):
+        roles.setdefault((person_id, institution_id), set()).add(role)
     rows = []
-    for c in due:
-        name = name_of(c.person)
-        for institution_id, roles in posts[c.person_id].items():
-            rows.append(
-                {
-                    "institution": institutions[institution_id].code,
-                    "institution_name": institutions[institution_id].name,
-                    "person_id": c.person_id,
-                    "name": name,
-                    "roles": sorted(roles),
-                    "certificate": describe_certificate(c, today),
-                    "expires_on": c.expires_on,
-                    "days_left": (c.expires_on - today).days,
-                }
-            )
-    return rows
+    for expires_on, certificate_id, institution_id in found.items:
+        c, where = certificates[certificate_id], institutions[institution_id]
+        expired = expires_on < today
+        rows.append(
+            {
+                "state": "expired" if expired else "expiring",
+                "institution": where.code,
+                "institution_name": where.name,
+                "person_id": c.person_id,
+                "name": name_of(c.person),
+                "roles": sorted(roles[c.person_id, institution_id]),
+                "certificate": describe_certificate(c, today),
+                "expires_on": expires_on,
+                "days_left": None if expired else (expires_on - today).days,
+                "days_expired": (today - expires_on).days if expired else None,
+            }
+        )
+    return Page(rows, found.total, page, page_size)

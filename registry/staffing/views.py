@@ -5,11 +5,13 @@ from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
 from registry.errors import NotEligible
+from registry.paging import paginate, respond
 
 from . import services
 from .schemas import (
     AsOfSchema,
     ComplianceSchema,
+    DistrictExpiringQuerySchema,
     EmploymentSchema,
     EndSchema,
     ExpiringQuerySchema,
@@ -57,10 +59,18 @@ def hire(data, code):
 @require("admin", "bureau", "director", "inspector")
 @blp.arguments(AsOfSchema, location="query")
 @blp.response(200, EmploymentSchema(many=True))
-def roster(query, code):
-    """Staff in post on `as_of`."""
+@paginate(blp)
+def roster(query, code, pagination_parameters):
+    """Staff in post on `as_of`, by role and start."""
     institution = scoped_institution(code)
-    return services.roster(get_session(), institution, query["as_of"] or clock.today())
+    page = services.roster(
+        get_session(),
+        institution,
+        query["as_of"] or clock.today(),
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)
 
 
 @blp.route("/employments/<id:employment_id>/end", methods=["POST"])
@@ -90,8 +100,37 @@ def compliance(query, code):
 @require("admin", "bureau", "director", "inspector", "hr")
 @blp.arguments(ExpiringQuerySchema, location="query")
 @blp.response(200, ExpiringSchema(many=True))
-def expiring(query, code):
-    """Certificates of the staff in post that expire within `within` days, soonest first."""
+@paginate(blp)
+def expiring(query, code, pagination_parameters):
+    """Certificates of the staff in post that have expired (`state` `expired`, first)
+    or expire within `within` days (`expiring`), soonest first."""
     institution = scoped_institution(code)
-    today = query["as_of"] or clock.today()
-    return services.expiring(get_session(), query["within"], today, institution=institution)
+    page = services.expiring(
+        get_session(),
+        query["within"],
+        query["as_of"] or clock.today(),
+        institution=institution,
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)
+
+
+@blp.route("/expiring", methods=["GET"])
+@require("admin", "bureau", "hr", "inspector")
+@blp.arguments(DistrictExpiringQuerySchema, location="query")
+@blp.response(200, ExpiringSchema(many=True))
+@paginate(blp)
+def expiring_everywhere(query, pagination_parameters):
+    """`registry expiring` for the bureau: certificates of staff in post at every
+    institution (or a `district`'s) that have expired, then those expiring within
+    `within` days, soonest first."""
+    page = services.expiring(
+        get_session(),
+        query["within"],
+        query["as_of"] or clock.today(),
+        district=query["district"],
+        page=pagination_parameters.page,
+        page_size=pagination_parameters.page_size,
+    )
+    return respond(pagination_parameters, page)

@@ -32,7 +32,7 @@ BAN = [
     "杭州市西湖区卫生健康局",
     "--decision-no",
     "西卫禁〔2026〕3号",
-    "--effective",
+    "--effective-on",
     "2026-01-01",
 ]
 
@@ -59,7 +59,6 @@ def test_add_check_revoke(run):
     [
         (["bans", "check", "--id-number", NUMBER[:-1] + "Y"], "id_number"),
         (["bans", "check", "--id-number", "1234"], "id_number"),
-        ([*BAN[:-1], "2026-02-30"], "effective_on"),
         ([*BAN, "--until", "2025-01-01"], "until"),
     ],
 )
@@ -67,6 +66,35 @@ def test_bad_input_exits_1_and_names_the_field(run, args, message):
     result = run(*args)
     assert result.exit_code == 1 and message in result.output
     assert "Traceback" not in result.output and NUMBER[:-1] not in result.output
+
+
+@pytest.mark.parametrize(
+    "typed", ["2026/1/5", "2026.01.05", "2026年1月5日", "20260105", "２０２６-01-05"]
+)
+def test_dates_in_the_forms_of_a_roll(run, typed):
+    added = run(*BAN[:-1], typed, "--until", "2027年1月5日")
+    assert added.exit_code == 0, added.output
+    ban = run("bans", "list", "--format", "json")
+    assert [(b["effective_on"], b["until"]) for b in json.loads(ban.stdout)] == [
+        ("2026-01-05", "2027-01-05")
+    ]
+
+
+def test_the_old_option_name_still_works_unlisted(run):
+    added = run(*BAN[:-2], "--effective", "2026-01-05")
+    assert added.exit_code == 0, added.output
+    assert "--effective-on" in run("bans", "add", "--help").output
+    assert "--effective " not in run("bans", "add", "--help").output
+    missing = run(*BAN[:-2])
+    assert missing.exit_code == 2 and "--effective-on" in missing.output
+
+
+@pytest.mark.parametrize("typed", ["2026-02-30", "2026/13/1", "yesterday", ""])
+def test_a_bad_date_is_a_usage_error_naming_the_option(run, typed):
+    result = run(*BAN[:-1], typed)
+    assert result.exit_code == 2 and "--effective-on" in result.output
+    assert "Traceback" not in result.output
+    assert run("bans", "list", "--format", "json").stdout.strip() == "[]"
 
 
 def test_receipts_verify_offline(run, client, tmp_path):
@@ -225,3 +253,25 @@ def _dump_bytes(database_url: str, tmp_path) -> bytes:
         timeout=120,
     )
     return result.stdout
+
+
+def test_bans_list_masks_numbers_and_filters_by_status(run):
+    first = run(*BAN).stdout.strip().splitlines()[-1]
+    other = [*BAN[:3], id_number(2), *BAN[4:-1], "2026-02-01"]
+    assert run(*other).exit_code == 0
+    assert run("bans", "revoke", first, "--reason", "复议撤销").exit_code == 0
+    listed = run("bans", "list", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    bans = json.loads(listed.stdout)
+    assert [(b["effective_on"], b["status"]) for b in bans] == [
+        ("2026-02-01", "active"),
+        ("2026-01-01", "revoked"),
+    ]
+    assert NUMBER not in listed.output and id_number(2) not in listed.output
+    assert bans[1]["id_number_masked"].endswith(NUMBER[-4:])
+    active = run("bans", "list", "--status", "active").stdout.splitlines()
+    assert active[0].split()[:3] == ["id", "status", "name"]
+    assert len(active) == 2 and "终身 for life" in active[1]
+    csv_out = run("bans", "list", "--status", "revoked", "--format", "csv").stdout
+    assert csv_out.startswith("\ufeffid,status,name") and len(csv_out.splitlines()) == 2
+    assert run("bans", "list", "--status", "lifted").exit_code == 2

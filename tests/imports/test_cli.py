@@ -80,3 +80,27 @@ def test_subprocess_exit_codes_and_json_stdout(tmp_path, scratch_database_url):
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100))
     unknown = _registry(env, "import-roll", str(tmp_path / "old.xls"))
     assert unknown.returncode == 2 and unknown.stdout == ""
+
+
+def test_imports_list_newest_first_by_status(run, tmp_path):
+    assert run("import-roll", str(write_csv(tmp_path / "good.csv", good_rows(3)))).exit_code == 0
+    rows = good_rows(2)
+    rows[1][2] = "厨师证"
+    assert run("import-roll", str(write_csv(tmp_path / "bad.csv", rows))).exit_code == 1
+    listed = run("imports", "list", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    assert [
+        (b["filename"], b["status"], b["rows"], b["rejected"]) for b in json.loads(listed.stdout)
+    ] == [
+        ("bad.csv", "rejected", 2, 1),
+        ("good.csv", "accepted", 3, 0),
+    ]
+    rejected = run("imports", "list", "--status", "rejected", "--format", "json")
+    assert [b["filename"] for b in json.loads(rejected.stdout)] == ["bad.csv"]
+    table = run("imports", "list", "--page-size", "1").stdout.splitlines()
+    assert table[0].split()[:4] == ["batch_id", "created_at", "status", "filename"]
+    assert "已拒绝 rejected" in table[1] and len(table) == 2
+    paged = run("imports", "list", "--page", "2", "--page-size", "1", "--format", "json")
+    assert [b["filename"] for b in json.loads(paged.stdout)] == ["good.csv"]
+    assert "第 2/2 页，共 2 条" in paged.stderr
+    assert run("imports", "list", "--page-size", "501").exit_code == 2

@@ -388,7 +388,10 @@ def test_expired_certificates_of_staff_in_post_come_first(client, director, make
     later = (TODAY + timedelta(days=100)).isoformat()
     url = f"/api/v1/institutions/{CODES[0]}/expiring?within=400&as_of={later}"
     rows = client.get(url, headers=director).get_json()
-    assert [(r["name"], r["days_left"]) for r in rows] == [("甲", -35), ("乙", 235)]
+    assert [(r["name"], r["state"], r["days_left"], r["days_expired"]) for r in rows] == [
+        ("甲", "expired", None, 35),
+        ("乙", "expiring", 235, None),
+    ]
 
 
 def test_an_institution_says_which_rules_it_is_held_to(

@@ -1,0 +1,88 @@
+import json
+
+import click
+
+from cli.common import (
+    DAY,
+    cli_actor,
+    echo_csv,
+    echo_page_footer,
+    echo_table,
+    page_options,
+    session_scope,
+    table_csv_or_json,
+)
+from registry import clock
+from registry.alerts import services
+from registry.alerts.schemas import AlertSchema
+from registry.institutions.services import get_institution
+from registry.vocabulary import ALERT_KINDS
+
+COLUMNS = ("id", "raised_at", "kind", "institution", "acknowledged_at", "message")
+
+
+@click.group()
+def alerts():
+    """Alerts about current employees (提醒): bans, certificates revoked or expiring."""
+
+
+@alerts.command("list")
+@click.option(
+    "--acknowledged/--unacknowledged",
+    default=None,
+    help="only those acknowledged, or only those still open (default: all)",
+)
+@click.option("--institution", "code", help="only this institution's (统一社会信用代码)")
+@click.option("--kind", type=click.Choice(list(ALERT_KINDS)))
+@page_options
+@table_csv_or_json()
+def list_(acknowledged, code, kind, page, page_size, format_):
+    """Alerts, newest first."""
+    with session_scope() as session:
+        institution = get_institution(session, code) if code else None
+        found = services.list_alerts(
+            session,
+            cli_actor(),
+            acknowledged=acknowledged,
+            institution=institution,
+            kind=kind,
+            page=page,
+            page_size=page_size,
+        )
+        rows = AlertSchema(many=True).dump(found.items)
+    if format_ == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif format_ == "csv":
+        echo_csv(rows, COLUMNS)
+    elif not rows:
+        click.echo("没有提醒（no alerts）")
+    else:
+        echo_table([{**r, "acknowledged_at": r["acknowledged_at"] or ""} for r in rows], COLUMNS)
+    echo_page_footer(found)
+
+
+@alerts.command("acknowledge")
+@click.argument("alert_id", type=click.IntRange(min=1))
+def acknowledge(alert_id):
+    """Acknowledge an alert (recorded with who and when)."""
+    with session_scope() as session:
+        alert = services.acknowledge(session, cli_actor(), alert_id)
+        click.echo(f"已确认提醒 {alert.id}（acknowledged alert {alert.id}）")
+
+
+@alerts.command("sweep")
+@click.option("--as-of", type=DAY, help="default: today")
+def sweep(as_of):
+    """Raise an alert, once, for each certificate of a current employee that expires
+    within 30 days. Run it daily (cron); a second run raises nothing again."""
+    day = as_of or clock.today()
+    with session_scope() as session:
+        raised = services.sweep_expiring(session, cli_actor(), day)
+    click.echo(
+        f"{day}：新提醒 {len(raised)} 条，证书将在 {services.EXPIRING_WITHIN} 天内到期"
+        f"（{len(raised)} new alerts for certificates expiring within "
+        f"{services.EXPIRING_WITHIN} days）"
+    )
+
+
+COMMANDS = (alerts,)

@@ -1,0 +1,249 @@
+"""Alerts: raised when something touches a current employee (a ban, a certificate
+revoked or about to expire), listed for the bureau (all) and the employer (the own),
+acknowledged once. Functions take the session and never commit.
+
+An employee is current when the employment has not ended before today (a hire that
+starts later is current too). A certificate's alert is raised once per institution.
+"""
+
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from registry.audit import record_event
+from registry.auth.models import User
+from registry.bans.models import Ban
+from registry.credentials.models import Certificate
+from registry.db import utcnow
+from registry.errors import Conflict, NotFound
+from registry.institutions.models import Institution
+from registry.paging import Page, page_of
+from registry.people.models import Person
+from registry.people.services import name_of
+from registry.staffing.models import Employment
+from registry.vocabulary import BAN_CATEGORIES, CERTIFICATE_KINDS, STAFF_ROLES
+
+from .models import Alert
+
+# Days before its expiry that a certificate of a current employee raises an alert.
+EXPIRING_WITHIN = 30
+
+# What an alert says, Chinese first and the English beside it, from the rows it points
+# at. ``{role_zh}`` and ``{kind_zh}`` are the Chinese names of the role and the kind.
+MESSAGES = {
+    "ban": (
+        "{institution_name}在岗{role_zh}{name}已被列入禁止从业名单，请立即停止其从事托育工作，"
+        "并联系卫生健康部门。"
+        "（{name}, {role} at {institution_name}, is barred from working with children: "
+        "take the person off duty now and contact the health bureau.）"
+    ),
+    "certificate_revoked": (
+        "{institution_name}在岗{role_zh}{name}的{kind_zh}（编号 {number}）已于{revoked_on}被撤销，"
+        "请核实其是否仍符合岗位要求。"
+        "（The {kind} certificate {number} of {name}, {role} at {institution_name}, was "
+        "revoked on {revoked_on}: check that the person still qualifies for the post.）"
+    ),
+    "certificate_expiring": (
+        "{institution_name}在岗{role_zh}{name}的{kind_zh}（编号 {number}）将于{expires_on}到期，"
+        "请及时办理换证或复审。"
+        "（The {kind} certificate {number} of {name}, {role} at {institution_name}, "
+        "expires on {expires_on}: have it renewed in time.）"
+    ),
+}
+
+
+def _current(day: date):
+    return sa.or_(Employment.end.is_(None), Employment.end >= day)
+
+
+def raise_for_ban(session: Session, ban: Ban, employments: list[Employment]) -> list[Alert]:
+    """An alert of kind ``ban`` for each of ``employments`` of the banned person."""
+    alerts = [
+        Alert(kind="ban", ban_id=ban.id, employment_id=e.id, institution_id=e.institution_id)
+        for e in employments
+    ]
+    session.add_all(alerts)
+    session.flush()
+    return alerts
+
+
+def _raise_for_certificates(session: Session, kind: str, query: sa.Select) -> list[Alert]:
+    """One alert of ``kind`` for each (certificate id, institution id, employment id) row
+    of ``query`` that has none yet."""
+    query = query.where(
+        ~sa.exists().where(
+            Alert.kind == kind,
+            Alert.certificate_id == Certificate.id,
+            Alert.institution_id == Employment.institution_id,
+        )
+    ).group_by(Certificate.id, Employment.institution_id)
+    alerts = [
+        Alert(kind=kind, certificate_id=c, institution_id=i, employment_id=e)
+        for c, i, e in session.execute(query)
+    ]
+    session.add_all(alerts)
+    session.flush()
+    return alerts
+
+
+def _certificate_posts() -> sa.Select:
+    # The certificate, each institution employing its holder, and one employment there
+    # (the earliest) to name the role.
+    return sa.select(Certificate.id, Employment.institution_id, sa.func.min(Employment.id)).join(
+        Employment, Employment.person_id == Certificate.person_id
+    )
+
+
+def raise_for_revoked(session: Session, certificate: Certificate, today: date) -> list[Alert]:
+    """An alert to each institution employing the holder of a certificate just revoked."""
+    return _raise_for_certificates(
+        session,
+        "certificate_revoked",
+        _certificate_posts().where(Certificate.id == certificate.id, _current(today)),
+    )
+
+
+def sweep_expiring(session: Session, actor, today: date) -> list[Alert]:
+    """An alert, once, for every valid certificate of an employee in post ``today`` that
+    expires within ``EXPIRING_WITHIN`` days (and is not followed by a renewal). Meant
+    to run daily; a second run the same day, or any later day, raises nothing again."""
+    alerts = _raise_for_certificates(
+        session,
+        "certificate_expiring",
+        _certificate_posts().where(
+            Employment.in_post_on(today),
+            Certificate.status == "valid",
+            Certificate.expires_on >= today,
+            Certificate.expires_on <= today + timedelta(days=EXPIRING_WITHIN),
+            Certificate.not_superseded(),
+        ),
+    )
+    record_event(
+        session,
+        actor,
+        "alerts.swept",
+        f"sweep:{today.isoformat()}",
+        {"within": EXPIRING_WITHIN, "alerts": len(alerts)},
+    )
+    return alerts
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _query(user) -> sa.Select:
+    # One statement for a page: the employment, the person (name), the institution, the
+    # certificate and the ban (when the alert is theirs), and who acknowledged it.
+    acknowledged_by = aliased(User)
+    query = (
+        sa.select(
+            Alert, Employment, Person, Institution, Certificate, Ban, acknowledged_by.username
+        )
+        .join(Employment, Alert.employment_id == Employment.id)
+        .join(Person, Employment.person_id == Person.id)
+        .join(Institution, Alert.institution_id == Institution.id)
+        .outerjoin(Certificate, Alert.certificate_id == Certificate.id)
+        .outerjoin(Ban, Alert.ban_id == Ban.id)
+        .outerjoin(acknowledged_by, Alert.acknowledged_by_id == acknowledged_by.id)
+        .order_by(Alert.raised_at.desc(), Alert.id.desc())
+    )
+    if getattr(user, "role", None) == "director":
+        query = query.where(Alert.institution_id == user.institution_id)
+    return query
+
+
+def _describe(row, user) -> dict:
+    alert, employment, person, institution, certificate, ban, acknowledged_by = row
+    director = getattr(user, "role", None) == "director"
+    name = name_of(person)
+    facts = {
+        "name": name,
+        "role": employment.role,
+        "role_zh": STAFF_ROLES[employment.role],
+        "institution_name": institution.name,
+    }
+    if certificate is not None:
+        facts |= {
+            "kind": certificate.kind,
+            "kind_zh": CERTIFICATE_KINDS[certificate.kind],
+            "number": certificate.number,
+            "revoked_on": certificate.revoked_on,
+            "expires_on": certificate.expires_on,
+        }
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "message": MESSAGES[alert.kind].format(**facts),
+        "raised_at": alert.raised_at,
+        "institution": institution.code,
+        "institution_name": institution.name,
+        "employment_id": employment.id,
+        "person_id": employment.person_id,
+        "name": name,
+        "role": employment.role,
+        # The employer is told whom, not why: a ban's details are the bureau's.
+        "ban_id": None if director else alert.ban_id,
+        "ban_category": None if director or ban is None else ban.category,
+        "ban_category_name": None if director or ban is None else BAN_CATEGORIES[ban.category],
+        "certificate_id": alert.certificate_id,
+        "certificate_kind": certificate and certificate.kind,
+        "certificate_number": certificate and certificate.number,
+        "expires_on": certificate and certificate.expires_on,
+        "revoked_on": certificate and certificate.revoked_on,
+        "acknowledged_at": alert.acknowledged_at,
+        "acknowledged_by": acknowledged_by,
+    }
+
+
+def list_alerts(
+    session: Session,
+    user,
+    *,
+    acknowledged: bool | None = None,
+    institution: Institution | None = None,
+    kind: str | None = None,
+    page: int | None = None,
+    page_size: int | None = None,
+) -> Page:
+    """Alerts, newest first: all for the bureau, the own institution's for a director;
+    only the (un)acknowledged ones, or those of one institution or kind, when asked."""
+    query = _query(user)
+    if acknowledged is not None:
+        query = query.where(
+            Alert.acknowledged_at.is_not(None) if acknowledged else Alert.acknowledged_at.is_(None)
+        )
+    if institution is not None:
+        query = query.where(Alert.institution_id == institution.id)
+    if kind is not None:
+        query = query.where(Alert.kind == kind)
+    found = page_of(session, query, page, page_size)
+    return Page([_describe(row, user) for row in found.items], found.total, page, page_size)
+
+
+def describe_alert(session: Session, user, alert_id: int) -> dict:
+    row = session.execute(_query(user).where(Alert.id == alert_id)).first()
+    if row is None:
+        raise NotFound(f"没有编号为 {alert_id} 的提醒（no alert with id {alert_id}）")
+    return _describe(row, user)
+
+
+def acknowledge(session: Session, user, alert_id: int) -> Alert:
+    """Mark an alert as seen, with who and when; a director only the own institution's."""
+    alert = session.get(Alert, alert_id)
+    director = getattr(user, "role", None) == "director"
+    if alert is None or (director and alert.institution_id != user.institution_id):
+        raise NotFound(f"没有编号为 {alert_id} 的提醒（no alert with id {alert_id}）")
+    if alert.acknowledged_at is not None:
+        raise Conflict(f"提醒 {alert.id} 已确认过（alert {alert.id} was already acknowledged）")
+    alert.acknowledged_at = utcnow()
+    alert.acknowledged_by_id = getattr(user, "id", None)
+    session.flush()
+    record_event(
+        session,
+        user,
+        "alert.acknowledged",
+        f"alert:{alert.id}",
+        {"kind": alert.kind, "ban_id": alert.ban_id, "certificate_id": alert.certificate_id},
+    )
+    return alert

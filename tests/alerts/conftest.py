@@ -1,0 +1,1 @@
+from tests.rates.conftest import employ  # noqa: F401 (a fixture)
