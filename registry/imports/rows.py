@@ -51,6 +51,7 @@ __all__ = [
     "header_key",
     "map_headers",
     "parse_row",
+    "readable_keys",
     "parse_date",
     "parse_id_type",
     "normalize_certificate_number",
@@ -740,3 +741,36 @@ def parse_row(
         issued_on=issued_on,
         expires_on=expires_on,
     )
+
+
+def readable_keys(columns: Columns, values, *, today: date) -> tuple:
+    """Of a row ``parse_row`` refused: what can still be read of whom and of which
+    certificate it speaks, ``(identity, name, issuer, number)``, each None when its cell
+    cannot be read. The checks across rows compare these too, so that a row failing for
+    one reason cannot hide that it gives a number another row gives under another name."""
+    if values.__class__ is Unreadable:
+        return None, None, None, None
+    width = len(columns.headers)
+    values = [*values[:width], *([None] * (width + 1 - min(len(values), width)))]
+    cells = columns._pick(values)
+
+    def read(read_one):
+        try:
+            return read_one()
+        except (CellError, InvalidIdentifier, ValueError):
+            return None
+
+    name = read(lambda: _check_length(_check_line(_text(cells[_NAME]), "name"), "name", NAME_MAX))
+    identity = read(
+        lambda: parse_identity(_text(cells[_ID_NUMBER]), _id_type(cells[_ID_TYPE]), today=today)
+    )
+    issuer = read(lambda: _issuer(_check_line(_text(cells[_ISSUER]), "issuer")))
+
+    def certificate_number():
+        raw = _check_line(_text(cells[_CERTIFICATE_NO]), "certificate_no")
+        if "E+" in raw or "e+" in raw:
+            raise _scientific()
+        return _check_length(normalize_certificate_number(raw), "certificate_no", NUMBER_MAX)
+
+    number = read(certificate_number)
+    return identity, name, issuer, number

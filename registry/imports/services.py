@@ -57,7 +57,7 @@ from registry.people.services import NAME_CONTEXT, NUMBER_CONTEXT
 
 from .models import ImportBatch, ImportRowError
 from .readers import UnusableFile, open_roll
-from .rows import ParsedRow, RowError, map_headers, parse_row
+from .rows import ParsedRow, RowError, map_headers, parse_row, readable_keys
 
 __all__ = [
     "Summary",
@@ -142,7 +142,21 @@ STAGE_ERRORS = sa.Table(
     prefixes=["TEMPORARY"],
 )
 
-_STAGING_TABLES = (STAGE_OTHER_INDEXES, STAGE_ERRORS, STAGE)  # in the order dropped
+# Rows refused for one reason whose number and name, or certificate, can still be read:
+# the checks across rows compare them too (a conflict keeps both of its rows out).
+STAGE_FAILED = sa.Table(
+    "import_stage_failed",
+    _staging,
+    sa.Column("row", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("id_index", sa.LargeBinary(32)),
+    sa.Column("name_hash", sa.LargeBinary(32)),
+    sa.Column("issuer", sa.String(200)),
+    sa.Column("number", sa.String(64)),
+    prefixes=["TEMPORARY"],
+)
+_FAILED = ("row", "id_index", "name_hash", "issuer", "number")
+
+_STAGING_TABLES = (STAGE_OTHER_INDEXES, STAGE_ERRORS, STAGE_FAILED, STAGE)  # in the order dropped
 
 # Made once the rows are staged (inserts into an unindexed table are faster).
 _STAGE_INDEXES = (
@@ -343,24 +357,41 @@ class _Preparer:
         self.iso = dialect == "sqlite"  # SQLite keeps dates as ISO text
         self.name_hashes: dict[str, bytes] = {}  # a name as typed -> its keyed hash
 
-    def __call__(self, batch) -> tuple[list[tuple], list[tuple], list[RowError]]:
+    def name_hash(self, name: str) -> bytes:
+        name_hashes = self.name_hashes
+        name_hash = name_hashes.get(name)
+        if name_hash is None:
+            if len(name_hashes) > 100_000:
+                name_hashes.clear()  # memory stays bounded on a roll of millions
+            name_hash = name_hashes[name] = self.index("import.name:" + name_key(name))
+        return name_hash
+
+    def __call__(self, batch) -> tuple[list[tuple], list[tuple], list[RowError], list[tuple]]:
         columns, today, iso = self.columns, self.today, self.iso
-        index, others, name_hashes = self.index, self.others, self.name_hashes
+        index, others, name_hash_of = self.index, self.others, self.name_hash
         seal_number, seal_name = self.seal_number, self.seal_name
         default_expiry = catalogue.default_expiry
-        staged, other, errors = [], [], []
+        staged, other, errors, failed = [], [], [], []
         for number, values in batch:
             p = parse_row(columns, number, values, today=today)
             if p.__class__ is not ParsedRow:
                 errors.extend(p)
+                identity, name, issuer, certificate = readable_keys(columns, values, today=today)
+                if identity is not None and name is not None or certificate and issuer:
+                    who = identity is not None and name is not None
+                    failed.append(
+                        (
+                            number,
+                            index(identity.canonical) if who else None,
+                            name_hash_of(name) if who else None,
+                            issuer if certificate else None,
+                            certificate if issuer else None,
+                        )
+                    )
                 continue
             identity, name = p.identity, p.name
             canonical = identity.canonical
-            name_hash = name_hashes.get(name)
-            if name_hash is None:
-                if len(name_hashes) > 100_000:
-                    name_hashes.clear()  # memory stays bounded on a roll of millions
-                name_hash = name_hashes[name] = index("import.name:" + name_key(name))
+            name_hash = name_hash_of(name)
             issued_on = p.issued_on
             expires_on = p.expires_on or default_expiry(p.kind, issued_on)
             if iso:
@@ -384,7 +415,7 @@ class _Preparer:
             )
             for other_index in others:
                 other.append((number, other_index(canonical)))
-        return staged, other, errors
+        return staged, other, errors, failed
 
 
 # The worker's _Preparer, inherited from the importing process when it forks.
@@ -561,8 +592,12 @@ class _Import:
     def stage_batch(self, columns, prepared) -> None:
         """Stage a prepared batch (``_Preparer``), then find which of its numbers are
         registered (``resolve_registered``)."""
-        staged, other, errors = prepared
+        staged, other, errors, failed = prepared
         self.add_errors(errors)
+        if failed:
+            self.conn.execute(
+                STAGE_FAILED.insert(), [dict(zip(_FAILED, f, strict=True)) for f in failed]
+            )
         if staged:
             self.write_staged(staged, other)
             self.resolve_registered(columns, staged[0][0], staged[-1][0])
@@ -686,94 +721,110 @@ class _Import:
         self.mark_repeats()
 
     def check_same_certificate(self, columns) -> None:
-        """The same certificate (issuer + number) again with other data: an error on
-        every later row that differs from the first, naming it."""
-        s, first = STAGE.alias("s"), STAGE.alias("f")
+        """The same certificate (issuer + number) on rows that say different things, or
+        on a valid row and a row refused for another reason: which row is right cannot be
+        told, so every row of the certificate gets an error naming the others (identical
+        repeats are no conflict: ``mark_repeats`` merges them once)."""
+        s, f, first = STAGE, STAGE_FAILED, STAGE.alias("f")
+        compared = ("id_index", "name_hash", "kind", "level", "issued_on", "expires_on")
         groups = (
-            sa.select(STAGE.c.issuer, STAGE.c.number, sa.func.min(STAGE.c.row).label("first"))
-            .group_by(STAGE.c.issuer, STAGE.c.number)
+            sa.select(s.c.issuer, s.c.number, sa.func.min(s.c.row).label("first"))
+            .group_by(s.c.issuer, s.c.number)
             .having(sa.func.count() > 1)
             .subquery()
         )
-        compared = ("id_index", "name_hash", "kind", "level", "issued_on", "expires_on")
         differs = sa.or_(*(s.c[c].is_distinct_from(first.c[c]) for c in compared))
-        query = (
-            sa.select(
-                s.c.row,
-                first.c.row.label("first"),
-                s.c.issuer,
-                s.c.number,
-                *(s.c[c].label(f"s_{c}") for c in compared),
-                *(first.c[c].label(f"f_{c}") for c in compared),
-            )
+        conflicting = sa.union(
+            sa.select(s.c.issuer, s.c.number)
             .select_from(
                 s.join(
                     groups, sa.and_(s.c.issuer == groups.c.issuer, s.c.number == groups.c.number)
                 ).join(first, first.c.row == groups.c.first)
             )
-            .where(s.c.row != groups.c.first, differs)
-            .order_by(s.c.row)
-        )
+            .where(differs),
+            sa.select(f.c.issuer, f.c.number).select_from(
+                f.join(s, sa.and_(s.c.issuer == f.c.issuer, s.c.number == f.c.number))
+            ),
+        ).subquery()
+        in_conflict = (conflicting.c.issuer, conflicting.c.number)
+        rows = sa.union_all(
+            sa.select(s.c.row, s.c.issuer, s.c.number, sa.true().label("ok"), *s.c[compared]).where(
+                sa.tuple_(s.c.issuer, s.c.number).in_(sa.select(*in_conflict))
+            ),
+            sa.select(
+                f.c.row,
+                f.c.issuer,
+                f.c.number,
+                sa.false().label("ok"),
+                *(sa.null().label(c) for c in compared),
+            ).where(sa.tuple_(f.c.issuer, f.c.number).in_(sa.select(*in_conflict))),
+        ).subquery()
+        query = sa.select(rows).order_by(rows.c.issuer, rows.c.number, rows.c.row)
         header = columns.header("certificate_no")
 
         def errors():
-            for r in self.conn.execute(query):
-                fields = [
-                    name
-                    for name, c in zip(
-                        ("identity", "name", "kind", "level", "issued_on", "expires_on"),
-                        compared,
-                        strict=True,
-                    )
-                    if r._mapping[f"s_{c}"] != r._mapping[f"f_{c}"]
-                ]
-                zh = "、".join(_FIELD_LABELS[f][0] for f in fields)
-                en = ", ".join(_FIELD_LABELS[f][1] for f in fields)
-                yield RowError(
-                    r.row,
-                    "certificate_no",
-                    header,
-                    f"证书编号{r.number}（{r.issuer}）在第{r.first}行已出现，但{zh}不同；"
-                    "同一证书只能出现一次，或各行内容完全相同"
-                    f"（certificate {r.number} of {r.issuer} already appears in row {r.first} "
-                    f"with a different {en}; a certificate may appear once, or again with "
-                    "identical data）",
-                )
+            found = self.conn.execute(query).all()
+            for _, group in itertools.groupby(found, key=lambda r: (r.issuer, r.number)):
+                group = list(group)
+                for r in group:
+                    data = tuple(r._mapping[c] for c in compared)
+                    others = [
+                        o
+                        for o in group
+                        if o.row != r.row
+                        and (not (r.ok and o.ok) or tuple(o._mapping[c] for c in compared) != data)
+                    ]
+                    if others:
+                        yield _certificate_conflict(r, others, compared, header)
 
-        self.add_errors(errors())
+        self.add_errors(sorted(errors(), key=lambda e: e.row))
 
     def check_same_number(self, columns) -> None:
-        """The same identity number with different names: an error on every later row
-        whose name differs from the first row's."""
-        s, first = STAGE.alias("s"), STAGE.alias("f")
-        groups = (
-            sa.select(STAGE.c.id_index, sa.func.min(STAGE.c.row).label("first"))
-            .group_by(STAGE.c.id_index)
-            .having(sa.func.count(sa.distinct(STAGE.c.name_hash)) > 1)
-            .subquery()
-        )
-        query = (
-            sa.select(s.c.row, first.c.row.label("first"))
-            .select_from(
-                s.join(groups, s.c.id_index == groups.c.id_index).join(
-                    first, first.c.row == groups.c.first
-                )
-            )
-            .where(s.c.name_hash != first.c.name_hash)
-            .order_by(s.c.row)
-        )
+        """One identity number under two names, over every row whose number and name can
+        be read, refused or not: every row of the number gets an error naming the rows
+        with the other name, so that neither name reaches the registry."""
+        s, f, f2 = STAGE, STAGE_FAILED, STAGE_FAILED.alias("f2")
+        conflicting = sa.union(
+            sa.select(s.c.id_index)
+            .group_by(s.c.id_index)
+            .having(sa.func.count(sa.distinct(s.c.name_hash)) > 1),
+            sa.select(f.c.id_index)
+            .select_from(f.join(s, s.c.id_index == f.c.id_index))
+            .where(s.c.name_hash != f.c.name_hash),
+            sa.select(f.c.id_index)
+            .select_from(f.join(f2, f2.c.id_index == f.c.id_index))
+            .where(f2.c.name_hash != f.c.name_hash),
+        ).subquery()
+        rows = sa.union_all(
+            sa.select(s.c.row, s.c.id_index, s.c.name_hash).where(
+                s.c.id_index.in_(sa.select(conflicting.c.id_index))
+            ),
+            sa.select(f.c.row, f.c.id_index, f.c.name_hash).where(
+                f.c.id_index.in_(sa.select(conflicting.c.id_index))
+            ),
+        ).subquery()
+        query = sa.select(rows).order_by(rows.c.id_index, rows.c.row)
         header = columns.header("id_number")
-        self.add_errors(
-            RowError(
-                r.row,
-                "id_number",
-                header,
-                f"该证件号码在第{r.first}行对应另一个姓名；多为号码录入错误，请核对号码和姓名"
-                f"（this identity number appears in row {r.first} with another name; "
-                "usually a typo in the number: check the number and the name）",
-            )
-            for r in self.conn.execute(query)
-        )
+
+        def errors():
+            found = self.conn.execute(query).all()
+            for _, group in itertools.groupby(found, key=lambda r: r.id_index):
+                group = list(group)
+                for r in group:
+                    others = [o.row for o in group if o.name_hash != r.name_hash]
+                    zh, en = _rows_shown(others)
+                    yield RowError(
+                        r.row,
+                        "id_number",
+                        header,
+                        f"该证件号码在第{zh}行对应另一个姓名，这些行都未导入；多为号码录入错误，"
+                        "请核对号码和姓名"
+                        f"（this identity number appears in {en} with another name, and none of "
+                        "these rows is imported; usually a typo in the number: check the number "
+                        "and the name）",
+                    )
+
+        self.add_errors(sorted(errors(), key=lambda e: e.row))
 
     def check_recorded_for_another(self, columns) -> list[RowError]:
         """A certificate number of the issuer already recorded for another person.
@@ -1172,6 +1223,43 @@ def _changed(r) -> dict:
         for f in _UPDATABLE
         if m[f"old_{f}"] != m[f]
     }
+
+
+def _rows_shown(rows: list[int], most: int = 5) -> tuple[str, str]:
+    """Other rows named in a message: '5、8行' style Chinese and 'rows 5, 8' English."""
+    shown = [str(r) for r in rows[:most]]
+    more_zh = f"等{len(rows)}" if len(rows) > most else ""
+    more_en = f" and {len(rows) - most} more" if len(rows) > most else ""
+    zh = "、".join(shown) + more_zh
+    en = ("row " if len(rows) == 1 else "rows ") + ", ".join(shown) + more_en
+    return zh, en
+
+
+def _certificate_conflict(r, others, compared, header) -> RowError:
+    zh_rows, en_rows = _rows_shown([o.row for o in others])
+    valid = [o for o in others if o.ok] if r.ok else []
+    if valid:
+        names = ("identity", "name", "kind", "level", "issued_on", "expires_on")
+        fields = [
+            name
+            for name, c in zip(names, compared, strict=True)
+            if r._mapping[c] != valid[0]._mapping[c]
+        ]
+        zh = "、".join(_FIELD_LABELS[f][0] for f in fields)
+        en = ", ".join(_FIELD_LABELS[f][1] for f in fields)
+        said_zh, said_en = f"但{zh}不同", f"with a different {en}"
+    else:
+        said_zh = "但其中有的行有错误，无法确认哪一行正确"
+        said_en = "and a row of it has errors, so which row is right cannot be told"
+    return RowError(
+        r.row,
+        "certificate_no",
+        header,
+        f"证书编号{r.number}（{r.issuer}）在第{zh_rows}行也出现，{said_zh}；这些行都未导入，"
+        "同一证书只能出现一次，或各行内容完全相同"
+        f"（certificate {r.number} of {r.issuer} also appears in {en_rows} {said_en}; none of "
+        "these rows is imported: a certificate may appear once, or again with identical data）",
+    )
 
 
 def _name_mismatch(row: int, columns, name: str | None) -> RowError:

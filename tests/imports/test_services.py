@@ -242,7 +242,8 @@ def test_same_certificate_twice_with_different_data(session, importer, tmp_path)
     assert error["header"] == "证书编号"
     assert "第3行" in error["message"] and "row 3" in error["message"]
     assert "证件号码" in error["message"]
-    assert summary.rejected == 1
+    assert "第4行" in errors_by_row(summary)[(3, "certificate_no")]["message"]  # both rows
+    assert summary.rejected == 2
     assert count(session, Certificate) == 0
 
 
@@ -253,6 +254,36 @@ def test_same_number_with_different_names(session, importer, tmp_path):
     error = errors_by_row(summary)[(4, "id_number")]
     assert "第3行" in error["message"] and error["header"] == "身份证号"
     assert count(session, Person) == 0
+
+
+def test_partial_keeps_both_rows_of_a_conflict_out_even_when_one_fails_otherwise(
+    session, importer, tmp_path
+):
+    """Row 5 and row 8 give one number under two names; row 5 also has a bad date. The
+    conflict is found all the same, and neither name is stored."""
+    rows = [row(i) for i in range(8)]
+    rows[3][6] = "2021-02-30"  # row 5 fails for another reason
+    rows[6][1] = rows[3][1]  # row 8: row 5's number under another name
+    summary = importer(write_csv(tmp_path / "roll.csv", rows), partial=True)
+    found = errors_by_row(summary)
+    assert (5, "issued_on") in found
+    assert "第8行" in found[(5, "id_number")]["message"]
+    assert "第5行" in found[(8, "id_number")]["message"]
+    assert (summary.status, summary.accepted, summary.rejected) == ("partial", 6, 2)
+    assert count(session, Person) == 6
+    assert session.scalar(sa.select(sa.func.count()).where(Certificate.number == "C00006")) == 0
+
+
+def test_a_certificate_on_a_failed_row_keeps_its_valid_twin_out(session, importer, tmp_path):
+    rows = [row(i) for i in range(4)]
+    rows[3][4] = rows[1][4]  # row 5 gives row 3's certificate ...
+    rows[3][2] = "厨师证"  # ... and cannot be read as a whole
+    summary = importer(write_csv(tmp_path / "roll.csv", rows), partial=True)
+    found = errors_by_row(summary)
+    assert "第5行" in found[(3, "certificate_no")]["message"]
+    assert "第3行" in found[(5, "certificate_no")]["message"]
+    assert (summary.accepted, summary.rejected) == (2, 2)
+    assert session.scalar(sa.select(sa.func.count()).where(Certificate.number == "C00001")) == 0
 
 
 def test_number_registered_under_another_name(session, importer, tmp_path, make_person):
