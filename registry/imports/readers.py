@@ -533,7 +533,10 @@ def _workbook_roll(raw: IO[bytes], sheet: str | None, closers: list, is_header) 
             # calamine gives every row from the sheet's first, empty cells as ''.
             yield from enumerate(ws.iter_rows(), start=1)
 
-        return Roll(records, closers, format=format, sheet=name, is_header=is_header)
+        # A sheet without a header closes nothing: the next one is tried in the same book.
+        roll = Roll(records, [], format=format, sheet=name, is_header=is_header)
+        roll._closers = closers
+        return roll
 
     if sheet is not None:
         name = _find_sheet(sheet, names)

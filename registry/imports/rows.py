@@ -52,6 +52,8 @@ __all__ = [
     "map_headers",
     "parse_row",
     "readable_keys",
+    "is_header",
+    "not_data",
     "parse_date",
     "parse_id_type",
     "normalize_certificate_number",
@@ -81,22 +83,25 @@ ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "name": "姓名|名字|人员姓名|学员姓名|考生姓名|持证人|持证人姓名|full name|person name",
             "id_type": "证件类型|证件类别|证件种类|身份证件类型|id type|document type",
             "id_number": "证件号码|证件号|证件编号|身份证号|身份证号码|身份证|身份证件号码|"
-            "居民身份证号码|公民身份号码|id number|id no|id|identity number|id card number|"
-            "id card no",
+            "身份证件号|身份证编号|居民身份证号|居民身份证号码|公民身份号码|公民身份证号码|"
+            "身份号码|id number|id no|id|identity number|id card number|id card no",
             "certificate": "证书名称|证书|证书类型|证书种类|证书类别|职业(工种)|职业|工种|"
             "职业名称|工种名称|职业(工种)名称|资格名称|certificate|certificate name|"
             "certificate type|certificate kind|kind|occupation",
-            "level": "等级|技能等级|职业技能等级|级别|证书等级|资格等级|职业资格等级|"
-            "skill level|grade",
-            "certificate_no": "证书编号|证书号|证书号码|证号|证书编码|certificate no|"
+            "level": "等级|技能等级|职业技能等级|级别|证书等级|资格等级|职业资格等级|鉴定等级|"
+            "认定等级|评价等级|等级(级别)|skill level|grade",
+            "certificate_no": "证书编号|证书号|证书号码|证号|证书编码|证书编号(全国统一)|"
+            "职业资格证书编号|职业技能等级证书编号|证书序号|certificate no|"
             "certificate number|cert no",
-            "issuer": "发证机构|评价机构|发证单位|发证机关|颁证机构|颁发机构|签发机构|认定机构|"
-            "评价组织|issued by|issuing authority|issuing body|issuing organisation|"
+            "issuer": "发证机构|评价机构|发证单位|发证机关|发证部门|颁证机构|颁证单位|颁发机构|"
+            "签发机构|认定机构|评价组织|评价机构名称|发证机构名称|核发机构|核发机关|"
+            "issued by|issuing authority|issuing body|issuing organisation|"
             "issuing organization",
             "issued_on": "发证日期|发证时间|颁证日期|签发日期|取证日期|取证时间|获证日期|获证时间|"
             "核发日期|issue date|date of issue|issued",
             "expires_on": "有效期至|有效期|截止日期|有效期截止|有效期截止日期|有效截止日期|"
-            "到期日期|失效日期|expiry date|expiration date|valid until|expires",
+            "证书有效期至|有效日期至|到期日期|到期时间|失效日期|"
+            "expiry date|expiration date|valid until|expires",
         }.items()
     }
 )
@@ -583,7 +588,32 @@ class ParsedRow:
 
 @lru_cache(maxsize=_CACHE)
 def _kind(text: str) -> tuple[str, str | None]:
-    return catalogue.resolve_kind(text)
+    """The kind and the level the certificate's name gives: 高级育婴师, and as rolls write
+    it, with the level after the name: 保育师（四级）, 育婴员四级, 保育师四级/中级工."""
+    try:
+        return catalogue.resolve_kind(text)
+    except catalogue.CertificateError:
+        text = unicodedata.normalize("NFKC", text).strip()
+        for split in range(len(text) - 1, 0, -1):
+            try:
+                kind, implied = catalogue.resolve_kind(text[:split])
+                return kind, catalogue.normalize_level(kind, text[split:], implied)
+            except catalogue.CertificateError:
+                continue
+        raise
+
+
+# The middle dot of minority and foreign names (阿依古丽·买买提) as input methods and fonts
+# give it: one form is kept, so the same name is the same text whichever was typed.
+_NAME_DOTS = str.maketrans(dict.fromkeys("•・．‧∙⋅･ꞏ", "·"))
+_AROUND_DOT = re.compile(r"\s*·\s*")
+
+
+def _name(value) -> str:
+    name = _text(value).translate(_NAME_DOTS)
+    if "·" in name:
+        name = _AROUND_DOT.sub("·", name)
+    return _check_length(_check_line(name, "name"), "name", NAME_MAX)
 
 
 @lru_cache(maxsize=_CACHE)
@@ -659,7 +689,7 @@ def parse_row(
         today = date.today()
 
     try:
-        name = _check_length(_check_line(_text(name), "name"), "name", NAME_MAX)
+        name = _name(name)
     except CellError as exc:
         fail(_NAME, exc)
 
@@ -760,7 +790,7 @@ def readable_keys(columns: Columns, values, *, today: date) -> tuple:
         except (CellError, InvalidIdentifier, ValueError):
             return None
 
-    name = read(lambda: _check_length(_check_line(_text(cells[_NAME]), "name"), "name", NAME_MAX))
+    name = read(lambda: _name(cells[_NAME]))
     identity = read(
         lambda: parse_identity(_text(cells[_ID_NUMBER]), _id_type(cells[_ID_TYPE]), today=today)
     )
@@ -774,3 +804,70 @@ def readable_keys(columns: Columns, values, *, today: date) -> tuple:
 
     number = read(certificate_number)
     return identity, name, issuer, number
+
+
+# ---------------------------------------------------------------- around the table
+
+HEADER_FIELDS = 3  # columns a row must name to be the header
+
+
+def is_header(texts: Sequence[str]) -> bool:
+    """Whether a row is a roll's header: it names at least ``HEADER_FIELDS`` of the
+    contract's columns (a title, a 填报单位 line or a note names one at most)."""
+    found = set()
+    for text in texts:
+        if text and text.strip():
+            name = _field_of(text)
+            if name is not None:
+                found.add(name)
+    return len(found) >= HEADER_FIELDS
+
+
+# What the lines under a published roll say: totals, signatures, stamps, dates, notes.
+_FOOTER = re.compile(
+    r"合计|总计|小计|共计|制表|审核|审批|填表|填报|负责人|联系人|经办人|签字|签名|盖章|"
+    r"[(（]章[)）]|日期|以下空白|以下无|^\s*(?:注|备注|说明)\s*[:：]"
+)
+# What a total line puts in the other columns: 25, 共25人, 25名.
+_COUNT = re.compile(r"共?\s*[0-9]+\s*[人名条项个张本]?")
+
+
+def _footer_cell(text: str) -> bool:
+    text = unicodedata.normalize("NFKC", text)
+    return bool(_FOOTER.search(text) or _COUNT.fullmatch(text))
+
+
+def not_data(columns: Columns, values) -> bool:
+    """Whether a row that ``parse_row`` refused is no data at all, to be skipped rather
+    than reported: a total (合计), a signature line (制表人、审核人), a date alone, or a row
+    whose only cells are in columns the registry does not use (序号 of an empty line).
+    A row with any of a person's or a certificate's fields is data, and its errors are
+    reported."""
+    if values.__class__ is Unreadable:
+        return False
+    width = len(columns.headers)
+    values = [*values[:width], *([None] * (width + 1 - min(len(values), width)))]
+    used = [t for t in map(_text_or_none, columns._pick(values)) if t]
+    if not used:
+        return True  # only the 序号, 备注 … of a line nobody filled in
+    cells = [v for v in values if _text_or_none(v)]
+    texts = [_text_or_none(v) for v in cells]
+    if any(_FOOTER.search(unicodedata.normalize("NFKC", t)) for t in texts):
+        return all(_footer_cell(t) for t in used)
+    if len(cells) == 1:  # a date alone, under the signatures
+        try:
+            return parse_date(cells[0]) is not None
+        except CellError:
+            return False
+    return False
+
+
+def _text_or_none(value) -> str:
+    """A cell's text for telling data from footer lines: '' when empty, '?' when it
+    cannot be read (something is there)."""
+    if value is None:
+        return ""
+    try:
+        return _text(value)
+    except CellError:
+        return "?"

@@ -57,7 +57,7 @@ from registry.people.services import NAME_CONTEXT, NUMBER_CONTEXT
 
 from .models import ImportBatch, ImportRowError
 from .readers import UnusableFile, open_roll
-from .rows import ParsedRow, RowError, map_headers, parse_row, readable_keys
+from .rows import ParsedRow, RowError, is_header, map_headers, not_data, parse_row, readable_keys
 
 __all__ = [
     "Summary",
@@ -70,6 +70,7 @@ __all__ = [
 ]
 
 BATCH_ROWS = 5000  # rows validated, looked up and staged at a time
+SKIPPED_SHOWN = 100  # rows skipped as no data (合计, 制表人 …) listed in the summary
 _CACHE_KIB = 64 * 1024  # SQLite's page cache for an import's connection, per database
 _CHUNK = 1 << 20
 # The PostgreSQL advisory lock that makes the merges of imports take turns.
@@ -176,6 +177,18 @@ _FIELD_LABELS = {
 }
 
 
+_UPDATABLE = ("kind", "level", "issued_on", "expires_on")
+# The counts of an import that wrote nothing.
+_NOTHING = {
+    "accepted": 0,
+    "unchanged": 0,
+    "created": 0,
+    "updated": 0,
+    "updated_fields": {},
+    "people_created": 0,
+}
+
+
 # -------------------------------------------------------------------------- summary
 
 
@@ -194,9 +207,21 @@ class Summary:
     partial: bool = False
     filename: str = ""
     errors_total: int = 0
+    created: int = 0
+    updated: int = 0
+    updated_fields: dict = field(default_factory=dict)
+    people_created: int = 0
+    header_row: int | None = None
+    sheet: str | None = None
+    ignored_columns: list = field(default_factory=list)
+    skipped: int = 0
+    skipped_rows: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        """Exactly the keys of SPEC §3."""
+        """The keys of the interface contract, then what the import changed (``created``
+        and ``updated`` certificates, which make ``accepted``; the fields the updates
+        changed; people new to the registry) and how the file was read (the header's row,
+        the sheet, the columns ignored, the rows skipped as no data)."""
         return {
             "batch_id": self.batch_id,
             "rows": self.rows,
@@ -204,6 +229,15 @@ class Summary:
             "unchanged": self.unchanged,
             "rejected": self.rejected,
             "errors": self.errors,
+            "created": self.created,
+            "updated": self.updated,
+            "updated_fields": self.updated_fields,
+            "people_created": self.people_created,
+            "header_row": self.header_row,
+            "sheet": self.sheet,
+            "ignored_columns": self.ignored_columns,
+            "skipped": self.skipped,
+            "skipped_rows": self.skipped_rows,
         }
 
 
@@ -243,6 +277,15 @@ def summary_of(session: Session, batch: ImportBatch, *, errors_limit: int | None
         partial=batch.partial,
         filename=batch.filename,
         errors_total=total,
+        created=batch.created,
+        updated=batch.updated,
+        updated_fields=dict(batch.updated_fields or {}),
+        people_created=batch.people_created,
+        header_row=batch.header_row,
+        sheet=batch.sheet,
+        ignored_columns=list(batch.ignored_columns or []),
+        skipped=batch.skipped,
+        skipped_rows=list(batch.skipped_rows or []),
     )
 
 
@@ -281,7 +324,7 @@ def run_import(
     if filename is None:
         filename = os.path.basename(os.fspath(source)) if _is_path(source) else "upload"
     sha256 = None if _is_path(source) else _sha256(source)
-    with open_roll(source, encoding=encoding, sheet=sheet) as roll:
+    with open_roll(source, encoding=encoding, sheet=sheet, is_header=is_header) as roll:
         sha256 = sha256 or _sha256(source)  # a path: once open_roll said it is a roll
         # The caller's transaction ends here: on SQLite a writing request's session holds
         # the write lock from its first query, which the merge would wait for.
@@ -344,9 +387,10 @@ _DOTS = str.maketrans({"•": "·", "‧": "·", "・": "·", "．": "·", ".": 
 
 class _Preparer:
     """Validates, encrypts and indexes a batch of rows (``(row_number, values)``) into
-    ``(staged, other, errors)``: the STAGE rows as tuples of ``_STAGED``, the rows of
-    STAGE_OTHER_INDEXES, and the ``RowError``s. Pure computation, no database: it runs in
-    the importing process and in its worker."""
+    ``(staged, other, errors, failed, skipped)``: the STAGE rows as tuples of
+    ``_STAGED``, the rows of STAGE_OTHER_INDEXES, the ``RowError``s, the STAGE_FAILED rows
+    and the numbers of the rows that are no data (a total, a signature). Pure
+    computation, no database: it runs in the importing process and in its worker."""
 
     def __init__(self, keyring: Keyring, kid: str, columns, today: date, dialect: str):
         self.columns, self.today = columns, today
@@ -366,15 +410,18 @@ class _Preparer:
             name_hash = name_hashes[name] = self.index("import.name:" + name_key(name))
         return name_hash
 
-    def __call__(self, batch) -> tuple[list[tuple], list[tuple], list[RowError], list[tuple]]:
+    def __call__(self, batch) -> tuple[list, list, list[RowError], list[tuple], list[int]]:
         columns, today, iso = self.columns, self.today, self.iso
         index, others, name_hash_of = self.index, self.others, self.name_hash
         seal_number, seal_name = self.seal_number, self.seal_name
         default_expiry = catalogue.default_expiry
-        staged, other, errors, failed = [], [], [], []
+        staged, other, errors, failed, skipped = [], [], [], [], []
         for number, values in batch:
             p = parse_row(columns, number, values, today=today)
             if p.__class__ is not ParsedRow:
+                if not_data(columns, values):  # 合计, 制表人 …: no row of the roll
+                    skipped.append(number)
+                    continue
                 errors.extend(p)
                 identity, name, issuer, certificate = readable_keys(columns, values, today=today)
                 if identity is not None and name is not None or certificate and issuer:
@@ -415,7 +462,7 @@ class _Preparer:
             )
             for other_index in others:
                 other.append((number, other_index(canonical)))
-        return staged, other, errors, failed
+        return staged, other, errors, failed, skipped
 
 
 # The worker's _Preparer, inherited from the importing process when it forks.
@@ -500,7 +547,10 @@ class _Import:
         self.roll = roll
         self.filename = filename[:200]
         self.sha256 = sha256
-        self.rows = 0
+        self.rows = 0  # data rows: read, less those skipped as no data
+        self.skipped: list[int] = []  # the first SKIPPED_SHOWN of them
+        self.skipped_count = 0
+        self.columns = map_headers(roll.headers, header_row=roll.header_row)
         self.today = date.today()
         self.names: dict[int, str] = {}  # person id -> name key, decrypted once
 
@@ -531,7 +581,7 @@ class _Import:
                 for table in _STAGING_TABLES:
                     table.drop(self.conn, checkfirst=True)  # left by an import that crashed
                 _staging.create_all(self.conn)
-            columns = map_headers(self.roll.headers, header_row=self.roll.header_row)
+            columns = self.columns
             if columns.ok:
                 self.stage(columns, progress)
                 with self.transaction(writes=False):
@@ -582,17 +632,22 @@ class _Import:
                 yield batch
 
         with _helper(prepare, self.workers) as helper:
+            read = 0
             for batch, prepared in helper(batches()):
                 with self.transaction(writes=False):
                     self.stage_batch(columns, prepared)
-                    self.rows += len(batch)
+                    skipped = prepared[4]
+                    self.skipped_count += len(skipped)
+                    self.skipped.extend(skipped[: SKIPPED_SHOWN - len(self.skipped)])
+                    self.rows += len(batch) - len(skipped)
+                    read += len(batch)
                     if progress is not None:
-                        progress(self.rows)
+                        progress(read)
 
     def stage_batch(self, columns, prepared) -> None:
         """Stage a prepared batch (``_Preparer``), then find which of its numbers are
         registered (``resolve_registered``)."""
-        staged, other, errors, failed = prepared
+        staged, other, errors, failed, _ = prepared
         self.add_errors(errors)
         if failed:
             self.conn.execute(
@@ -900,51 +955,57 @@ class _Import:
                 failed = self.has_errors()
             status = "rejected" if failed and not self.partial else self.status(failed)
             if status == "rejected":
-                counts = {"accepted": 0, "unchanged": 0}
+                counts = dict(_NOTHING)
             with self.transaction(writes=True):
                 return self.record(status, counts)
         with self.transaction(writes=False):
             failed = self.has_errors()
         if failed and not self.partial:
             with self.transaction(writes=True):
-                return self.record("rejected", {"accepted": 0, "unchanged": 0})
+                return self.record("rejected", dict(_NOTHING))
         try:
             with self.transaction(writes=True):
                 return self.merge()
         except _Rejected as rejected:
             with self.transaction(writes=True):
                 self.add_errors(rejected.errors)
-                return self.record("rejected", {"accepted": 0, "unchanged": 0})
+                return self.record("rejected", dict(_NOTHING))
 
     def status(self, failed: bool) -> str:
         return "partial" if failed else "accepted"
 
-    def differs(self, c):
+    def differs(self, c, fields=_UPDATABLE):
         s = STAGE
-        return sa.or_(
-            c.c.kind != s.c.kind,
-            c.c.level.is_distinct_from(s.c.level),
-            c.c.issued_on != s.c.issued_on,
-            c.c.expires_on.is_distinct_from(s.c.expires_on),
-        )
+        return sa.or_(*(c.c[f].is_distinct_from(s.c[f]) for f in fields))
 
     def classify(self) -> dict:
         """What a merge now would count (for a dry run)."""
         s, c = STAGE, Certificate.__table__
-        new, updated, valid = self.conn.execute(
+        changing = sa.and_(~s.c.dup, c.c.status != "revoked")
+        new, updated, valid, people, *fields = self.conn.execute(
             sa.select(
                 sa.func.count(sa.case((sa.and_(~s.c.dup, c.c.id.is_(None)), 1))),
-                sa.func.count(
-                    sa.case((sa.and_(~s.c.dup, c.c.status != "revoked", self.differs(c)), 1))
-                ),
+                sa.func.count(sa.case((sa.and_(changing, self.differs(c)), 1))),
                 sa.func.count(),
+                sa.func.count(sa.distinct(sa.case((s.c.person_id.is_(None), s.c.id_index)))),
+                *(
+                    sa.func.count(sa.case((sa.and_(changing, self.differs(c, (f,))), 1)))
+                    for f in _UPDATABLE
+                ),
             )
             .select_from(
                 s.outerjoin(c, sa.and_(c.c.issuer == s.c.issuer, c.c.number == s.c.number))
             )
             .where(s.c.ok)
         ).one()
-        return {"accepted": new + updated, "unchanged": valid - new - updated}
+        return {
+            "accepted": new + updated,
+            "unchanged": valid - new - updated,
+            "created": new,
+            "updated": updated,
+            "updated_fields": {f: n for f, n in zip(_UPDATABLE, fields, strict=True) if n},
+            "people_created": people,
+        }
 
     def record(self, status: str, counts: dict, batch_id: int | None = None) -> int:
         """Write the batch (or complete the one merged into), its errors and the event."""
@@ -953,6 +1014,7 @@ class _Import:
             "rows": self.rows,
             "rejected": self.error_rows(),
             "finished_at": utcnow(),
+            **self.how_read(),
             **counts,
         }
         batches = ImportBatch.__table__
@@ -986,11 +1048,24 @@ class _Import:
                     "accepted": values["accepted"],
                     "unchanged": values["unchanged"],
                     "rejected": values["rejected"],
+                    "created": values["created"],
+                    "updated": values["updated"],
+                    "people_created": values["people_created"],
+                    "skipped": values["skipped"],
                 },
             )
         finally:
             session.close()
         return batch_id
+
+    def how_read(self) -> dict:
+        return {
+            "header_row": self.roll.header_row,
+            "sheet": self.roll.sheet and self.roll.sheet[:200],
+            "ignored_columns": list(self.columns.unknown),
+            "skipped": self.skipped_count,
+            "skipped_rows": self.skipped,
+        }
 
     def new_batch(self, values: dict) -> int:
         result = self.conn.execute(
@@ -1054,7 +1129,14 @@ class _Import:
                     )
                 ),
             )
+        last_person = conn.scalar(sa.select(sa.func.max(people.c.id))) or 0
         conn.execute(insert)
+        # Counted, not the rowcount: drivers do not all report it for INSERT … SELECT.
+        people_created = conn.scalar(
+            sa.select(sa.func.count()).where(
+                people.c.id > last_person, people.c.created_at == sa.literal(now, UTCDateTime())
+            )
+        )
 
         # New certificates, and their first history entry.
         conn.execute(
@@ -1132,7 +1214,7 @@ class _Import:
         )
 
         # Changed certificates: few, so updated from here. A revoked one stays as it was.
-        updated = 0
+        updated, updated_fields = 0, {}
         query = (
             sa.select(
                 certificates.c.id,
@@ -1158,24 +1240,35 @@ class _Import:
                     for r in chunk
                 ],
             )
+            changed = [_changed(r) for r in chunk]
             conn.execute(
                 changes.insert(),
                 [
                     {
                         "certificate_id": r.id,
                         "action": "updated",
-                        "changes": _changed(r),
+                        "changes": fields,
                         "actor": actor,
                         "import_batch_id": batch_id,
                         "changed_at": now,
                     }
-                    for r in chunk
+                    for r, fields in zip(chunk, changed, strict=True)
                 ],
             )
+            for fields in changed:
+                for name in fields:
+                    updated_fields[name] = updated_fields.get(name, 0) + 1
             updated += len(chunk)
         valid = conn.scalar(sa.select(sa.func.count()).where(s.c.ok))
         failed = self.has_errors()
-        counts = {"accepted": inserted + updated, "unchanged": valid - inserted - updated}
+        counts = {
+            "accepted": inserted + updated,
+            "unchanged": valid - inserted - updated,
+            "created": inserted,
+            "updated": updated,
+            "updated_fields": {f: updated_fields[f] for f in _UPDATABLE if f in updated_fields},
+            "people_created": people_created,
+        }
         return self.record(self.status(failed), counts, batch_id)
 
     def late_checks(self) -> None:
@@ -1184,7 +1277,7 @@ class _Import:
         a certificate number recorded since for another person is an error. Without
         ``partial`` any such error rejects the file (``_Rejected``)."""
         s, people = STAGE, Person.__table__
-        columns = map_headers(self.roll.headers, header_row=self.roll.header_row)
+        columns = self.columns
         found = self.conn.execute(
             sa.select(s.c.row, s.c.name_hash, people.c.id, people.c.name_enc.label("registered"))
             .select_from(s.join(people, people.c.id_index == s.c.id_index))
@@ -1207,9 +1300,6 @@ class _Import:
         if (errors or conflicts) and not self.partial:
             raise _Rejected(errors + conflicts)
         self.mark_errors()
-
-
-_UPDATABLE = ("kind", "level", "issued_on", "expires_on")
 
 
 def _json_value(value):

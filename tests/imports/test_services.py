@@ -94,6 +94,15 @@ def test_good_csv_roll_is_accepted_whole(app, session, importer, tmp_path, encod
         "unchanged": 0,
         "rejected": 0,
         "errors": [],
+        "created": 3,
+        "updated": 0,
+        "updated_fields": {},
+        "people_created": 3,
+        "header_row": 1,
+        "sheet": None,
+        "ignored_columns": [],
+        "skipped": 0,
+        "skipped_rows": [],
     }
     assert summary.status == "accepted"
     with app.app_context():
