@@ -76,7 +76,8 @@ _CHUNK = 1 << 20
 # The PostgreSQL advisory lock that makes the merges of imports take turns.
 IMPORT_LOCK = int.from_bytes(b"imports!", "big")
 
-Progress = Callable[[int], None]
+# progress(rows read, fraction of the file read): after each batch of rows.
+Progress = Callable[[int, float], None]
 
 # ------------------------------------------------------------------ staging tables
 
@@ -314,8 +315,9 @@ def run_import(
     connection in a transaction (the tests), each phase is a savepoint in it instead.
 
     ``partial`` writes the valid rows of a file with errors; ``dry_run`` validates and
-    records the batch, writing no person and no certificate. ``progress(rows)`` is called
-    during the first phase after each batch of rows. ``workers=2`` validates and encrypts
+    records the batch, writing no person and no certificate. ``progress(rows, read)`` is
+    called during the first phase after each batch of rows, with the rows read so far
+    and how much of the file that is (0 to 1). ``workers=2`` validates and encrypts
     in a forked worker process too (the command line's choice; a web server's worker
     had better not fork). Raises ``UnusableFile`` for a file that cannot be read as a
     roll at all (nothing is recorded then).
@@ -642,7 +644,7 @@ class _Import:
                     self.rows += len(batch) - len(skipped)
                     read += len(batch)
                     if progress is not None:
-                        progress(read)
+                        progress(read, self.roll.read())
 
     def stage_batch(self, columns, prepared) -> None:
         """Stage a prepared batch (``_Preparer``), then find which of its numbers are

@@ -438,3 +438,29 @@ def test_missing_file_and_directory(tmp_path):
         open_roll(tmp_path / "nothing.csv")
     with pytest.raises(UnusableFile, match="directory"):
         open_roll(tmp_path)
+
+
+# ------------------------------------------------------------------------- progress
+
+
+def test_how_much_of_a_csv_is_read_goes_by_its_bytes(tmp_path):
+    path = write_csv(tmp_path / "roll.csv", [",".join(HEADERS)] + [",".join(ROW)] * 4000)
+    with open_roll(path) as roll:
+        rows = iter(roll)
+        assert roll.read() < 0.1
+        for _ in range(2000):
+            next(rows)
+        assert 0.4 < roll.read() < 0.6
+        list(rows)
+        assert roll.read() == 1.0
+
+
+def test_how_much_of_a_sheet_is_read_goes_by_its_rows(tmp_path):
+    path = write_xlsx(tmp_path / "roll.xlsx", [HEADERS] + [ROW] * 99)
+    with open_roll(path) as roll:
+        rows = iter(roll)
+        for _ in range(49):
+            next(rows)
+        assert roll.read() == 0.5
+        list(rows)
+        assert roll.read() == 1.0

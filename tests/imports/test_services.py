@@ -362,8 +362,14 @@ def test_many_rows_in_several_batches(session, importer, tmp_path, monkeypatch):
     rows = [row(i) for i in range(30)]
     rows[25][2] = "厨师证"  # an unknown certificate in the fourth batch
     done = []
-    summary = importer(write_csv(tmp_path / "roll.csv", rows), partial=True, progress=done.append)
-    assert done == [7, 14, 21, 28, 30]
+    summary = importer(
+        write_csv(tmp_path / "roll.csv", rows),
+        partial=True,
+        progress=lambda rows, read: done.append((rows, round(read, 2))),
+    )
+    assert [rows for rows, _ in done] == [7, 14, 21, 28, 30]
+    fractions = [read for _, read in done]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert (summary.rows, summary.accepted, summary.rejected) == (30, 29, 1)
     assert summary.errors[0]["row"] == 27
 
@@ -381,7 +387,7 @@ def test_a_person_registered_during_the_import_is_checked_before_the_merge(
     monkeypatch.setattr(services, "BATCH_ROWS", 2)
     engine = app.extensions["registry.engine"]
 
-    def register_row_0(rows):
+    def register_row_0(rows, read):
         if rows == 2:  # another connection, committed, as another request would
             with app.app_context(), Session(engine) as other:
                 data = {
@@ -431,7 +437,7 @@ def test_sqlite_staging_does_not_hold_the_write_lock(
         statuses.append(client.post("/api/v1/people", json=body, headers=headers).status_code)
         statuses.append(time.monotonic() - started)
 
-    def write_meanwhile(rows):
+    def write_meanwhile(rows, read):
         if rows == 7:  # inside the first batch's transaction of the stage
             writer = threading.Thread(target=post_person)
             writer.start()

@@ -69,7 +69,9 @@ def test_a_worker_process_gives_the_same_import(session, importer, tmp_path, mon
     path = write_csv(tmp_path / "roll.csv", _rows_with_errors())
     alone = importer(path, dry_run=True, partial=partial, workers=1)
     done = []
-    helped = importer(path, dry_run=True, partial=partial, workers=2, progress=done.append)
+    helped = importer(
+        path, dry_run=True, partial=partial, workers=2, progress=lambda rows, _: done.append(rows)
+    )
     assert helped.as_dict() | {"batch_id": 0} == alone.as_dict() | {"batch_id": 0}
     assert [e["row"] for e in alone.errors] == [5, 18, 19, 31, 32]
     assert done == list(range(3, 40, 3)) + [40]
