@@ -28,7 +28,10 @@ from functools import lru_cache
 from operator import itemgetter
 from types import MappingProxyType
 
+from marshmallow import validate
+
 from registry.credentials import catalogue
+from registry.credentials.schemas import CertificateSchema
 from registry.fields import (
     EARLIEST_DAY,
     LATEST_DAY,
@@ -36,6 +39,7 @@ from registry.fields import (
     normalize_organisation_name,
 )
 from registry.identity import ID_TYPES, IdentityNumber, InvalidIdentifier, parse_identity
+from registry.people.schemas import PersonSchema
 
 from .readers import Unreadable
 
@@ -118,8 +122,19 @@ _LABELS = {  # for messages: Chinese, English
     "expires_on": ("有效期至", "expiry date"),
 }
 
-# The same limits as the API's schemas (PersonSchema.name, CertificateSchema).
-NAME_MAX, NUMBER_MAX, ISSUER_MAX = 100, 64, 200
+
+def _max_length(schema, name: str) -> int:
+    """The longest text the API's schema lets ``name`` hold (its ``Length(max=…)``)."""
+    for validator in schema._declared_fields[name].validators:
+        if isinstance(validator, validate.Length) and validator.max is not None:
+            return validator.max
+    raise RuntimeError(f"{schema.__name__}.{name} has no maximum length")
+
+
+# The API's own limits, read from its schemas, so that a roll stores what the API would.
+NAME_MAX = _max_length(PersonSchema, "name")
+NUMBER_MAX = _max_length(CertificateSchema, "number")
+ISSUER_MAX = _max_length(CertificateSchema, "issuer")
 
 
 class CellError(ValueError):
@@ -617,7 +632,7 @@ def _name(value) -> str:
 
 
 @lru_cache(maxsize=_CACHE)
-def _level(kind: str, text: str, implied: str | None) -> str | None:
+def _level(kind: str, implied: str | None, text: str) -> str | None:
     return catalogue.normalize_level(kind, _optional(text) or None, implied)
 
 
@@ -637,17 +652,92 @@ def _id_type_text(text: str) -> str | None:
     return parse_id_type(text)
 
 
-(
-    _NAME,
-    _ID_TYPE,
-    _ID_NUMBER,
-    _CERTIFICATE,
-    _LEVEL,
-    _CERTIFICATE_NO,
-    _ISSUER,
-    _ISSUED_ON,
-    _EXPIRES_ON,
-) = range(len(FIELDS))
+# ------------------------------------------------------------------- the columns
+#
+# One parser per contract column, in FIELDS order: ``parse(cell, row, today)`` gives the
+# field's value from its cell, reading in ``row`` the fields parsed before it; it raises
+# one of _CELL_ERRORS for a cell that cannot be accepted. A parser whose ``needs`` did
+# not parse is not run (a level cannot be checked without its certificate).
+
+
+def _certificate_no(value) -> str:
+    raw = _check_line(_text(value), "certificate_no")
+    if "E+" in raw or "e+" in raw:
+        raise _scientific()
+    return _check_length(normalize_certificate_number(raw), "certificate_no", NUMBER_MAX)
+
+
+def _identity(value, id_type: str | None, today: date) -> IdentityNumber:
+    raw = _text(value)
+    if "E+" in raw or "e+" in raw:
+        raise _scientific()
+    return parse_identity(raw, id_type, today=today)
+
+
+def _issued_on(value, row: dict, today: date) -> date:
+    issued_on = parse_date(value)
+    if issued_on is None:
+        raise CellError(
+            f"发证日期为空，应为日期，如 {_DATE_FORMS_ZH}",
+            f"issue date is empty; expected a date such as {_DATE_FORMS_EN}",
+        )
+    if issued_on > today:
+        raise CellError(
+            f"发证日期{issued_on}在未来，今天是{today}",
+            f"issue date {issued_on} is in the future (today is {today})",
+        )
+    return issued_on
+
+
+def _expires_on(value, row: dict, today: date) -> date | None:
+    if value.__class__ is str and value and _no_expiry(value):
+        return None
+    expires_on = parse_date(value)
+    issued_on = row.get("issued_on")
+    if expires_on is not None and issued_on is not None and expires_on < issued_on:
+        raise CellError(
+            f"有效期至{expires_on}早于发证日期{issued_on}",
+            f"expiry date {expires_on} is before the issue date {issued_on}",
+        )
+    return expires_on
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    field: str
+    parse: Callable  # (cell, row, today) -> value
+    needs: str | None = None
+
+
+_COLUMNS = (
+    _Column("name", lambda cell, row, today: _name(cell)),
+    _Column("id_type", lambda cell, row, today: _id_type(cell)),
+    _Column(
+        "id_number", lambda cell, row, today: _identity(cell, row["id_type"], today), "id_type"
+    ),
+    # (kind, the level its name gives)
+    _Column("certificate", lambda cell, row, today: _kind(_text(cell))),
+    _Column(
+        "level", lambda cell, row, today: _level(*row["certificate"], _text(cell)), "certificate"
+    ),
+    _Column("certificate_no", lambda cell, row, today: _certificate_no(cell)),
+    _Column("issuer", lambda cell, row, today: _issuer(_check_line(_text(cell), "issuer"))),
+    _Column("issued_on", _issued_on),
+    _Column("expires_on", _expires_on),
+)
+assert tuple(c.field for c in _COLUMNS) == FIELDS
+_CELL_ERRORS = (CellError, InvalidIdentifier, catalogue.CertificateError)
+
+
+def _cells(columns: Columns, values) -> tuple:
+    """The cells of the contract's fields in FIELDS order, None where a column is missing
+    (the row may be shorter or longer than the header)."""
+    width = len(columns.headers)
+    if len(values) == width:
+        values = [*values, None]  # what the fields without a column read
+    else:
+        values = [*values[:width], *([None] * (width + 1 - min(len(values), width)))]
+    return columns._pick(values)
 
 
 def parse_row(
@@ -663,113 +753,31 @@ def parse_row(
         raise ValueError("the roll's columns are wrong; report columns.errors() instead")
     if values.__class__ is Unreadable:
         return [RowError(row_number, None, None, values.message)]
-    width = len(columns.headers)
-    if len(values) == width:
-        values = [*values, None]  # what the fields without a column read
-    else:
-        values = [*values[:width], *([None] * (width + 1 - min(len(values), width)))]
-    (
-        name,
-        id_type,
-        id_number,
-        certificate,
-        level,
-        certificate_no,
-        issuer,
-        issued_on,
-        expires_on,
-    ) = columns._pick(values)
-    headers = columns._field_headers
-    errors: list[RowError] = []
-
-    def fail(index: int, exc: ValueError) -> None:
-        errors.append(RowError(row_number, FIELDS[index], headers[index], exc.message))
-
     if today is None:
         today = date.today()
-
-    try:
-        name = _name(name)
-    except CellError as exc:
-        fail(_NAME, exc)
-
-    identity = None
-    try:
-        id_type = _id_type(id_type)
-    except CellError as exc:
-        fail(_ID_TYPE, exc)
-    else:
+    row: dict = {}
+    errors: list[RowError] = []
+    cells = _cells(columns, values)
+    for column, cell, header in zip(_COLUMNS, cells, columns._field_headers, strict=True):
+        if column.needs is not None and column.needs not in row:
+            continue
         try:
-            raw = _text(id_number)
-            if "E+" in raw or "e+" in raw:
-                raise _scientific()
-            identity = parse_identity(raw, id_type, today=today)
-        except (CellError, InvalidIdentifier) as exc:
-            fail(_ID_NUMBER, exc)
-
-    kind = None
-    try:
-        kind, implied = _kind(_text(certificate))
-    except (CellError, catalogue.CertificateError) as exc:
-        fail(_CERTIFICATE, exc)
-    else:
-        try:
-            level = _level(kind, _text(level), implied)
-        except (CellError, catalogue.CertificateError) as exc:
-            fail(_LEVEL, exc)
-
-    try:
-        raw = _check_line(_text(certificate_no), "certificate_no")
-        if "E+" in raw or "e+" in raw:
-            raise _scientific()
-        number = _check_length(normalize_certificate_number(raw), "certificate_no", NUMBER_MAX)
-    except CellError as exc:
-        fail(_CERTIFICATE_NO, exc)
-
-    try:
-        issuer = _issuer(_check_line(_text(issuer), "issuer"))
-    except CellError as exc:
-        fail(_ISSUER, exc)
-
-    try:
-        issued_on = parse_date(issued_on)
-        if issued_on is None:
-            raise CellError(
-                f"发证日期为空，应为日期，如 {_DATE_FORMS_ZH}",
-                f"issue date is empty; expected a date such as {_DATE_FORMS_EN}",
-            )
-        if issued_on > today:
-            raise CellError(
-                f"发证日期{issued_on}在未来，今天是{today}",
-                f"issue date {issued_on} is in the future (today is {today})",
-            )
-    except CellError as exc:
-        issued_on = None
-        fail(_ISSUED_ON, exc)
-    try:
-        if expires_on.__class__ is str and expires_on and _no_expiry(expires_on):
-            expires_on = None
-        expires_on = parse_date(expires_on)
-        if expires_on is not None and issued_on is not None and expires_on < issued_on:
-            raise CellError(
-                f"有效期至{expires_on}早于发证日期{issued_on}",
-                f"expiry date {expires_on} is before the issue date {issued_on}",
-            )
-    except CellError as exc:
-        fail(_EXPIRES_ON, exc)
-
+            row[column.field] = column.parse(cell, row, today)
+        except _CELL_ERRORS as exc:
+            errors.append(RowError(row_number, column.field, header, exc.message))
     if errors:
         return errors
+    kind, _ = row["certificate"]
     return ParsedRow(
         row=row_number,
-        name=name,
-        identity=identity,
+        name=row["name"],
+        identity=row["id_number"],
         kind=kind,
-        level=level,
-        number=number,
-        issuer=issuer,
-        issued_on=issued_on,
-        expires_on=expires_on,
+        level=row["level"],
+        number=row["certificate_no"],
+        issuer=row["issuer"],
+        issued_on=row["issued_on"],
+        expires_on=row["expires_on"],
     )
 
 
@@ -780,30 +788,17 @@ def readable_keys(columns: Columns, values, *, today: date) -> tuple:
     one reason cannot hide that it gives a number another row gives under another name."""
     if values.__class__ is Unreadable:
         return None, None, None, None
-    width = len(columns.headers)
-    values = [*values[:width], *([None] * (width + 1 - min(len(values), width)))]
-    cells = columns._pick(values)
-
-    def read(read_one):
-        try:
-            return read_one()
-        except (CellError, InvalidIdentifier, ValueError):
-            return None
-
-    name = read(lambda: _name(cells[_NAME]))
-    identity = read(
-        lambda: parse_identity(_text(cells[_ID_NUMBER]), _id_type(cells[_ID_TYPE]), today=today)
-    )
-    issuer = read(lambda: _issuer(_check_line(_text(cells[_ISSUER]), "issuer")))
-
-    def certificate_number():
-        raw = _check_line(_text(cells[_CERTIFICATE_NO]), "certificate_no")
-        if "E+" in raw or "e+" in raw:
-            raise _scientific()
-        return _check_length(normalize_certificate_number(raw), "certificate_no", NUMBER_MAX)
-
-    number = read(certificate_number)
-    return identity, name, issuer, number
+    cells = dict(zip(FIELDS, _cells(columns, values), strict=True))
+    row: dict = {}
+    for column in _COLUMNS:
+        if column.field in ("name", "id_type", "id_number", "certificate_no", "issuer"):
+            if column.needs is not None and column.needs not in row:
+                continue
+            try:
+                row[column.field] = column.parse(cells[column.field], row, today)
+            except _CELL_ERRORS:
+                pass
+    return tuple(row.get(f) for f in ("id_number", "name", "issuer", "certificate_no"))
 
 
 # ---------------------------------------------------------------- around the table
