@@ -16,7 +16,7 @@ from registry.credentials.models import Certificate, CertificateChange
 from registry.credentials.services import add_certificate, revoke
 from registry.db import get_session
 from registry.identity import parse_identity
-from registry.imports import services
+from registry.imports import services, staging
 from registry.imports.models import ImportBatch, ImportRowError
 from registry.people.models import Person
 from registry.people.services import find_person, name_of, register_person
@@ -358,7 +358,7 @@ def test_an_upload_stream_is_read_and_hashed(session, importer, tmp_path):
 
 
 def test_many_rows_in_several_batches(session, importer, tmp_path, monkeypatch):
-    monkeypatch.setattr(services, "BATCH_ROWS", 7)
+    monkeypatch.setattr(staging, "BATCH_ROWS", 7)
     rows = [row(i) for i in range(30)]
     rows[25][2] = "厨师证"  # an unknown certificate in the fourth batch
     done = []
@@ -384,7 +384,7 @@ def test_a_person_registered_during_the_import_is_checked_before_the_merge(
     from tests.test_concurrency import _live_app
 
     app, _ = _live_app(make_app, scratch_database_url)
-    monkeypatch.setattr(services, "BATCH_ROWS", 2)
+    monkeypatch.setattr(staging, "BATCH_ROWS", 2)
     engine = app.extensions["registry.engine"]
 
     def register_row_0(rows, read):
@@ -444,7 +444,7 @@ def test_sqlite_staging_does_not_hold_the_write_lock(
             writer.join()
 
     path = write_csv(tmp_path / "roll.csv", [row(i) for i in range(10)])
-    monkeypatch.setattr(services, "BATCH_ROWS", 7)
+    monkeypatch.setattr(staging, "BATCH_ROWS", 7)
     with app.app_context():
         summary = services.run_import(get_session(), "test", path, progress=write_meanwhile)
     assert statuses[0] == 201

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from registry import crypto
 from registry.credentials.models import Certificate
 from registry.identity import parse_identity
-from registry.imports import services
+from registry.imports import services, staging
 from registry.people.models import Person
 from registry.people.services import find_person, name_of
 from tests.conftest import id_number
@@ -65,7 +65,7 @@ def _rows_with_errors(n=40):
 
 @pytest.mark.parametrize("partial", [False, True])
 def test_a_worker_process_gives_the_same_import(session, importer, tmp_path, monkeypatch, partial):
-    monkeypatch.setattr(services, "BATCH_ROWS", 3)  # many batches, both processes
+    monkeypatch.setattr(staging, "BATCH_ROWS", 3)  # many batches, both processes
     path = write_csv(tmp_path / "roll.csv", _rows_with_errors())
     alone = importer(path, dry_run=True, partial=partial, workers=1)
     done = []
