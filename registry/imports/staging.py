@@ -304,7 +304,15 @@ def stage(job, columns, progress: Progress | None) -> None:
                 job.rows += len(batch) - len(skipped)
                 read += len(batch)
                 if progress is not None:
-                    progress(read, job.roll.read())
+                    progress(read, _done(job.roll, batch[-1][0]))
+
+
+def _done(roll, row: int) -> float:
+    """How much of the file is staged once ``row`` is: the reader's position scaled back
+    from the row it has reached (the worker's batches are read ahead) to ``row``."""
+    if roll.row <= 0:
+        return 0.0
+    return min(1.0, roll.read() * row / roll.row)
 
 
 def stage_batch(job, columns, prepared) -> None:

@@ -16,7 +16,7 @@ from registry.imports import services, staging
 from registry.people.models import Person
 from registry.people.services import find_person, name_of
 from tests.conftest import id_number
-from tests.imports.test_services import count, good_rows, row, write_csv
+from tests.imports.test_services import HEADERS, count, good_rows, row, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +117,17 @@ def test_a_number_on_several_rows_is_registered_once_by_its_first_row(
         sa.select(Certificate.number).where(Certificate.person_id == person.id)
     ).all()
     assert sorted(numbers) == ["C00001", "C90001"]
+
+
+def test_progress_follows_the_rows_staged_not_the_rows_read_ahead(importer, tmp_path, monkeypatch):
+    # The worker's batches are read ahead of those staged: the share of the file said
+    # done must be that of the rows staged.
+    monkeypatch.setattr(staging, "BATCH_ROWS", 100)
+    note = "备注" * 200  # rows of 1 KB: the readers' buffers are a few rows
+    rows = [[*row(i), note] for i in range(1000)]
+    path = write_csv(tmp_path / "roll.csv", rows, "utf-8", headers=[*HEADERS, "备注"])
+    done = []
+    importer(path, dry_run=True, workers=2, progress=lambda rows, read: done.append((rows, read)))
+    assert [rows for rows, _ in done] == list(range(100, 1001, 100))
+    for rows, read in done:
+        assert abs(read - rows / 1000) < 0.05, done
