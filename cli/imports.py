@@ -24,13 +24,17 @@ class _ProgressBar:
     def __init__(self, file=None):
         self.started = time.monotonic()
         self.rows = 0
+        self.file = file or sys.stderr
+        self.bar = None  # drawn at the first batch: not for a file refused outright
+
+    def _start(self):
         self.bar = click.progressbar(
             length=self.STEPS,
             label="导入（importing）",
             show_eta=True,
             show_percent=True,
             item_show_func=self._rate,
-            file=file or sys.stderr,
+            file=self.file,
         )
         self.bar.__enter__()
 
@@ -39,12 +43,15 @@ class _ProgressBar:
         return f"{self.rows:,} 行，{self.rows / elapsed:,.0f} 行/秒（rows, rows/s）"
 
     def __call__(self, rows: int, read: float) -> None:
+        if self.bar is None:
+            self._start()
         self.rows = rows
         step = round(read * self.STEPS)
         self.bar.update(max(0, step - self.bar.pos), current_item=rows)
 
     def done(self) -> None:
-        self.bar.__exit__(None, None, None)
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 @click.command("import-roll")

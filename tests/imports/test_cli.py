@@ -97,6 +97,7 @@ def test_the_progress_bar_shows_rows_per_second_and_time_left(monkeypatch):
     monkeypatch.setattr("click._termui_impl.time.time", lambda: next(clock))
     terminal = _Terminal()
     bar = imports._ProgressBar(file=terminal)
+    assert terminal.getvalue() == ""  # nothing drawn before the first rows
     bar(5000, 0.25)
     bar(10000, 0.5)
     shown = terminal.getvalue()
