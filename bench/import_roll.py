@@ -21,7 +21,10 @@ status is non-zero only when the bench itself fails (an import not accepted, say
 
 PostgreSQL: each run gets a scratch database made beside ``--postgres-url`` (as
 tests/conftest.py does) and dropped afterwards; the URL's own database need not exist.
-``--format xlsx`` imports the same rows as a workbook (the baseline still reads the CSV).
+``--format xlsx`` imports the same rows as a workbook (the baseline still reads the CSV),
+and first times reading that workbook alone, each in a process of its own: with openpyxl
+in read-only mode (the reader before) and with calamine through ``open_roll`` (the reader
+now), printing rows per second, the ratio and each reader's peak RSS.
 """
 
 import argparse
@@ -136,6 +139,44 @@ def write_xlsx(roll: Path, path: Path) -> None:
                 row[6] = date.fromisoformat(row[6])
             sheet.append(row)
     book.save(path)
+
+
+def read_child(reader: str, path: str) -> None:
+    """Read every row of a workbook and print how many: ``openpyxl`` as the registry
+    read workbooks before calamine, or ``calamine`` through the registry's open_roll."""
+    rows = 0
+    if reader == "openpyxl":
+        from openpyxl import load_workbook
+
+        book = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        for _ in book.worksheets[0].iter_rows(values_only=True):
+            rows += 1
+        book.close()
+        rows -= 1  # the header
+    else:
+        from registry.imports.readers import open_roll
+        from registry.imports.rows import is_header
+
+        with open_roll(path, is_header=is_header) as roll:
+            for _ in roll:
+                rows += 1
+    print(rows)
+
+
+def bench_readers(path: Path, rows: int) -> None:
+    runs = {}
+    for reader in ("openpyxl", "calamine"):
+        run = run_measured([sys.executable, __file__, "--read-child", reader, str(path)])
+        if int(run.stdout.strip().splitlines()[-1]) != rows:
+            raise BenchFailed(f"{reader} read {run.stdout.strip()} rows, not {rows}")
+        runs[reader] = run
+        print(
+            f"XLSX read by {reader:<8} {rows / run.seconds:>10,.0f} rows/s "
+            f"({run.seconds:.1f} s), peak RSS {run.peak_rss_mb:.0f} MB",
+            flush=True,
+        )
+    ratio = runs["openpyxl"].seconds / runs["calamine"].seconds
+    print(f"XLSX reading, calamine (now) / openpyxl (before): {ratio:.1f}x as fast", flush=True)
 
 
 def roll_values(roll: Path):
@@ -398,9 +439,13 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated rolls")
     parser.add_argument("--baseline-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--read-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_child:
         baseline_child(*args.baseline_child)
+        return 0
+    if args.read_child:
+        read_child(*args.read_child)
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -431,6 +476,7 @@ def main() -> int:
                     f"written in {time.perf_counter() - start:.1f} s (the baseline reads the CSV)",
                     flush=True,
                 )
+                bench_readers(imported_file, rows)
             for database in databases:
                 if database == "sqlite":
                     result = bench_sqlite(roll, rows, work, imported_file)

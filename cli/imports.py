@@ -24,23 +24,43 @@ EXIT_REJECTED, EXIT_UNUSABLE = 1, 2
 WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-class _ProgressLine:
-    """Rows read and rows per second on one line of stderr, rewritten in place."""
+class _ProgressBar:
+    """A progress bar on stderr over how much of the file is read, with the rows read,
+    rows per second and the time left (click's estimate)."""
 
-    def __init__(self):
+    STEPS = 1000  # the bar's length: per mille of the file
+
+    def __init__(self, file=None):
         self.started = time.monotonic()
+        self.rows = 0
+        self.file = file or sys.stderr
+        self.bar = None  # drawn at the first batch: not for a file refused outright
 
-    def __call__(self, rows: int) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        click.echo(
-            f"\r已读取 {rows:,} 行，{rows / elapsed:,.0f} 行/秒（{rows:,} rows read, "
-            f"{rows / elapsed:,.0f} rows/s）",
-            nl=False,
-            err=True,
+    def _start(self):
+        self.bar = click.progressbar(
+            length=self.STEPS,
+            label="导入（importing）",
+            show_eta=True,
+            show_percent=True,
+            item_show_func=self._rate,
+            file=self.file,
         )
+        self.bar.__enter__()
+
+    def _rate(self, _item) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return f"{self.rows:,} 行，{self.rows / elapsed:,.0f} 行/秒（rows, rows/s）"
+
+    def __call__(self, rows: int, read: float) -> None:
+        if self.bar is None:
+            self._start()
+        self.rows = rows
+        step = round(read * self.STEPS)
+        self.bar.update(max(0, step - self.bar.pos), current_item=rows)
 
     def done(self) -> None:
-        click.echo("", err=True)
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 @click.command("import-roll")
@@ -55,13 +75,17 @@ class _ProgressLine:
     show_default=True,
 )
 @click.option("--encoding", help="the CSV's encoding (detected otherwise): utf-8, gbk, gb18030")
-@click.option("--sheet", help="the worksheet of an XLSX (the first otherwise)")
+@click.option(
+    "--sheet", help="the worksheet of a workbook (otherwise the first with a roll's header)"
+)
 @click.pass_context
 def import_roll(ctx, file, dry_run, partial, format_, encoding, sheet):
-    """Import a roll of certificates (CSV or XLSX): all rows or none, unless --partial.
+    """Import a roll of certificates (CSV, XLSX, XLS or ODS): all rows or none, unless
+    --partial.
 
     Exit 0 accepted, 1 rejected, 2 unusable (no such file, not a roll)."""
-    progress = _ProgressLine() if sys.stderr.isatty() else None
+    # A bar only for a person watching a terminal, never in JSON output for programs.
+    progress = _ProgressBar() if sys.stderr.isatty() and format_ == "text" else None
     try:
         with session_scope() as session:
             summary = services.run_import(
@@ -98,6 +122,27 @@ def _print_text(summary: services.Summary, file: str) -> None:
         f"rows {summary.rows}  accepted {summary.accepted}  unchanged {summary.unchanged}  "
         f"rejected {summary.rejected}"
     )
+    click.echo(
+        f"新增证书 {summary.created}，更新 {summary.updated}，未变 {summary.unchanged}，"
+        f"拒绝 {summary.rejected} 行；新登记人员 {summary.people_created}"
+        f"（created {summary.created}, updated {summary.updated}, people created "
+        f"{summary.people_created}）"
+    )
+    if summary.updated_fields:
+        fields = "，".join(f"{f} {n}" for f, n in summary.updated_fields.items())
+        click.echo(f"  更新的字段（fields updated）：{fields}")
+    sheet = f"工作表“{summary.sheet}”，" if summary.sheet else ""
+    click.echo(f"{sheet}表头在第{summary.header_row}行（header in row {summary.header_row}）")
+    if summary.ignored_columns:
+        ignored = "、".join(summary.ignored_columns)
+        click.echo(f"未使用的列（columns ignored）：{ignored}")
+    if summary.skipped:
+        rows = "、".join(map(str, summary.skipped_rows))
+        more = "等" if summary.skipped > len(summary.skipped_rows) else ""
+        click.echo(
+            f"跳过 {summary.skipped} 行非数据行（合计、签名、日期等）：第{rows}{more}行"
+            f"（{summary.skipped} rows skipped as no data）"
+        )
     for error in summary.errors:
         where = error["header"] or error["column"] or ""
         where = f" {where}" if where else ""

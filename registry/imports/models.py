@@ -22,6 +22,19 @@ class ImportBatch(Base):
     accepted: Mapped[int] = mapped_column(default=0)
     unchanged: Mapped[int] = mapped_column(default=0)
     rejected: Mapped[int] = mapped_column(default=0)
+    # What the import changed (accepted = created + updated) and how the file was read.
+    created: Mapped[int] = mapped_column(default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(default=0, server_default="0")
+    people_created: Mapped[int] = mapped_column(default=0, server_default="0")
+    skipped: Mapped[int] = mapped_column(default=0, server_default="0")
+    # {"expires_on": 3}: how many certificates each field changed on.
+    updated_fields: Mapped[dict | None] = mapped_column(sa.JSON, default=dict)
+    header_row: Mapped[int | None]
+    sheet: Mapped[str200 | None]
+    # The file's headers the registry does not use (序号, 性别 …), and the first rows
+    # skipped as no data (合计, 制表人 …).
+    ignored_columns: Mapped[list | None] = mapped_column(sa.JSON, default=list)
+    skipped_rows: Mapped[list | None] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[created_at]
     finished_at: Mapped[timestamp | None]
 

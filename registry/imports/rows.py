@@ -28,8 +28,11 @@ from functools import lru_cache
 from operator import itemgetter
 from types import MappingProxyType
 
+from marshmallow import validate
+
 from registry import clock
 from registry.credentials import catalogue
+from registry.credentials.schemas import CertificateSchema
 from registry.fields import (
     EARLIEST_DAY,
     LATEST_DAY,
@@ -37,6 +40,7 @@ from registry.fields import (
     normalize_organisation_name,
 )
 from registry.identity import ID_TYPES, IdentityNumber, InvalidIdentifier, parse_identity
+from registry.people.schemas import PersonSchema
 
 from .readers import Unreadable
 
@@ -52,6 +56,9 @@ __all__ = [
     "header_key",
     "map_headers",
     "parse_row",
+    "readable_keys",
+    "is_header",
+    "not_data",
     "parse_date",
     "parse_id_type",
     "normalize_certificate_number",
@@ -81,22 +88,25 @@ ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "name": "姓名|名字|人员姓名|学员姓名|考生姓名|持证人|持证人姓名|full name|person name",
             "id_type": "证件类型|证件类别|证件种类|身份证件类型|id type|document type",
             "id_number": "证件号码|证件号|证件编号|身份证号|身份证号码|身份证|身份证件号码|"
-            "居民身份证号码|公民身份号码|id number|id no|id|identity number|id card number|"
-            "id card no",
+            "身份证件号|身份证编号|居民身份证号|居民身份证号码|公民身份号码|公民身份证号码|"
+            "身份号码|id number|id no|id|identity number|id card number|id card no",
             "certificate": "证书名称|证书|证书类型|证书种类|证书类别|职业(工种)|职业|工种|"
             "职业名称|工种名称|职业(工种)名称|资格名称|certificate|certificate name|"
             "certificate type|certificate kind|kind|occupation",
-            "level": "等级|技能等级|职业技能等级|级别|证书等级|资格等级|职业资格等级|"
-            "skill level|grade",
-            "certificate_no": "证书编号|证书号|证书号码|证号|证书编码|certificate no|"
+            "level": "等级|技能等级|职业技能等级|级别|证书等级|资格等级|职业资格等级|鉴定等级|"
+            "认定等级|评价等级|等级(级别)|skill level|grade",
+            "certificate_no": "证书编号|证书号|证书号码|证号|证书编码|证书编号(全国统一)|"
+            "职业资格证书编号|职业技能等级证书编号|证书序号|certificate no|"
             "certificate number|cert no",
-            "issuer": "发证机构|评价机构|发证单位|发证机关|颁证机构|颁发机构|签发机构|认定机构|"
-            "评价组织|issued by|issuing authority|issuing body|issuing organisation|"
+            "issuer": "发证机构|评价机构|发证单位|发证机关|发证部门|颁证机构|颁证单位|颁发机构|"
+            "签发机构|认定机构|评价组织|评价机构名称|发证机构名称|核发机构|核发机关|"
+            "issued by|issuing authority|issuing body|issuing organisation|"
             "issuing organization",
             "issued_on": "发证日期|发证时间|颁证日期|签发日期|取证日期|取证时间|获证日期|获证时间|"
             "核发日期|issue date|date of issue|issued",
             "expires_on": "有效期至|有效期|截止日期|有效期截止|有效期截止日期|有效截止日期|"
-            "到期日期|失效日期|expiry date|expiration date|valid until|expires",
+            "证书有效期至|有效日期至|到期日期|到期时间|失效日期|"
+            "expiry date|expiration date|valid until|expires",
         }.items()
     }
 )
@@ -113,8 +123,19 @@ _LABELS = {  # for messages: Chinese, English
     "expires_on": ("有效期至", "expiry date"),
 }
 
-# The same limits as the API's schemas (PersonSchema.name, CertificateSchema).
-NAME_MAX, NUMBER_MAX, ISSUER_MAX = 100, 64, 200
+
+def _max_length(schema, name: str) -> int:
+    """The longest text the API's schema lets ``name`` hold (its ``Length(max=…)``)."""
+    for validator in schema._declared_fields[name].validators:
+        if isinstance(validator, validate.Length) and validator.max is not None:
+            return validator.max
+    raise RuntimeError(f"{schema.__name__}.{name} has no maximum length")
+
+
+# The API's own limits, read from its schemas, so that a roll stores what the API would.
+NAME_MAX = _max_length(PersonSchema, "name")
+NUMBER_MAX = _max_length(CertificateSchema, "number")
+ISSUER_MAX = _max_length(CertificateSchema, "issuer")
 
 
 class CellError(ValueError):
@@ -583,11 +604,36 @@ class ParsedRow:
 
 @lru_cache(maxsize=_CACHE)
 def _kind(text: str) -> tuple[str, str | None]:
-    return catalogue.resolve_kind(text)
+    """The kind and the level the certificate's name gives: 高级育婴师, and as rolls write
+    it, with the level after the name: 保育师（四级）, 育婴员四级, 保育师四级/中级工."""
+    try:
+        return catalogue.resolve_kind(text)
+    except catalogue.CertificateError:
+        text = unicodedata.normalize("NFKC", text).strip()
+        for split in range(len(text) - 1, 0, -1):
+            try:
+                kind, implied = catalogue.resolve_kind(text[:split])
+                return kind, catalogue.normalize_level(kind, text[split:], implied)
+            except catalogue.CertificateError:
+                continue
+        raise
+
+
+# The middle dot of minority and foreign names (阿依古丽·买买提) as input methods and fonts
+# give it: one form is kept, so the same name is the same text whichever was typed.
+_NAME_DOTS = str.maketrans(dict.fromkeys("•・．‧∙⋅･ꞏ", "·"))
+_AROUND_DOT = re.compile(r"\s*·\s*")
+
+
+def _name(value) -> str:
+    name = _text(value).translate(_NAME_DOTS)
+    if "·" in name:
+        name = _AROUND_DOT.sub("·", name)
+    return _check_length(_check_line(name, "name"), "name", NAME_MAX)
 
 
 @lru_cache(maxsize=_CACHE)
-def _level(kind: str, text: str, implied: str | None) -> str | None:
+def _level(kind: str, implied: str | None, text: str) -> str | None:
     return catalogue.normalize_level(kind, _optional(text) or None, implied)
 
 
@@ -607,17 +653,92 @@ def _id_type_text(text: str) -> str | None:
     return parse_id_type(text)
 
 
-(
-    _NAME,
-    _ID_TYPE,
-    _ID_NUMBER,
-    _CERTIFICATE,
-    _LEVEL,
-    _CERTIFICATE_NO,
-    _ISSUER,
-    _ISSUED_ON,
-    _EXPIRES_ON,
-) = range(len(FIELDS))
+# ------------------------------------------------------------------- the columns
+#
+# One parser per contract column, in FIELDS order: ``parse(cell, row, today)`` gives the
+# field's value from its cell, reading in ``row`` the fields parsed before it; it raises
+# one of _CELL_ERRORS for a cell that cannot be accepted. A parser whose ``needs`` did
+# not parse is not run (a level cannot be checked without its certificate).
+
+
+def _certificate_no(value) -> str:
+    raw = _check_line(_text(value), "certificate_no")
+    if "E+" in raw or "e+" in raw:
+        raise _scientific()
+    return _check_length(normalize_certificate_number(raw), "certificate_no", NUMBER_MAX)
+
+
+def _identity(value, id_type: str | None, today: date) -> IdentityNumber:
+    raw = _text(value)
+    if "E+" in raw or "e+" in raw:
+        raise _scientific()
+    return parse_identity(raw, id_type, today=today)
+
+
+def _issued_on(value, row: dict, today: date) -> date:
+    issued_on = parse_date(value)
+    if issued_on is None:
+        raise CellError(
+            f"发证日期为空，应为日期，如 {_DATE_FORMS_ZH}",
+            f"issue date is empty; expected a date such as {_DATE_FORMS_EN}",
+        )
+    if issued_on > today:
+        raise CellError(
+            f"发证日期{issued_on}在未来，今天是{today}",
+            f"issue date {issued_on} is in the future (today is {today})",
+        )
+    return issued_on
+
+
+def _expires_on(value, row: dict, today: date) -> date | None:
+    if value.__class__ is str and value and _no_expiry(value):
+        return None
+    expires_on = parse_date(value)
+    issued_on = row.get("issued_on")
+    if expires_on is not None and issued_on is not None and expires_on < issued_on:
+        raise CellError(
+            f"有效期至{expires_on}早于发证日期{issued_on}",
+            f"expiry date {expires_on} is before the issue date {issued_on}",
+        )
+    return expires_on
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    field: str
+    parse: Callable  # (cell, row, today) -> value
+    needs: str | None = None
+
+
+_COLUMNS = (
+    _Column("name", lambda cell, row, today: _name(cell)),
+    _Column("id_type", lambda cell, row, today: _id_type(cell)),
+    _Column(
+        "id_number", lambda cell, row, today: _identity(cell, row["id_type"], today), "id_type"
+    ),
+    # (kind, the level its name gives)
+    _Column("certificate", lambda cell, row, today: _kind(_text(cell))),
+    _Column(
+        "level", lambda cell, row, today: _level(*row["certificate"], _text(cell)), "certificate"
+    ),
+    _Column("certificate_no", lambda cell, row, today: _certificate_no(cell)),
+    _Column("issuer", lambda cell, row, today: _issuer(_check_line(_text(cell), "issuer"))),
+    _Column("issued_on", _issued_on),
+    _Column("expires_on", _expires_on),
+)
+assert tuple(c.field for c in _COLUMNS) == FIELDS
+_CELL_ERRORS = (CellError, InvalidIdentifier, catalogue.CertificateError)
+
+
+def _cells(columns: Columns, values) -> tuple:
+    """The cells of the contract's fields in FIELDS order, None where a column is missing
+    (the row may be shorter or longer than the header)."""
+    width = len(columns.headers)
+    if len(values) == width:
+        values = [*values, None]  # what the fields without a column read
+    else:
+        values = [*values[:width], *([None] * (width + 1 - min(len(values), width)))]
+    return columns._pick(values)
 
 
 def parse_row(
@@ -633,111 +754,116 @@ def parse_row(
         raise ValueError("the roll's columns are wrong; report columns.errors() instead")
     if values.__class__ is Unreadable:
         return [RowError(row_number, None, None, values.message)]
-    width = len(columns.headers)
-    if len(values) == width:
-        values = [*values, None]  # what the fields without a column read
-    else:
-        values = [*values[:width], *([None] * (width + 1 - min(len(values), width)))]
-    (
-        name,
-        id_type,
-        id_number,
-        certificate,
-        level,
-        certificate_no,
-        issuer,
-        issued_on,
-        expires_on,
-    ) = columns._pick(values)
-    headers = columns._field_headers
-    errors: list[RowError] = []
-
-    def fail(index: int, exc: ValueError) -> None:
-        errors.append(RowError(row_number, FIELDS[index], headers[index], exc.message))
-
     if today is None:
         today = clock.today()
-
-    try:
-        name = _check_length(_check_line(_text(name), "name"), "name", NAME_MAX)
-    except CellError as exc:
-        fail(_NAME, exc)
-
-    identity = None
-    try:
-        id_type = _id_type(id_type)
-    except CellError as exc:
-        fail(_ID_TYPE, exc)
-    else:
+    row: dict = {}
+    errors: list[RowError] = []
+    cells = _cells(columns, values)
+    for column, cell, header in zip(_COLUMNS, cells, columns._field_headers, strict=True):
+        if column.needs is not None and column.needs not in row:
+            continue
         try:
-            raw = _text(id_number)
-            if "E+" in raw or "e+" in raw:
-                raise _scientific()
-            identity = parse_identity(raw, id_type, today=today)
-        except (CellError, InvalidIdentifier) as exc:
-            fail(_ID_NUMBER, exc)
-
-    kind = None
-    try:
-        kind, implied = _kind(_text(certificate))
-    except (CellError, catalogue.CertificateError) as exc:
-        fail(_CERTIFICATE, exc)
-    else:
-        try:
-            level = _level(kind, _text(level), implied)
-        except (CellError, catalogue.CertificateError) as exc:
-            fail(_LEVEL, exc)
-
-    try:
-        raw = _check_line(_text(certificate_no), "certificate_no")
-        if "E+" in raw or "e+" in raw:
-            raise _scientific()
-        number = _check_length(normalize_certificate_number(raw), "certificate_no", NUMBER_MAX)
-    except CellError as exc:
-        fail(_CERTIFICATE_NO, exc)
-
-    try:
-        issuer = _issuer(_check_line(_text(issuer), "issuer"))
-    except CellError as exc:
-        fail(_ISSUER, exc)
-
-    try:
-        issued_on = parse_date(issued_on)
-        if issued_on is None:
-            raise CellError(
-                f"发证日期为空，应为日期，如 {_DATE_FORMS_ZH}",
-                f"issue date is empty; expected a date such as {_DATE_FORMS_EN}",
-            )
-        if issued_on > today:
-            raise CellError(
-                f"发证日期{issued_on}在未来，今天是{today}",
-                f"issue date {issued_on} is in the future (today is {today})",
-            )
-    except CellError as exc:
-        issued_on = None
-        fail(_ISSUED_ON, exc)
-    try:
-        if expires_on.__class__ is str and expires_on and _no_expiry(expires_on):
-            expires_on = None
-        expires_on = parse_date(expires_on)
-        if expires_on is not None and issued_on is not None and expires_on < issued_on:
-            raise CellError(
-                f"有效期至{expires_on}早于发证日期{issued_on}",
-                f"expiry date {expires_on} is before the issue date {issued_on}",
-            )
-    except CellError as exc:
-        fail(_EXPIRES_ON, exc)
-
+            row[column.field] = column.parse(cell, row, today)
+        except _CELL_ERRORS as exc:
+            errors.append(RowError(row_number, column.field, header, exc.message))
     if errors:
         return errors
+    kind, _ = row["certificate"]
     return ParsedRow(
         row=row_number,
-        name=name,
-        identity=identity,
+        name=row["name"],
+        identity=row["id_number"],
         kind=kind,
-        level=level,
-        number=number,
-        issuer=issuer,
-        issued_on=issued_on,
-        expires_on=expires_on,
+        level=row["level"],
+        number=row["certificate_no"],
+        issuer=row["issuer"],
+        issued_on=row["issued_on"],
+        expires_on=row["expires_on"],
     )
+
+
+def readable_keys(columns: Columns, values, *, today: date) -> tuple:
+    """Of a row ``parse_row`` refused: what can still be read of whom and of which
+    certificate it speaks, ``(identity, name, issuer, number)``, each None when its cell
+    cannot be read. The checks across rows compare these too, so that a row failing for
+    one reason cannot hide that it gives a number another row gives under another name."""
+    if values.__class__ is Unreadable:
+        return None, None, None, None
+    cells = dict(zip(FIELDS, _cells(columns, values), strict=True))
+    row: dict = {}
+    for column in _COLUMNS:
+        if column.field in ("name", "id_type", "id_number", "certificate_no", "issuer"):
+            if column.needs is not None and column.needs not in row:
+                continue
+            try:
+                row[column.field] = column.parse(cells[column.field], row, today)
+            except _CELL_ERRORS:
+                pass
+    return tuple(row.get(f) for f in ("id_number", "name", "issuer", "certificate_no"))
+
+
+# ---------------------------------------------------------------- around the table
+
+HEADER_FIELDS = 3  # columns a row must name to be the header
+
+
+def is_header(texts: Sequence[str]) -> bool:
+    """Whether a row is a roll's header: it names at least ``HEADER_FIELDS`` of the
+    contract's columns (a title, a 填报单位 line or a note names one at most)."""
+    found = set()
+    for text in texts:
+        if text and text.strip():
+            name = _field_of(text)
+            if name is not None:
+                found.add(name)
+    return len(found) >= HEADER_FIELDS
+
+
+# What the lines under a published roll say: totals, signatures, stamps, dates, notes.
+_FOOTER = re.compile(
+    r"合计|总计|小计|共计|制表|审核|审批|填表|填报|负责人|联系人|经办人|签字|签名|盖章|"
+    r"[(（]章[)）]|日期|以下空白|以下无|^\s*(?:注|备注|说明)\s*[:：]"
+)
+# What a total line puts in the other columns: 25, 共25人, 25名.
+_COUNT = re.compile(r"共?\s*[0-9]+\s*[人名条项个张本]?")
+
+
+def _footer_cell(text: str) -> bool:
+    text = unicodedata.normalize("NFKC", text)
+    return bool(_FOOTER.search(text) or _COUNT.fullmatch(text))
+
+
+def not_data(columns: Columns, values) -> bool:
+    """Whether a row that ``parse_row`` refused is no data at all, to be skipped rather
+    than reported: a total (合计), a signature line (制表人、审核人), a date alone, or a row
+    whose only cells are in columns the registry does not use (序号 of an empty line).
+    A row with any of a person's or a certificate's fields is data, and its errors are
+    reported."""
+    if values.__class__ is Unreadable:
+        return False
+    width = len(columns.headers)
+    values = [*values[:width], *([None] * (width + 1 - min(len(values), width)))]
+    used = [t for t in map(_text_or_none, columns._pick(values)) if t]
+    if not used:
+        return True  # only the 序号, 备注 … of a line nobody filled in
+    cells = [v for v in values if _text_or_none(v)]
+    texts = [_text_or_none(v) for v in cells]
+    if any(_FOOTER.search(unicodedata.normalize("NFKC", t)) for t in texts):
+        return all(_footer_cell(t) for t in used)
+    if len(cells) == 1:  # a date alone, under the signatures
+        try:
+            return parse_date(cells[0]) is not None
+        except CellError:
+            return False
+    return False
+
+
+def _text_or_none(value) -> str:
+    """A cell's text for telling data from footer lines: '' when empty, '?' when it
+    cannot be read (something is there)."""
+    if value is None:
+        return ""
+    try:
+        return _text(value)
+    except CellError:
+        return "?"

@@ -7,7 +7,9 @@ from registry.vocabulary import IMPORT_STATUSES
 class ImportFileSchema(Schema):
     file = Upload(
         required=True,
-        metadata={"description": "the roll: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or XLSX"},
+        metadata={
+            "description": "the roll: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX, XLS or ODS"
+        },
     )
 
 
@@ -39,6 +41,27 @@ class ImportSummarySchema(Schema):
     errors = fields.List(
         fields.Nested(RowErrorSchema),
         metadata={"description": "the first 1,000 errors; all of them in errors.csv"},
+    )
+    created = fields.Integer(metadata={"description": "new certificates"})
+    updated = fields.Integer(metadata={"description": "certificates whose data changed"})
+    updated_fields = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "per field, how many certificates it changed on"},
+    )
+    people_created = fields.Integer(metadata={"description": "people new to the registry"})
+    header_row = fields.Integer(
+        allow_none=True, metadata={"description": "the row the header was found in"}
+    )
+    sheet = fields.String(allow_none=True, metadata={"description": "the worksheet read"})
+    ignored_columns = fields.List(
+        fields.String(), metadata={"description": "the file's columns the registry does not use"}
+    )
+    skipped = fields.Integer(
+        metadata={"description": "rows that are no data (合计, 制表人, a date), skipped"}
+    )
+    skipped_rows = fields.List(
+        fields.Integer(), metadata={"description": "the first 100 of the skipped rows"}
     )
     status = fields.String(metadata={"example": "accepted"})
     filename = fields.String()

@@ -1,5 +1,6 @@
 """`registry import-roll`: in-process for the output, as a subprocess for exit codes."""
 
+import io
 import json
 
 import sqlalchemy as sa
@@ -35,7 +36,7 @@ def test_only_the_first_errors_in_text(run, tmp_path, monkeypatch):
         r[6] = "昨天"
     result = run("import-roll", str(write_csv(tmp_path / "roll.csv", rows)))
     assert result.exit_code == 1
-    assert result.output.count("第") == 2
+    assert result.output.count("  第") == 2  # two errors shown
     assert "5 errors in all" in result.output and "errors.csv" in result.output
 
 
@@ -46,8 +47,9 @@ def test_json_dry_run_and_partial(run, session, tmp_path):
     dry = run("import-roll", path, "--dry-run", "--partial", "--format", "json")
     assert dry.exit_code == 0, dry.output
     summary = json.loads(dry.output)
-    assert set(summary) == {"batch_id", "rows", "accepted", "unchanged", "rejected", "errors"}
+    assert set(summary) >= {"batch_id", "rows", "accepted", "unchanged", "rejected", "errors"}
     assert (summary["accepted"], summary["rejected"]) == (2, 1)
+    assert (summary["created"], summary["people_created"], summary["sheet"]) == (2, 2, "Sheet")
     assert summary["errors"][0]["row"] == 3 and summary["errors"][0]["column"] == "issued_on"
     assert session.scalar(sa.select(sa.func.count()).select_from(Certificate)) == 0
     partial = json.loads(run("import-roll", path, "--partial", "--format", "json").output)
@@ -104,3 +106,33 @@ def test_imports_list_newest_first_by_status(run, tmp_path):
     assert [b["filename"] for b in json.loads(paged.stdout)] == ["good.csv"]
     assert "第 2/2 页，共 2 条" in paged.stderr
     assert run("imports", "list", "--page-size", "501").exit_code == 2
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_progress_bar_shows_rows_per_second_and_time_left(monkeypatch):
+    from cli import imports
+
+    clock = iter(range(0, 100, 2))  # every look at the clock is two seconds later
+    monkeypatch.setattr(imports.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr("click._termui_impl.time.time", lambda: next(clock))
+    terminal = _Terminal()
+    bar = imports._ProgressBar(file=terminal)
+    assert terminal.getvalue() == ""  # nothing drawn before the first rows
+    bar(5000, 0.25)
+    bar(10000, 0.5)
+    shown = terminal.getvalue()
+    bar.done()
+    assert "50%" in shown and "10,000 行" in shown and "行/秒" in shown
+    assert "00:00:" in shown  # the time left
+
+
+def test_no_progress_bar_off_a_terminal_or_in_json(run, tmp_path):
+    path = str(write_csv(tmp_path / "roll.csv", good_rows(3)))
+    result = run("import-roll", path, "--format", "json")
+    assert json.loads(result.output)["rows"] == 3  # stdout is the JSON alone
+    text = run("import-roll", path)
+    assert "行/秒" not in text.output and "表头在第1行" in text.output

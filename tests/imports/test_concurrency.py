@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from registry.credentials.models import Certificate, CertificateChange
 from registry.db import get_session
-from registry.imports import services
+from registry.imports import checks
 from registry.people.models import Person
 from tests.imports.test_services import row, write_csv
 from tests.imports.test_views import upload
@@ -28,13 +28,13 @@ def test_overlapping_imports_in_parallel(make_app, scratch_database_url, tmp_pat
     # Both imports have read and checked their rolls, against a registry where neither
     # wrote anything yet, before either merges: the worst interleaving, every time.
     staged = threading.Barrier(2)
-    check = services._Import.check
+    check = checks.check
 
-    def check_then_wait(self, columns):
-        check(self, columns)
+    def check_then_wait(job, columns):
+        check(job, columns)
         staged.wait(timeout=30)
 
-    monkeypatch.setattr(services._Import, "check", check_then_wait)
+    monkeypatch.setattr(checks, "check", check_then_wait)
 
     def post(path):
         return upload(app.test_client(), headers, path)

@@ -5,7 +5,7 @@ import codecs
 import io
 import os
 import zipfile
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from openpyxl import Workbook
@@ -273,7 +273,7 @@ def test_an_xlsx_upload_as_file_object(tmp_path):
     upload = io.BytesIO(path.read_bytes())
     with open_roll(upload) as roll:
         assert roll.format == "xlsx"
-        assert read(roll) == [(2, [*ROW[:7], None])]
+        assert read(roll) == [(2, [*ROW[:7], ""])]
     assert not upload.closed
 
 
@@ -308,8 +308,8 @@ def test_xlsx_values_as_the_cells_give_them(tmp_path):
         assert roll.headers == headers
         got = read(roll)
     assert [n for n, _ in got] == [2, 5]  # blank rows skipped, numbered as Excel shows
-    assert got[0][1] == rows[1]
-    assert type(got[0][1][0]) is int and type(got[0][1][4]) is datetime
+    assert got[0][1] == [20210001, *rows[1][1:4], date(2021, 3, 5), "人社局"]
+    assert got[0][1][0] == 20210001 and type(got[0][1][4]) is date  # a date cell
     assert type(got[1][1][1]) is float  # rows.py refuses it: digits were lost
 
 
@@ -356,9 +356,9 @@ def test_xlsx_with_a_wrong_dimension_is_read_whole(tmp_path):
         assert [n for n, _ in roll] == [2, 3, 4]
 
 
-def test_openpyxl_warnings_about_dropped_features_stay_quiet(tmp_path):
-    # Workbooks from Excel and WPS often carry what openpyxl drops with a UserWarning (a
-    # data-validation extension, no default style); pytest turns warnings into errors.
+def test_workbooks_with_extensions_and_no_default_style_are_read(tmp_path):
+    # Workbooks from Excel and WPS often carry a data-validation extension and no default
+    # style (openpyxl warned about both; pytest turns warnings into errors).
     path = write_xlsx(tmp_path / "made.xlsx", [HEADERS, ROW])
     noisy = tmp_path / "roll.xlsx"
     extension = (
@@ -376,7 +376,7 @@ def test_openpyxl_warnings_about_dropped_features_stay_quiet(tmp_path):
                 data = data.replace(b"</worksheet>", extension)
             target.writestr(item, data)
     with open_roll(noisy) as roll:
-        assert read(roll) == [(2, [*ROW[:7], None])]
+        assert read(roll) == [(2, [*ROW[:7], ""])]
 
 
 # ------------------------------------------------------------------ unusable files
@@ -385,12 +385,14 @@ def test_openpyxl_warnings_about_dropped_features_stay_quiet(tmp_path):
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("roll.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, ".xls is not supported"),
+        ("roll.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "not a readable .xls"),
         ("roll.csv", b"", "the file is empty"),
-        ("roll.xlsx", b"PK\x03\x04 not really a zip", "not a readable .xlsx"),
+        ("roll.xlsx", b"PK\x03\x04 not really a zip", "ZIP archive but not a readable workbook"),
         ("roll.xls", b"<html><table><tr><td>1</td></tr></table></html>", "web page"),
         ("roll.csv", codecs.BOM_UTF8 + b'<?xml version="1.0"?><Workbook/>', "web page"),
-        ("roll.pdf", b"%PDF-1.7\n\x00\x01\x02", "neither CSV nor .xlsx"),
+        ("roll.pdf", b"%PDF-1.7\n\x00\x01\x02", "this is a PDF document"),
+        ("roll.xls", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "this is a PNG image"),
+        ("roll.bin", b"\x00\x01\x02\x03 binary", "neither CSV nor a workbook"),
         ("roll.csv", b"\r\n\r\n ,, \r\n", "no header row"),
     ],
 )
@@ -403,12 +405,12 @@ def test_unusable_files(tmp_path, name, data, message):
     assert caught.value.zh and caught.value.en
 
 
-def test_xls_message_is_bilingual(tmp_path):
+def test_a_damaged_xls_message_is_bilingual(tmp_path):
     path = tmp_path / "roll.xls"
     path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
     with pytest.raises(UnusableFile) as caught:
         open_roll(path)
-    assert caught.value.zh.startswith("旧版 .xls 格式")
+    assert caught.value.zh.startswith("文件是 Office 旧格式但不是可读取的 .xls 工作簿")
     assert "另存为 .xlsx 或 CSV" in caught.value.zh
 
 
@@ -416,7 +418,7 @@ def test_a_zip_that_is_no_workbook(tmp_path):
     path = tmp_path / "roll.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("hello.txt", "hi")
-    with pytest.raises(UnusableFile, match="ZIP archive but not a readable .xlsx"):
+    with pytest.raises(UnusableFile, match="ZIP archive but not a readable workbook"):
         open_roll(path)
 
 
@@ -436,3 +438,29 @@ def test_missing_file_and_directory(tmp_path):
         open_roll(tmp_path / "nothing.csv")
     with pytest.raises(UnusableFile, match="directory"):
         open_roll(tmp_path)
+
+
+# ------------------------------------------------------------------------- progress
+
+
+def test_how_much_of_a_csv_is_read_goes_by_its_bytes(tmp_path):
+    path = write_csv(tmp_path / "roll.csv", [",".join(HEADERS)] + [",".join(ROW)] * 4000)
+    with open_roll(path) as roll:
+        rows = iter(roll)
+        assert roll.read() < 0.1
+        for _ in range(2000):
+            next(rows)
+        assert 0.4 < roll.read() < 0.6
+        list(rows)
+        assert roll.read() == 1.0
+
+
+def test_how_much_of_a_sheet_is_read_goes_by_its_rows(tmp_path):
+    path = write_xlsx(tmp_path / "roll.xlsx", [HEADERS] + [ROW] * 99)
+    with open_roll(path) as roll:
+        rows = iter(roll)
+        for _ in range(49):
+            next(rows)
+        assert roll.read() == 0.5
+        list(rows)
+        assert roll.read() == 1.0

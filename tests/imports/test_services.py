@@ -17,7 +17,7 @@ from registry.credentials.models import Certificate, CertificateChange
 from registry.credentials.services import add_certificate, revoke
 from registry.db import get_session
 from registry.identity import parse_identity
-from registry.imports import services
+from registry.imports import services, staging
 from registry.imports.models import ImportBatch, ImportRowError
 from registry.people.models import Person
 from registry.people.services import find_person, name_of, register_person
@@ -95,6 +95,15 @@ def test_good_csv_roll_is_accepted_whole(app, session, importer, tmp_path, encod
         "unchanged": 0,
         "rejected": 0,
         "errors": [],
+        "created": 3,
+        "updated": 0,
+        "updated_fields": {},
+        "people_created": 3,
+        "header_row": 1,
+        "sheet": None,
+        "ignored_columns": [],
+        "skipped": 0,
+        "skipped_rows": [],
     }
     assert summary.status == "accepted"
     with app.app_context():
@@ -243,7 +252,8 @@ def test_same_certificate_twice_with_different_data(session, importer, tmp_path)
     assert error["header"] == "证书编号"
     assert "第3行" in error["message"] and "row 3" in error["message"]
     assert "证件号码" in error["message"]
-    assert summary.rejected == 1
+    assert "第4行" in errors_by_row(summary)[(3, "certificate_no")]["message"]  # both rows
+    assert summary.rejected == 2
     assert count(session, Certificate) == 0
 
 
@@ -254,6 +264,36 @@ def test_same_number_with_different_names(session, importer, tmp_path):
     error = errors_by_row(summary)[(4, "id_number")]
     assert "第3行" in error["message"] and error["header"] == "身份证号"
     assert count(session, Person) == 0
+
+
+def test_partial_keeps_both_rows_of_a_conflict_out_even_when_one_fails_otherwise(
+    session, importer, tmp_path
+):
+    """Row 5 and row 8 give one number under two names; row 5 also has a bad date. The
+    conflict is found all the same, and neither name is stored."""
+    rows = [row(i) for i in range(8)]
+    rows[3][6] = "2021-02-30"  # row 5 fails for another reason
+    rows[6][1] = rows[3][1]  # row 8: row 5's number under another name
+    summary = importer(write_csv(tmp_path / "roll.csv", rows), partial=True)
+    found = errors_by_row(summary)
+    assert (5, "issued_on") in found
+    assert "第8行" in found[(5, "id_number")]["message"]
+    assert "第5行" in found[(8, "id_number")]["message"]
+    assert (summary.status, summary.accepted, summary.rejected) == ("partial", 6, 2)
+    assert count(session, Person) == 6
+    assert session.scalar(sa.select(sa.func.count()).where(Certificate.number == "C00006")) == 0
+
+
+def test_a_certificate_on_a_failed_row_keeps_its_valid_twin_out(session, importer, tmp_path):
+    rows = [row(i) for i in range(4)]
+    rows[3][4] = rows[1][4]  # row 5 gives row 3's certificate ...
+    rows[3][2] = "厨师证"  # ... and cannot be read as a whole
+    summary = importer(write_csv(tmp_path / "roll.csv", rows), partial=True)
+    found = errors_by_row(summary)
+    assert "第5行" in found[(3, "certificate_no")]["message"]
+    assert "第3行" in found[(5, "certificate_no")]["message"]
+    assert (summary.accepted, summary.rejected) == (2, 2)
+    assert session.scalar(sa.select(sa.func.count()).where(Certificate.number == "C00001")) == 0
 
 
 def test_number_registered_under_another_name(session, importer, tmp_path, make_person):
@@ -319,12 +359,18 @@ def test_an_upload_stream_is_read_and_hashed(session, importer, tmp_path):
 
 
 def test_many_rows_in_several_batches(session, importer, tmp_path, monkeypatch):
-    monkeypatch.setattr(services, "BATCH_ROWS", 7)
+    monkeypatch.setattr(staging, "BATCH_ROWS", 7)
     rows = [row(i) for i in range(30)]
     rows[25][2] = "厨师证"  # an unknown certificate in the fourth batch
     done = []
-    summary = importer(write_csv(tmp_path / "roll.csv", rows), partial=True, progress=done.append)
-    assert done == [7, 14, 21, 28, 30]
+    summary = importer(
+        write_csv(tmp_path / "roll.csv", rows),
+        partial=True,
+        progress=lambda rows, read: done.append((rows, round(read, 2))),
+    )
+    assert [rows for rows, _ in done] == [7, 14, 21, 28, 30]
+    fractions = [read for _, read in done]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert (summary.rows, summary.accepted, summary.rejected) == (30, 29, 1)
     assert summary.errors[0]["row"] == 27
 
@@ -339,10 +385,10 @@ def test_a_person_registered_during_the_import_is_checked_before_the_merge(
     from tests.test_concurrency import _live_app
 
     app, _ = _live_app(make_app, scratch_database_url)
-    monkeypatch.setattr(services, "BATCH_ROWS", 2)
+    monkeypatch.setattr(staging, "BATCH_ROWS", 2)
     engine = app.extensions["registry.engine"]
 
-    def register_row_0(rows):
+    def register_row_0(rows, read):
         if rows == 2:  # another connection, committed, as another request would
             with app.app_context(), Session(engine) as other:
                 data = {
@@ -392,14 +438,14 @@ def test_sqlite_staging_does_not_hold_the_write_lock(
         statuses.append(client.post("/api/v1/people", json=body, headers=headers).status_code)
         statuses.append(time.monotonic() - started)
 
-    def write_meanwhile(rows):
+    def write_meanwhile(rows, read):
         if rows == 7:  # inside the first batch's transaction of the stage
             writer = threading.Thread(target=post_person)
             writer.start()
             writer.join()
 
     path = write_csv(tmp_path / "roll.csv", [row(i) for i in range(10)])
-    monkeypatch.setattr(services, "BATCH_ROWS", 7)
+    monkeypatch.setattr(staging, "BATCH_ROWS", 7)
     with app.app_context():
         summary = services.run_import(
             get_session(), SystemActor("test"), path, progress=write_meanwhile

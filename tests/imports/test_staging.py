@@ -13,11 +13,11 @@ from registry import crypto
 from registry.auth.models import SystemActor
 from registry.credentials.models import Certificate
 from registry.identity import parse_identity
-from registry.imports import services
+from registry.imports import services, staging
 from registry.people.models import Person
 from registry.people.services import find_person, name_of
 from tests.conftest import id_number
-from tests.imports.test_services import count, good_rows, row, write_csv
+from tests.imports.test_services import HEADERS, count, good_rows, row, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +66,19 @@ def _rows_with_errors(n=40):
 
 @pytest.mark.parametrize("partial", [False, True])
 def test_a_worker_process_gives_the_same_import(session, importer, tmp_path, monkeypatch, partial):
-    monkeypatch.setattr(services, "BATCH_ROWS", 3)  # many batches, both processes
+    monkeypatch.setattr(staging, "BATCH_ROWS", 3)  # many batches, both processes
     path = write_csv(tmp_path / "roll.csv", _rows_with_errors())
     alone = importer(path, dry_run=True, partial=partial, workers=1)
     done = []
-    helped = importer(path, dry_run=True, partial=partial, workers=2, progress=done.append)
+    helped = importer(
+        path, dry_run=True, partial=partial, workers=2, progress=lambda rows, _: done.append(rows)
+    )
     assert helped.as_dict() | {"batch_id": 0} == alone.as_dict() | {"batch_id": 0}
-    assert [e["row"] for e in alone.errors] == [5, 19, 32]
+    assert [e["row"] for e in alone.errors] == [5, 18, 19, 31, 32]
     assert done == list(range(3, 40, 3)) + [40]
     summary = importer(path, partial=partial, workers=2)
-    assert (summary.rows, summary.rejected) == (40, 3)
-    assert count(session, Certificate) == (36 if partial else 0)
+    assert (summary.rows, summary.rejected) == (40, 5)
+    assert count(session, Certificate) == (34 if partial else 0)
 
 
 def test_a_person_indexed_under_the_previous_key_is_found(
@@ -116,3 +118,17 @@ def test_a_number_on_several_rows_is_registered_once_by_its_first_row(
         sa.select(Certificate.number).where(Certificate.person_id == person.id)
     ).all()
     assert sorted(numbers) == ["C00001", "C90001"]
+
+
+def test_progress_follows_the_rows_staged_not_the_rows_read_ahead(importer, tmp_path, monkeypatch):
+    # The worker's batches are read ahead of those staged: the share of the file said
+    # done must be that of the rows staged.
+    monkeypatch.setattr(staging, "BATCH_ROWS", 100)
+    note = "备注" * 200  # rows of 1 KB: the readers' buffers are a few rows
+    rows = [[*row(i), note] for i in range(1000)]
+    path = write_csv(tmp_path / "roll.csv", rows, "utf-8", headers=[*HEADERS, "备注"])
+    done = []
+    importer(path, dry_run=True, workers=2, progress=lambda rows, read: done.append((rows, read)))
+    assert [rows for rows, _ in done] == list(range(100, 1001, 100))
+    for rows, read in done:
+        assert abs(read - rows / 1000) < 0.05, done

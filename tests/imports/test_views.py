@@ -119,3 +119,25 @@ def test_over_the_size_limit_is_413(app, client, make_user, tmp_path, monkeypatc
     response = upload(client, headers, write_csv(tmp_path / "roll.csv", rows))
     assert response.status_code == 413
     assert response.json["code"] == "too_large"
+
+
+def test_a_published_notice_upload_says_what_changed_and_how_it_was_read(
+    client, make_user, tmp_path
+):
+    from tests.imports.test_notices import IGNORED, notice_rows
+    from tests.imports.test_notices import write_xls as write_notice
+
+    _, headers = make_user("hr")
+    response = upload(client, headers, write_notice(tmp_path / "名单公示.xls", notice_rows()))
+    assert response.status_code == 201, response.json
+    body = response.json
+    assert (body["created"], body["updated"], body["people_created"]) == (5, 0, 5)
+    assert (body["header_row"], body["sheet"], body["ignored_columns"]) == (4, "名单", IGNORED)
+    assert (body["skipped"], body["skipped_rows"]) == (3, [11, 13, 14])
+    status = client.get(f"/api/v1/imports/{body['batch_id']}", headers=headers)
+    assert status.json == body
+    png = tmp_path / "名单.xls"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    refused = upload(client, headers, png)
+    assert refused.status_code == 422 and refused.json["code"] == "unusable_file"
+    assert "PNG" in refused.json["message"]
