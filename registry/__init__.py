@@ -4,7 +4,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from registry import crypto, db, errors
+from registry import crypto, db, errors, web
 from registry.api import init_api
 from registry.config import Settings, load_settings
 from registry.eligibility.rulesets import load_rulesets
@@ -76,6 +76,7 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     app.register_error_handler(CSRFError, _csrf_failed)
     app.teardown_request(run_after_request_writes)
     app.register_blueprint(auth_pages)
+    web.init_pages(app)
 
 
 def _is_api(path: str) -> bool:

@@ -9,7 +9,7 @@ import logging
 import re
 import traceback
 
-from flask import jsonify
+from flask import has_request_context, jsonify, request
 from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
@@ -206,10 +206,26 @@ def _handle_unexpected(exc: Exception):
 
 
 def register_error_handlers(app) -> None:
-    app.register_error_handler(RegistryError, _handle_registry_error)
-    app.register_error_handler(HTTPException, http_error_response)
-    app.register_error_handler(IntegrityError, _handle_integrity_error)
-    app.register_error_handler(Exception, _handle_unexpected)
+    app.register_error_handler(RegistryError, _for_pages(_handle_registry_error))
+    app.register_error_handler(HTTPException, _for_pages(http_error_response))
+    app.register_error_handler(IntegrityError, _for_pages(_handle_integrity_error))
+    app.register_error_handler(Exception, _for_pages(_handle_unexpected))
+
+
+def _for_pages(handler):
+    """The same answer, shown to a person on a web page in the layout instead of as
+    JSON: a missing page, a forbidden one or a failure is never raw JSON or a trace."""
+
+    def handle(exc):
+        response = handler(exc)
+        if not has_request_context() or request.path.startswith(("/api/", "/static/")):
+            return response
+        from registry.web import error_page
+
+        body = response.get_json(silent=True) or {}
+        return error_page(response.status_code, body.get("message"))
+
+    return handle
 
 
 class ImportRejected(Invalid):

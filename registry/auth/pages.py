@@ -40,7 +40,9 @@ def signed_in(page):
     def wrapper(*args, **kwargs):
         user = signed_in_user()
         if user is None:
-            return redirect(url_for("pages.login"))
+            from registry.web import sign_in_url
+
+            return redirect(sign_in_url())
         if user.must_change_password and request.endpoint != "pages.change_password":
             return redirect(url_for("pages.change_password"))
         return page(*args, **kwargs)
@@ -69,10 +71,15 @@ def _client_address() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
+    from registry.web import landing, safe_next
+
+    back = safe_next(request.args.get("next"))
+    lost = request.args.get("lost") == "1"
     if request.method == "GET":
-        if signed_in_user() is not None:
-            return redirect(url_for("pages.home"))
-        return render_template("auth/login.html")
+        user = signed_in_user()
+        if user is not None:
+            return redirect(back or landing(user.role))
+        return render_template("auth/login.html", lost=lost, next=back)
     session = get_session()
     username = request.form.get("username", "")
     try:
@@ -82,12 +89,16 @@ def login():
     except (Unauthorized, RateLimited) as refused:
         # The failure is recorded (it counts, and it is audited): the page answers, so
         # the request's transaction commits it.
-        return render_template("auth/login.html", error=refused.message, username=username), (
-            refused.status
+        page = render_template(
+            "auth/login.html", error=refused.message, username=username, lost=lost, next=back
         )
+        return page, refused.status
     session_id = services.start_session(session, user)
-    target = "pages.change_password" if user.must_change_password else "pages.home"
-    return _with_cookie(redirect(url_for(target)), session_id)
+    if user.must_change_password:
+        target = url_for("pages.change_password")
+    else:
+        target = back or landing(user.role)
+    return _with_cookie(redirect(target), session_id)
 
 
 @bp.route("/logout", methods=["POST"])

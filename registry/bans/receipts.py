@@ -3,7 +3,8 @@ verifies offline, from the registry's public key alone.
 
 A token is ``v1.<payload>.<signature>``, both parts base64url without padding. The
 payload is JSON: the check id, the institution code (or null), the number masked to its
-first 6 and last 4 characters, the result, the time, and the id of the signing key.
+first 3 and last 4 characters (6 and 4 in receipts issued before, which still verify),
+the result, the time, and the id of the signing key.
 The signature covers ``v1.<payload>``.
 """
 

@@ -21,7 +21,7 @@ def test_users_list_disable_enable(run, client, session, make_user, make_institu
 
     disabled = run("users", "disable", "li.hr")
     assert disabled.exit_code == 0 and "已停用" in disabled.output
-    assert client.get("/").location == "/login"
+    assert client.get("/").location == "/login?next=/"
     assert client.get("/api/v1/tokens", headers=headers).status_code == 401
     assert session.scalar(sa.select(WebSession.end_reason)) == "user_disabled"
     assert "disabled" in run("users", "list", "--role", "hr").output

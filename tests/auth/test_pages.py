@@ -35,12 +35,12 @@ def test_sign_in_shows_who_you_are_and_sign_out_ends_the_session(client, session
 
     out = client.post("/logout", data={"csrf_token": csrf_of(client, "/")})
     assert out.status_code == 302 and out.location == "/login"
-    assert client.get("/").location == "/login"
+    assert client.get("/").location == "/login?next=/"
     session.refresh(stored)
     assert stored.ended_at is not None and stored.end_reason == "logout"
     # The old cookie, sent again, signs nobody in.
     client.set_cookie(COOKIE, session_id)
-    assert client.get("/").location == "/login"
+    assert client.get("/").location == "/login?next=/"
 
 
 def test_idle_sessions_end_after_30_minutes(client, make_user, clock):
@@ -50,7 +50,7 @@ def test_idle_sessions_end_after_30_minutes(client, make_user, clock):
         clock.advance(minutes=29)
         assert client.get("/").status_code == 200
     clock.advance(minutes=31)
-    assert client.get("/").location == "/login"
+    assert client.get("/").location == "/login?next=/"
 
 
 def test_sessions_end_12_hours_after_sign_in_however_busy(client, make_user, clock):
@@ -60,7 +60,7 @@ def test_sessions_end_12_hours_after_sign_in_however_busy(client, make_user, clo
         clock.advance(minutes=20)
         assert client.get("/").status_code == 200
     clock.advance(minutes=20)
-    assert client.get("/").location == "/login"
+    assert client.get("/").location == "/login?next=/"
 
 
 def test_a_refused_sign_in_says_the_same_whoever_it_names(client, session, make_user):
@@ -148,7 +148,7 @@ def test_a_new_account_must_choose_its_password_first(client, session, make_inst
     session.refresh(user)
     assert not user.must_change_password
     assert client.get("/").status_code == 200  # this browser goes on, signed in anew
-    assert other.get("/").location == "/login"  # the other session ended
+    assert other.get("/").location == "/login?next=/"  # the other session ended
     assert sign_in(other, "zhao.director", "托育园的新密码 2026").location == "/"
 
 
@@ -182,7 +182,7 @@ def test_disabling_a_user_ends_its_session_and_tokens_at_once(client, session, m
     sign_in(client, user.username)
     assert client.get("/").status_code == 200
     services.disable_user(session, SystemActor("test"), user)
-    assert client.get("/").location == "/login"
+    assert client.get("/").location == "/login?next=/"
     assert client.get("/api/v1/tokens", headers=headers).status_code == 401
 
 

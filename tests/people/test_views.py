@@ -58,7 +58,7 @@ def registered(client, hr):
 
 def test_registering_a_person(registered, session):
     assert registered["name"] == "王芳"
-    assert registered["id_number_masked"] == NUMBER[:6] + "*" * 8 + NUMBER[-4:]
+    assert registered["id_number_masked"] == NUMBER[:3] + "*" * 11 + NUMBER[-4:]
     assert "id_number" not in registered
     assert registered["experience"][0]["organization"] == "西湖区阳光托育园"
     person = session.get(Person, registered["id"])
