@@ -187,6 +187,7 @@ def hire():
     return render_template(
         "staffing/hired.html",
         employment=employment,
+        name=services.describe_employment(employment)["name"] if employment else None,
         role_name=STAFF_ROLES[data["role"]],
         masked=data["identity"].masked,
         verdict=verdict,

@@ -111,6 +111,7 @@ def test_the_receipt_is_signed_again_from_the_stored_check(client, session, dire
     assert receipt.check_id == check.id and receipt.institution == CODES[0]
     assert receipt.id_number == check.id_number_masked and receipt.result == "clear"
     assert id_number(2) not in text
+    assert "style=" not in text  # the QR code too obeys the policy: no inline style
 
 
 def test_another_institutions_receipt_is_not_found(
@@ -162,7 +163,7 @@ def test_an_eligible_hire_goes_on_the_roster_and_ends(client, session, director,
         start=TODAY.isoformat(),
         declaration="yes",
     )
-    assert hired.status_code == 200 and "已录用" in _text(hired)
+    assert hired.status_code == 200 and "钱多多（110**" in _text(hired)
     employment = session.scalars(sa.select(Employment)).one()
     assert employment.declaration_at is not None
     roster = client.get("/director/roster")
@@ -200,7 +201,8 @@ def test_a_refused_hire_shows_the_reasons_and_stays_on_record(
 
 
 def test_compliance_and_expiring_pages(client, session, director, make_person):
-    make_person(1, certificates=[("health_certificate", TODAY - timedelta(days=400))])
+    # A health certificate lasts 365 days: this one expires in 15.
+    make_person(1, name="李四", certificates=[("health_certificate", TODAY - timedelta(days=350))])
     _post(
         client,
         "/director/hire",
@@ -211,8 +213,9 @@ def test_compliance_and_expiring_pages(client, session, director, make_person):
     )
     compliance = _text(client.get("/director/compliance"))
     assert "托小班" in compliance and "持证率" in compliance and 'id="checks"' in compliance
-    expiring = client.get("/director/expiring")
-    assert expiring.status_code == 200 and "证书到期" in _text(expiring)
+    expiring = _text(client.get("/director/expiring"))
+    assert 'id="expiring"' in expiring and 'id="expired"' not in expiring
+    assert "李四" in expiring and "健康合格证" in expiring and "炊事人员" in expiring
 
 
 def test_an_alert_is_acknowledged_with_one_click(client, session, director, make_person, app):
@@ -239,3 +242,22 @@ def test_an_alert_is_acknowledged_with_one_click(client, session, director, make
     assert alert.acknowledged_at is not None
     page = _text(client.get("/director/alerts"))
     assert 'id="no-open"' in page and 'id="seen-alerts"' in page
+
+
+def test_hiring_the_same_person_twice_is_refused_beside_the_form(
+    client, session, director, make_person
+):
+    make_person(1, certificates=COOK)
+    form = dict(id_number=id_number(1), role="cook", start=TODAY.isoformat(), declaration="yes")
+    assert _post(client, "/director/hire", **form).status_code == 200
+    again = _post(client, "/director/hire", **form)
+    assert again.status_code == 409 and "未重复录用" in _text(again)
+    assert _count(session, Employment) == 1
+
+
+def test_a_dispatching_company_is_only_for_a_security_guard(client, session, director, make_person):
+    make_person(1, certificates=COOK)
+    form = dict(id_number=id_number(1), role="cook", start=TODAY.isoformat(), declaration="yes")
+    wrong = _post(client, "/director/hire", dispatch_company="平安保安公司", **form)
+    assert wrong.status_code == 422 and 'class="field-error"' in _text(wrong)
+    assert _count(session, Employment) == 0
