@@ -62,3 +62,6 @@ class BanCheck(Base):
     result: Mapped[str] = mapped_column(enum(*CHECK_RESULTS, name="check_result"))
     ban_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bans.id"))
     checked_at: Mapped[timestamp]
+    # The number masked as on the receipt (first 3 and last 4), so that the receipt of a
+    # check can be printed again later; never the number itself.
+    id_number_masked: Mapped[str | None] = mapped_column(sa.String(32))

@@ -231,6 +231,7 @@ def record_check(
                 "result": result,
                 "ban_id": ban_id,
                 "checked_at": checked_at,
+                "id_number_masked": identity.masked,
             },
         )
         .scalar_one()

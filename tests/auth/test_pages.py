@@ -149,7 +149,9 @@ def test_a_new_account_must_choose_its_password_first(client, session, make_inst
     assert not user.must_change_password
     assert client.get("/").status_code == 200  # this browser goes on, signed in anew
     assert other.get("/").location == "/login?next=/"  # the other session ended
-    assert sign_in(other, "zhao.director", "托育园的新密码 2026").location == "/"
+    # A director lands on the first page of the role: the candidate check.
+    again = sign_in(other, "zhao.director", "托育园的新密码 2026")
+    assert again.location == "/director/check"
 
 
 def test_every_form_that_changes_something_needs_the_csrf_token(app, client, session, make_user):
