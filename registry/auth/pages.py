@@ -208,7 +208,7 @@ def users():
         role=role,
         roles=USER_ROLES,
         args={"role": role} if role else {},
-        created=request.args.get("created"),
+        manages=_creatable_roles(g.page_user),
     )
 
 
