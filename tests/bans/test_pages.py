@@ -1,5 +1,6 @@
 """An inspector verifies a hiring check's receipt on its page."""
 
+import base64
 import re
 
 from tests.auth.conftest import csrf_of, sign_in
@@ -44,7 +45,12 @@ def test_a_receipt_changed_by_one_character_is_invalid(app, client, make_user, m
     head, payload, signature = token.split(".")
     middle = len(payload) // 2
     changed = payload[:middle] + ("A" if payload[middle] != "A" else "B") + payload[middle + 1 :]
-    for forged in (f"{head}.{changed}.{signature}", "v1.abc", "hello", "x" * 5000):
+    odd_key = base64.urlsafe_b64encode(
+        b'{"check_id":1,"institution":null,"id_number":"x",'
+        b'"result":"clear","checked_at":"x","kid":[1]}'
+    )
+    odd = f"v1.{odd_key.decode().rstrip('=')}.{signature}"
+    for forged in (f"{head}.{changed}.{signature}", "v1.abc", "hello", "x" * 5000, odd):
         text = _verify(browser, forged).get_data(as_text=True)
         assert "回执无效" in text and "回执有效" not in text, forged[:20]
 
