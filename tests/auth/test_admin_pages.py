@@ -274,3 +274,21 @@ def test_the_audit_page_verifies_the_chain_and_names_the_first_broken_event(
     )
     broken = browser.get("/audit").get_data(as_text=True)
     assert f"审计链在第 {middle} 条记录处断开" in broken and "审计链完整" not in broken
+
+
+def test_a_list_page_takes_as_many_statements_for_many_rows_as_for_few(
+    app, make_user, make_institution, count_statements
+):
+    institution = make_institution()
+    browser, _admin = _signed_in(app, make_user, "admin")
+    browser.get("/users")  # the session's last use noted: later pages do not write it
+
+    def statements(path):
+        with count_statements() as sent:
+            assert browser.get(path).status_code == 200
+        return len(sent)
+
+    few = {path: statements(path) for path in ("/users", "/tokens", "/audit")}
+    for _ in range(12):
+        make_user("director", institution)  # a user with a token and an institution
+    assert {path: statements(path) for path in few} == few
