@@ -44,7 +44,9 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     use, the security headers, and the notes of use written after each request."""
     from registry.auth.access import run_after_request_writes
     from registry.auth.pages import bp as auth_pages
+    from registry.bans.pages import bp as bans_pages
     from registry.staffing.pages import bp as director_pages
+    from registry.staffing.pages import rosters_bp as roster_pages
 
     app.secret_key = keyring.app_secret()
     app.config.update(
@@ -78,6 +80,8 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     app.teardown_request(run_after_request_writes)
     app.register_blueprint(auth_pages)
     app.register_blueprint(director_pages)
+    app.register_blueprint(bans_pages)
+    app.register_blueprint(roster_pages)
     web.init_pages(app)
 
 

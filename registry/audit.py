@@ -280,3 +280,12 @@ def check_anchor(session: Session, anchor: Anchor) -> Problem | None:
             "rewritten: the event last verified has another hash now (the chain was rebuilt)",
         )
     return None
+
+
+def recent_events(session: Session, *, page: int, page_size: int):
+    """A page of the audit log, newest first (``registry.paging.Page``)."""
+    from registry.paging import page_of
+
+    return page_of(
+        session, sa.select(AuditEvent).order_by(AuditEvent.id.desc()), page, page_size, scalars=True
+    )

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from flask import current_app, g, redirect, render_template, request, url_for
 
 from registry import clock
-from registry.auth.pages import signed_in_user
 
 # Each role's pages, in the order of its navigation; the first is where it lands after
 # signing in. An entry whose page is not (yet) served is left out of the navigation.
@@ -37,20 +36,20 @@ NAV = {
         ("bureau.alerts", "提醒"),
         ("bureau.rescreen", "年度复查"),
         ("bureau.people", "人员"),
-        ("bureau.users", "用户与令牌"),
-        ("bureau.audit", "审计"),
+        ("pages.users", "用户与令牌"),
+        ("pages.audit_log", "审计"),
     ],
     "admin": [
         ("bureau.institutions", "机构"),
         ("bureau.bans", "禁入名单"),
         ("bureau.rates", "持证率"),
-        ("bureau.users", "用户与令牌"),
-        ("bureau.audit", "审计"),
+        ("pages.users", "用户与令牌"),
+        ("pages.audit_log", "审计"),
     ],
     "inspector": [
-        ("inspector.receipts", "回执核验"),
+        ("bans_pages.verify_receipt", "回执核验"),
         ("inspector.rates", "持证率"),
-        ("inspector.rosters", "在岗人员"),
+        ("staffing_pages.rosters", "在岗人员"),
     ],
 }
 
@@ -76,6 +75,8 @@ def page(*roles: str):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
+            from registry.auth.pages import signed_in_user  # the sign-in pages use this module
+
             user = signed_in_user()
             if user is None:
                 return redirect(sign_in_url())
@@ -151,3 +152,24 @@ def init_pages(app) -> None:
             "nav": navigation(user.role) if user is not None else [],
             "today": clock.today(),
         }
+
+
+def page_number(name: str = "page") -> int:
+    """The ``?page=`` (or ``?<name>=``) of a list page: from 1; anything else is page 1."""
+    text = request.args.get(name, "")
+    return int(text) if text.isdigit() and 0 < int(text) < 1_000_000 else 1
+
+
+def field_errors(errors) -> dict[str, list[str]]:
+    """A service's or a schema's messages by field, as the form shows them beside each
+    field (a library's English texts in Chinese too)."""
+    from registry.messages import translate
+
+    shown = {}
+    for name, messages in (errors or {}).items():
+        if isinstance(messages, dict):  # a nested field: its messages, flattened
+            messages = [m for inner in messages.values() for m in inner]
+        if isinstance(messages, str):
+            messages = [messages]
+        shown[name] = [translate(m) if isinstance(m, str) else str(m) for m in messages]
+    return shown

@@ -92,6 +92,20 @@ def may_manage(actor, role: str) -> None:
     raise Forbidden(f"{actor.role} 用户不能管理账号 (a {actor.role} user may not manage accounts)")
 
 
+def may_revoke(actor, token) -> None:
+    """The own token, or for an administrator anyone's; someone else's token is as good
+    as none (404: its id tells nothing)."""
+    if token.user_id != actor.id and actor.role != "admin":
+        raise services.NotFound(f"没有这个令牌 (no token {token.id})")
+
+
+def may_disable(actor, user) -> None:
+    """Whom ``actor`` may disable: an account it manages, never its own."""
+    may_manage(actor, user.role)
+    if user.id == getattr(actor, "id", None):
+        raise Forbidden("不能停用自己的账号 (you cannot disable your own account)")
+
+
 def require(*roles: str):
     """Admit only authenticated users with one of ``roles``."""
     unknown = set(roles) - set(USER_ROLES)

@@ -7,7 +7,7 @@ from registry.db import get_session
 from registry.errors import Forbidden
 
 from . import services
-from .access import current_user, may_manage, require
+from .access import current_user, may_disable, may_manage, may_revoke, require
 from .schemas import (
     IssuedTokenSchema,
     NewTokenSchema,
@@ -76,8 +76,7 @@ def get_user(user_id):
 def disable_user(user_id):
     """Disable an account: its sessions end and its tokens are revoked at once."""
     session, user = _managed(user_id)
-    if user.id == current_user().id:
-        raise Forbidden("不能停用自己的账号 (you cannot disable your own account)")
+    may_disable(current_user(), user)
     services.disable_user(session, current_user(), user)
     return user
 
@@ -164,8 +163,6 @@ def revoke_token(token_id):
     """Revoke a token at once: the own, or for an administrator anyone's."""
     session, user = get_session(), current_user()
     token = services.get_token(session, token_id)
-    if token.user_id != user.id and user.role != "admin":
-        # Someone else's token is as good as none: its id tells nothing.
-        raise services.NotFound(f"没有这个令牌 (no token {token_id})")
+    may_revoke(user, token)
     services.revoke_token(session, user, token)
     return token

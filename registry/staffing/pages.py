@@ -1,5 +1,6 @@
 """The director's pages (机构负责人): check a candidate and print the receipt, hire, the
-roster with ending an employment, compliance, expiring certificates and alerts.
+roster with ending an employment, compliance, expiring certificates and alerts; and the
+inspector's read-only rosters.
 
 As thin as the API's views: the form is read with the API's own schemas, the same
 services answer. The identity number comes only in POST bodies and is shown masked,
@@ -19,11 +20,12 @@ from registry.db import get_session
 from registry.eligibility import services as eligibility
 from registry.eligibility.schemas import EligibilityQuerySchema, dispatch_of
 from registry.errors import Conflict, Invalid, NotFound
+from registry.institutions.services import get_institution, list_institutions
 from registry.vocabulary import CHECK_RESULTS, CLASS_TYPES, STAFF_ROLES
-from registry.web import error_page, page
+from registry.web import error_page, field_errors, page, page_number
 
 from . import services
-from .schemas import EndSchema, HireSchema
+from .schemas import AsOfSchema, EndSchema, HireSchema
 
 bp = Blueprint("director", __name__, url_prefix="/director")
 
@@ -67,13 +69,6 @@ def _chinese(errors: dict) -> dict[str, list[str]]:
 def _form_data(fields: tuple[str, ...]) -> dict:
     """The form's text fields; empty ones left out, as an API client would leave them."""
     return {f: request.form[f] for f in fields if request.form.get(f, "").strip()}
-
-
-def _page_number(name: str = "page") -> int:
-    try:
-        return max(1, int(request.args.get(name, 1)))
-    except ValueError:
-        return 1
 
 
 # -- 候选人核查 ---------------------------------------------------------------------------
@@ -204,7 +199,7 @@ def _roster(errors=None, status=200):
     user = g.page_user
     today = clock.today()
     found = services.roster(
-        get_session(), user.institution, today, page=_page_number(), page_size=PAGE_SIZE
+        get_session(), user.institution, today, page=page_number(), page_size=PAGE_SIZE
     )
     return render_template(
         "staffing/roster.html",
@@ -264,7 +259,7 @@ def expiring():
         90,
         today,
         institution=g.page_user.institution,
-        page=_page_number(),
+        page=page_number(),
         page_size=PAGE_SIZE,
     )
     return render_template(
@@ -281,10 +276,10 @@ def expiring():
 def alerts():
     session, user = get_session(), g.page_user
     open_ = alert_services.list_alerts(
-        session, user, acknowledged=False, page=_page_number(), page_size=PAGE_SIZE
+        session, user, acknowledged=False, page=page_number(), page_size=PAGE_SIZE
     )
     seen = alert_services.list_alerts(
-        session, user, acknowledged=True, page=_page_number("seen_page"), page_size=PAGE_SIZE
+        session, user, acknowledged=True, page=page_number("seen_page"), page_size=PAGE_SIZE
     )
     return render_template(
         "staffing/alerts.html", open=open_, seen=seen, done=request.args.get("done")
@@ -302,3 +297,53 @@ def acknowledge(alert_id: int):
     except Conflict:
         session.rollback()  # acknowledged already (another tab): nothing to do
     return redirect(url_for("director.alerts", done=alert_id))
+
+
+ROSTER_PAGE_SIZE = 50
+
+# The inspector's read-only rosters.
+rosters_bp = Blueprint("staffing_pages", __name__)
+
+
+@rosters_bp.route("/rosters")
+@page("inspector")
+def rosters():
+    """Choose an institution (by code, or from the list): its staff in post on a day,
+    read-only. Institution codes are public (统一社会信用代码), so they may be in the
+    address; identity numbers never are, and the roster shows none."""
+    session = get_session()
+    code = request.args.get("code", "").strip()
+    as_of_text = request.args.get("as_of", "").strip()
+    errors, institution, roster = {}, None, None
+    try:
+        day = AsOfSchema().load({"as_of": as_of_text} if as_of_text else {})["as_of"]
+    except ValidationError as exc:
+        errors, day = field_errors(exc.messages), None
+    day = day or clock.today()
+    if code:
+        try:
+            institution = get_institution(session, code)
+        except Invalid as exc:
+            errors.update(field_errors(exc.errors))
+        except NotFound:
+            errors["code"] = ["没有这个代码的机构（no institution with this code）"]
+    if institution is not None and not errors:
+        roster = services.roster(
+            session, institution, day, page=page_number(), page_size=ROSTER_PAGE_SIZE
+        )
+    found = None
+    if institution is None:
+        found = list_institutions(session, page=page_number(), page_size=ROSTER_PAGE_SIZE)
+    status = 422 if errors else 200
+    return render_template(
+        "staffing/rosters.html",
+        code=code,
+        as_of=as_of_text,
+        day=day,
+        errors=errors,
+        institution=institution,
+        roster=roster,
+        found=roster or found,
+        args={k: v for k, v in (("code", code), ("as_of", as_of_text)) if v},
+        roles=STAFF_ROLES,
+    ), status

@@ -46,6 +46,15 @@ def sign_in(client, username, password=PASSWORD):
     )
 
 
+def landing_of(client, role: str) -> str:
+    """Where a user of ``role`` lands after signing in (the first page of its role that
+    this registry serves)."""
+    from registry.web import landing
+
+    with client.application.test_request_context():
+        return landing(role)
+
+
 @pytest.fixture
 def count_statements(session):
     """``with count_statements() as statements:`` lists the SQL sent meanwhile."""
@@ -75,4 +84,4 @@ def events(session, action):
     return session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)).all()
 
 
-__all__ = ["PASSWORD", "auth", "csrf_of", "events", "sign_in"]
+__all__ = ["PASSWORD", "auth", "csrf_of", "events", "landing_of", "sign_in"]
