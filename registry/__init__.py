@@ -44,6 +44,8 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     use, the security headers, and the notes of use written after each request."""
     from registry.auth.access import run_after_request_writes
     from registry.auth.pages import bp as auth_pages
+    from registry.imports.pages import bp as imports_pages
+    from registry.people.pages import bp as people_pages
 
     app.secret_key = keyring.app_secret()
     app.config.update(
@@ -76,6 +78,8 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     app.register_error_handler(CSRFError, _csrf_failed)
     app.teardown_request(run_after_request_writes)
     app.register_blueprint(auth_pages)
+    app.register_blueprint(imports_pages)
+    app.register_blueprint(people_pages)
     web.init_pages(app)
 
 

@@ -27,8 +27,8 @@ NAV = {
         ("director.alerts", "提醒"),
     ],
     "hr": [
-        ("hr.imports", "名单导入"),
-        ("hr.people", "人员"),
+        ("imports_pages.imports", "名单导入"),
+        ("people_pages.people", "人员"),
     ],
     "bureau": [
         ("bureau.institutions", "机构"),
