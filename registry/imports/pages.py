@@ -12,14 +12,23 @@ import re
 import secrets
 from pathlib import Path
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    after_this_request,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from registry.db import get_session
 from registry.paging import MAX_PAGE_SIZE, PAGE_SIZE
 from registry.vocabulary import IMPORT_STATUSES
 from registry.web import error_page, page
 
-from . import services
+from . import jobs, services
 from .rows import FIELDS, REQUIRED
 from .views import errors_csv
 
@@ -121,20 +130,46 @@ def run():
     if path is None:
         return _upload_again({"file": "预览的文件已导入或已失效，请重新选择文件。"})
     partial = request.form.get("mode") == "partial"
+    filename = _filename(request.form.get("filename"))
+    settings = current_app.extensions["registry.settings"]
+    if path.stat().st_size > settings.import_background_bytes:
+        return _in_background(path, filename, partial)
     try:
         summary = services.run_import(
-            get_session(),
-            g.page_user,
-            path,
-            _filename(request.form.get("filename")),
-            partial=partial,
-            errors_limit=0,
+            get_session(), g.page_user, path, filename, partial=partial, errors_limit=0
         )
     except services.UnusableFile as exc:
         return _upload_again({"file": exc.message})
     finally:
         path.unlink(missing_ok=True)
     return redirect(url_for("imports_pages.result", batch_id=summary.batch_id))
+
+
+def _in_background(path: Path, filename: str, partial: bool):
+    """A big file: the job's row now, the import in a thread once the row is committed
+    (after the page's transaction), and the page that follows its progress."""
+    job = jobs.start_job(get_session(), g.page_user, filename, partial)
+    app, job_id = current_app._get_current_object(), job.id
+
+    @after_this_request
+    def _launch(response):
+        jobs.launch(app, job_id, path)
+        return response
+
+    return redirect(url_for("imports_pages.job", job_id=job_id))
+
+
+@bp.route("/jobs/<int:job_id>", methods=["GET"])
+@page(*ROLES)
+def job(job_id):
+    """A background import: its progress (the page reloads itself) until the summary."""
+    try:
+        found = jobs.get_job(get_session(), job_id)
+    except services.NotFound:
+        return error_page(404, "没有这个导入任务。")
+    if found.status == "done":
+        return redirect(url_for("imports_pages.result", batch_id=found.batch_id))
+    return render_template("imports/job.html", job=found)
 
 
 @bp.route("/<int:batch_id>", methods=["GET"])

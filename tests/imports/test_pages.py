@@ -3,11 +3,13 @@ partial, the result with every error, errors.csv, and the forms' refusals."""
 
 import io
 import re
+import subprocess
 
 import pytest
 import sqlalchemy as sa
 
 from registry.credentials.models import Certificate
+from registry.imports import jobs
 from registry.imports.models import ImportBatch
 from registry.people.models import Person
 from tests.auth.conftest import csrf_of, sign_in
@@ -161,3 +163,82 @@ def test_other_roles_are_refused(client, make_user, make_institution, role):
 def test_an_unknown_batch_is_a_page_in_the_layout(client, clerk):
     response = client.get("/hr/imports/999999")
     assert response.status_code == 404 and "没有这个导入批次" in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- in the background
+
+
+class Killed(BaseException):
+    """The worker stopped mid-import (a restart): nothing in the thread catches it."""
+
+
+def test_a_background_job_records_its_progress_and_batch(app, client, session, clerk, tmp_path):
+    path = write_csv(tmp_path / "big.csv", good_rows(3))
+    job = jobs.start_job(session, clerk, "big.csv", partial=False)
+    jobs.run_job(app, job.id, path)
+    session.refresh(job)
+    assert (job.status, job.rows_done, job.permille) == ("done", 3, 1000)
+    assert session.get(ImportBatch, job.batch_id).accepted == 3
+    assert not path.exists()  # the upload is removed once imported
+    response = client.get(f"/hr/imports/jobs/{job.id}")
+    assert response.location == f"/hr/imports/{job.batch_id}"
+
+
+def test_a_running_job_page_reloads_itself_and_shows_rows_done(client, session, clerk):
+    job = jobs.start_job(session, clerk, "big.csv", partial=False)
+    job.rows_done, job.permille = 5000, 420
+    session.flush()
+    html = client.get(f"/hr/imports/jobs/{job.id}").get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="2">' in html
+    assert "已处理 5000 行" in html and "42%" in html
+
+
+def test_a_restart_mid_import_writes_nothing_and_marks_the_job_failed(
+    app, client, session, clerk, tmp_path, monkeypatch
+):
+    from registry.imports import merge
+
+    real_merge = merge.merge
+
+    def merged_then_killed(job):
+        real_merge(job)  # people and certificates written in the merge's transaction …
+        raise Killed  # … which never commits
+
+    monkeypatch.setattr(merge, "merge", merged_then_killed)
+    path = write_csv(tmp_path / "big.csv", good_rows(3))
+    job = jobs.start_job(session, clerk, "big.csv", partial=False)
+    with pytest.raises(Killed):
+        jobs.run_job(app, job.id, path)
+    session.expire_all()
+    assert session.get(type(job), job.id).status == "running"
+    assert (count(session, Certificate), count(session, Person)) == (0, 0)
+    # The server starts again: the job is marked failed, and says nothing was written.
+    assert jobs.fail_interrupted(session) == 1
+    html = client.get(f"/hr/imports/jobs/{job.id}").get_data(as_text=True)
+    assert "没有写入任何人员或证书" in html and "refresh" not in html
+    assert (count(session, Certificate), count(session, Person)) == (0, 0)
+    assert count(session, ImportBatch) == 0
+
+
+def test_a_job_whose_worker_died_is_failed_when_its_page_is_read(client, session, clerk):
+    job = jobs.start_job(session, clerk, "big.csv", partial=False)
+    job.pid = _dead_pid()
+    session.flush()
+    html = client.get(f"/hr/imports/jobs/{job.id}").get_data(as_text=True)
+    assert "服务器重启" in html
+    session.refresh(job)
+    assert job.status == "failed"
+
+
+def test_jobs_of_another_host_are_left_alone(session, clerk):
+    job = jobs.start_job(session, clerk, "big.csv", partial=False)
+    job.host = "another-server"
+    session.flush()
+    assert jobs.fail_interrupted(session) == 0
+    assert job.status == "running"
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])  # noqa: S607
+    process.wait()
+    return process.pid
