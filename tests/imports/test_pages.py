@@ -189,7 +189,7 @@ def test_a_running_job_page_reloads_itself_and_shows_rows_done(client, session, 
     job.rows_done, job.permille = 5000, 420
     session.flush()
     html = client.get(f"/hr/imports/jobs/{job.id}").get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="2">' in html
+    assert 'data-poll-seconds="2"' in html and "poll.js" in html
     assert "已处理 5000 行" in html and "42%" in html
 
 
@@ -215,7 +215,7 @@ def test_a_restart_mid_import_writes_nothing_and_marks_the_job_failed(
     # The server starts again: the job is marked failed, and says nothing was written.
     assert jobs.fail_interrupted(session) == 1
     html = client.get(f"/hr/imports/jobs/{job.id}").get_data(as_text=True)
-    assert "没有写入任何人员或证书" in html and "refresh" not in html
+    assert "没有写入任何人员或证书" in html and "poll.js" not in html
     assert (count(session, Certificate), count(session, Person)) == (0, 0)
     assert count(session, ImportBatch) == 0
 
