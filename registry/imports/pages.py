@@ -7,9 +7,11 @@ random name that only its uploader's form carries; the import deletes it. Nothin
 roll is written before ``run_import``'s own all-or-nothing merge.
 """
 
+import contextlib
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 
 from flask import (
@@ -50,10 +52,22 @@ FIELD_NAMES = {
 _UPLOAD = re.compile(r"[0-9a-f]{32}")
 
 
+UPLOAD_HOURS = 24  # an upload previewed and never imported is removed after this
+
+
 def _uploads() -> Path:
     folder = Path(current_app.instance_path) / "uploads"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return folder
+
+
+def _forget_old_uploads() -> None:
+    """Remove the uploads previewed more than a day ago and never imported."""
+    cutoff = time.time() - UPLOAD_HOURS * 3600
+    for path in _uploads().iterdir():
+        with contextlib.suppress(OSError):  # another worker removed it first
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
 
 
 def _upload_path(token: str) -> Path | None:
@@ -88,6 +102,7 @@ def preview():
     if upload is None or not upload.filename:
         return _upload_again({"file": "请选择名单文件（CSV、XLSX、XLS 或 ODS）。"})
     filename = _filename(upload.filename)
+    _forget_old_uploads()
     token = secrets.token_hex(16)
     path = _uploads() / f"{g.page_user.id}-{token}"
     upload.save(path)

@@ -2,8 +2,11 @@
 partial, the result with every error, errors.csv, and the forms' refusals."""
 
 import io
+import os
 import re
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -242,3 +245,15 @@ def _dead_pid() -> int:
     process = subprocess.Popen(["true"])  # noqa: S607
     process.wait()
     return process.pid
+
+
+def test_uploads_previewed_a_day_ago_and_never_imported_are_removed(app, client, clerk, tmp_path):
+    folder = Path(app.instance_path) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    old, recent = folder / f"{clerk.id}-{'0' * 32}", folder / f"{clerk.id}-{'1' * 32}"
+    old.write_bytes(b"x")
+    recent.write_bytes(b"x")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    preview(client, write_csv(tmp_path / "roll.csv", good_rows(1)))
+    assert not old.exists() and recent.exists()

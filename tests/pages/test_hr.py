@@ -95,6 +95,11 @@ def test_the_clerk_previews_corrects_and_imports_a_roll_then_revokes_a_certifica
     text = page.inner_text("main")
     assert "证书已撤销" in text and "证书系伪造" in text
     assert_accessible(page)
+    # On a 390-pixel phone the page fits its width (tables scroll inside their frame).
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"{live_url}/hr/imports")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_a_number_typed_to_find_a_person_never_reaches_the_address(page, live_url):
