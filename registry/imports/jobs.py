@@ -108,6 +108,8 @@ def run_job(app, job_id: int, path: Path) -> None:
         session = factory()
         try:
             job = session.get(ImportJob, job_id)
+            if job is None:  # its request's transaction did not commit after all
+                return
             actor, filename, partial = job.user, job.filename, job.partial
 
             def progress(rows: int, read: float) -> None:

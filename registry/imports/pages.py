@@ -168,7 +168,8 @@ def _in_background(path: Path, filename: str, partial: bool):
 
     @after_this_request
     def _launch(response):
-        jobs.launch(app, job_id, path)
+        if response.status_code < 400:  # the job's row was committed
+            jobs.launch(app, job_id, path)
         return response
 
     return redirect(url_for("imports_pages.job", job_id=job_id))
