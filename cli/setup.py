@@ -2,7 +2,8 @@ import click
 
 from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
-from registry.db import make_engine
+from registry.db import command_transaction, make_engine
+from registry.imports.jobs import fail_interrupted
 
 
 @click.command()
@@ -81,7 +82,17 @@ def serve(host, port, workers):
     """Serve the web pages and the API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
-    settings = create_app().extensions["registry.settings"]  # fail here, not in every worker
+    app = create_app()  # fail here, not in every worker
+    settings = app.extensions["registry.settings"]
+    with app.app_context(), command_transaction() as session:
+        # Imports this host's server was running when it stopped never committed: say so.
+        interrupted = fail_interrupted(session)
+    if interrupted:
+        click.echo(
+            f"{interrupted} 个导入在上次停止时中断，已标记为失败 "
+            "(imports interrupted by the last stop marked failed)",
+            err=True,
+        )
     scheme = "https" if settings.https else "http"
     shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host == "0.0.0.0" else host)  # noqa: S104
     click.echo(

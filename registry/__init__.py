@@ -45,6 +45,8 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     from registry.auth.access import run_after_request_writes
     from registry.auth.pages import bp as auth_pages
     from registry.bans.pages import bp as bans_pages
+    from registry.imports.pages import bp as imports_pages
+    from registry.people.pages import bp as people_pages
     from registry.staffing.pages import bp as director_pages
     from registry.staffing.pages import rosters_bp as roster_pages
 
@@ -82,6 +84,8 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     app.register_blueprint(director_pages)
     app.register_blueprint(bans_pages)
     app.register_blueprint(roster_pages)
+    app.register_blueprint(imports_pages)
+    app.register_blueprint(people_pages)
     web.init_pages(app)
 
 

@@ -43,6 +43,9 @@ class Settings:
     proxies: int = 0
     # Days an API token lasts unless its creator says otherwise.
     token_days: int = 365
+    # A roll uploaded on the web page larger than this (bytes) is imported in the
+    # background, the page showing its progress; a smaller one while the page waits.
+    import_background_bytes: int = 256 * 1024
 
     @property
     def production(self) -> bool:
@@ -73,6 +76,9 @@ def load_settings(environ: dict | None = None) -> Settings:
         https=_flag(environ, "REGISTRY_HTTPS"),
         proxies=_count(environ, "REGISTRY_PROXIES"),
         token_days=_positive(environ, "REGISTRY_TOKEN_DAYS", 365),
+        import_background_bytes=_count(environ, "REGISTRY_IMPORT_BACKGROUND_BYTES")
+        if environ.get("REGISTRY_IMPORT_BACKGROUND_BYTES")
+        else 256 * 1024,
     )
 
 

@@ -5,7 +5,7 @@ from registry.audit import AuditEvent
 from registry.auth.models import ApiToken, SignInFailure, User, WebSession
 from registry.bans.models import Ban, BanCheck
 from registry.credentials.models import Certificate, CertificateChange
-from registry.imports.models import ImportBatch, ImportRowError
+from registry.imports.models import ImportBatch, ImportJob, ImportRowError
 from registry.institutions.models import Institution, InstitutionClass
 from registry.limits import LimitedRequest
 from registry.people.models import Experience, Person, PersonChange
@@ -22,6 +22,7 @@ __all__ = [
     "Employment",
     "Experience",
     "ImportBatch",
+    "ImportJob",
     "ImportRowError",
     "Institution",
     "InstitutionClass",

@@ -26,8 +26,8 @@ NAV = {
         ("director.alerts", "提醒"),
     ],
     "hr": [
-        ("hr.imports", "名单导入"),
-        ("hr.people", "人员"),
+        ("imports_pages.imports", "名单导入"),
+        ("people_pages.people", "人员"),
     ],
     "bureau": [
         ("bureau.institutions", "机构"),
@@ -35,7 +35,7 @@ NAV = {
         ("bureau.rates", "持证率"),
         ("bureau.alerts", "提醒"),
         ("bureau.rescreen", "年度复查"),
-        ("bureau.people", "人员"),
+        ("people_pages.people", "人员"),
         ("pages.users", "用户与令牌"),
         ("pages.audit_log", "审计"),
     ],

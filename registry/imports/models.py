@@ -1,7 +1,7 @@
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.db import Base, created_at, enum, intpk, str64, str200, timestamp
+from registry.db import Base, created_at, enum, intpk, str16, str64, str200, timestamp
 from registry.vocabulary import IMPORT_STATUSES
 
 
@@ -50,3 +50,28 @@ class ImportRowError(Base):
     column: Mapped[str64 | None]
     header: Mapped[str200 | None]
     message: Mapped[str] = mapped_column(sa.Text)
+
+
+class ImportJob(Base):
+    """A roll imported in the background from the web page: where it runs (host and
+    process), how far it got, and the batch it made. A job still ``running`` when its
+    server starts again was cut off by a restart and is marked ``failed``; its import
+    never reached the merge's commit, so nothing of it was written."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    filename: Mapped[str200]
+    partial: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str16]  # running, done, failed
+    host: Mapped[str200]
+    pid: Mapped[int]
+    rows_done: Mapped[int] = mapped_column(default=0)
+    permille: Mapped[int] = mapped_column(default=0)  # of the file read, 0 to 1000
+    batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_batches.id"))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[created_at]
+    finished_at: Mapped[timestamp | None]
+
+    user = relationship("User", lazy="joined")

@@ -56,6 +56,8 @@ __all__ = [
     "get_batch",
     "summary_of",
     "iter_errors",
+    "errors_page",
+    "read_columns",
     "BATCH_ROWS",
 ]
 
@@ -149,6 +151,25 @@ def iter_errors(session: Session, batch_id: int, limit: int | None = None) -> It
         query = query.limit(limit)
     for row in session.execute(query.execution_options(yield_per=1000)):
         yield {"row": row.row, "column": row.column, "header": row.header, "message": row.message}
+
+
+def errors_page(session: Session, batch_id: int, page: int, page_size: int) -> Page:
+    """One page of the batch's errors in row order (the rows ``ImportRowError``)."""
+    query = (
+        sa.select(ImportRowError)
+        .where(ImportRowError.batch_id == batch_id)
+        .order_by(ImportRowError.row, ImportRowError.id)
+    )
+    return page_of(session, query, page, page_size, scalars=True)
+
+
+def read_columns(
+    source: str | os.PathLike, *, encoding: str | None = None, sheet: str | None = None
+):
+    """How ``run_import`` reads the roll's columns: the header found and which column
+    is which field (``rows.Columns``), the sheet read; ``UnusableFile`` as it would."""
+    with open_roll(source, encoding=encoding, sheet=sheet, is_header=is_header) as roll:
+        return map_headers(roll.headers, header_row=roll.header_row), roll.sheet
 
 
 def summary_of(session: Session, batch: ImportBatch, *, errors_limit: int | None = None) -> Summary:

@@ -111,6 +111,11 @@ def error_report(batch_id):
     """Every error of an import as CSV (行号, 列, 表头, 问题) that Excel opens as it is."""
     session = get_session()
     services.get_batch(session, batch_id)
+    return errors_csv(session, batch_id)
+
+
+def errors_csv(session, batch_id: int) -> Response:
+    """Every error of the batch as CSV, streamed (the API's and the page's download)."""
 
     def lines():
         buffer = io.StringIO()

@@ -106,7 +106,7 @@ def test_enable_lets_the_user_in_but_keeps_old_tokens_revoked(client, session, m
     client.post(f"/api/v1/users/{hr.id}/disable", headers=admin)
     assert client.post(f"/api/v1/users/{hr.id}/enable", headers=admin).get_json()["active"]
     assert client.get("/api/v1/tokens", headers=hr_headers).status_code == 401
-    assert sign_in(client.application.test_client(), hr.username).location == "/"
+    assert sign_in(client.application.test_client(), hr.username).location == "/hr/imports"
 
 
 def test_nobody_disables_the_own_account(client, make_user):

@@ -1,0 +1,145 @@
+"""Rolls imported in the background from the web page (a file that takes more than a
+few seconds), so that the clerk's page can show how far the import got.
+
+The upload is already saved in the instance folder; a thread of the server's worker
+runs the same ``run_import`` in an app context and a session of its own, writing the
+rows read to the job's row (``ImportJob``) as it goes, and the batch it made at the end.
+
+A restart in the middle (the server stopped, the worker killed) cannot leave half a
+roll: ``run_import`` writes people and certificates only in its one merge transaction,
+which either commits whole or not at all. The job row is then left ``running``;
+``registry serve`` marks every such job of its host ``failed`` before it starts, and
+a page that finds a running job whose process is gone does the same.
+
+Like ``run_import``, the thread's code commits itself: it runs outside any request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.db import utcnow
+from registry.errors import NotFound
+
+from . import services
+from .models import ImportJob
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "导入被服务器重启打断，没有写入任何人员或证书；请重新导入该文件。"
+BROKEN = "导入因系统错误而中止，没有写入任何人员或证书；请重新导入或联系管理员。"
+
+
+def host() -> str:
+    return socket.gethostname()[:200]
+
+
+def start_job(session: Session, user, filename: str, partial: bool) -> ImportJob:
+    """The job's row, ``running`` in this process (the caller commits, then launches)."""
+    job = ImportJob(
+        user_id=user.id,
+        filename=filename,
+        partial=partial,
+        status="running",
+        host=host(),
+        pid=os.getpid(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: int) -> ImportJob:
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound(f"no import job with id {job_id}")
+    if job.status == "running" and job.host == host() and not _alive(job.pid):
+        _fail(job, INTERRUPTED)  # its worker is gone: the page's answer commits this
+    return job
+
+
+def fail_interrupted(session: Session, *, this_host: str | None = None) -> int:
+    """Mark every job still ``running`` on this host ``failed`` (at the server's
+    start, none of them can be running any more); returns how many."""
+    jobs = session.scalars(
+        sa.select(ImportJob).where(
+            ImportJob.status == "running", ImportJob.host == (this_host or host())
+        )
+    ).all()
+    for job in jobs:
+        _fail(job, INTERRUPTED)
+    session.flush()
+    return len(jobs)
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    job.status, job.message, job.finished_at = "failed", message, utcnow()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def launch(app, job_id: int, path: Path) -> None:
+    """Run the job in a thread of this worker (not forked: a web worker had better not)."""
+    thread = threading.Thread(
+        target=run_job, args=(app, job_id, path), name=f"import-{job_id}", daemon=True
+    )
+    thread.start()
+
+
+def run_job(app, job_id: int, path: Path) -> None:
+    """Import the job's file and record the outcome on the job; never raises."""
+    factory = app.extensions["registry.sessionmakers"]["write"]
+    with app.app_context():
+        session = factory()
+        try:
+            job = session.get(ImportJob, job_id)
+            if job is None:  # its request's transaction did not commit after all
+                return
+            actor, filename, partial = job.user, job.filename, job.partial
+
+            def progress(rows: int, read: float) -> None:
+                with factory() as note:
+                    note.execute(
+                        sa.update(ImportJob)
+                        .where(ImportJob.id == job_id)
+                        .values(rows_done=rows, permille=min(int(read * 1000), 1000))
+                    )
+                    note.commit()
+
+            try:
+                summary = services.run_import(
+                    session, actor, path, filename, partial=partial, progress=progress
+                )
+            except services.UnusableFile as exc:
+                outcome = {"status": "failed", "message": exc.message}
+            except Exception:
+                log.exception("import job %s failed", job_id)
+                outcome = {"status": "failed", "message": BROKEN}
+            else:
+                outcome = {"status": "done", "batch_id": summary.batch_id, "permille": 1000}
+                outcome["rows_done"] = summary.rows
+            session.rollback()
+            session.execute(
+                sa.update(ImportJob)
+                .where(ImportJob.id == job_id)
+                .values(finished_at=utcnow(), **outcome)
+            )
+            session.commit()
+        finally:
+            session.close()
+            Path(path).unlink(missing_ok=True)
