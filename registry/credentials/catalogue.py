@@ -82,22 +82,36 @@ class InvalidLevel(CertificateError):
 
 @dataclass(frozen=True)
 class Validity:
-    """How long a certificate is valid from its issue date: ``days`` or calendar ``years``."""
+    """How long a certificate is valid from its issue date: ``days`` or calendar ``years``.
+
+    ``expiry`` is the last day it is valid. With ``day_before`` the years end the day
+    before the anniversary: a health certificate holds through the day before its
+    examination's first anniversary (2025-03-05 → 2026-03-04; 2024-02-29 → 2025-02-28),
+    the same day the eligibility rule takes.
+    """
 
     days: int | None = None
     years: int | None = None
+    day_before: bool = False
 
     def expiry(self, issued_on: date) -> date:
         if self.days is not None:
             return issued_on + timedelta(days=self.days)
         year = issued_on.year + (self.years or 0)
         try:
-            return issued_on.replace(year=year)
+            anniversary = issued_on.replace(year=year)
         except ValueError:  # 29 February, and the target year is not a leap year
+            if self.day_before:
+                return date(year, 2, 28)  # the anniversary is taken as 1 March
             return issued_on.replace(year=year, day=28)
+        return anniversary - timedelta(days=1) if self.day_before else anniversary
 
     def __str__(self) -> str:
-        return f"{self.days} days" if self.days is not None else f"{self.years} years"
+        if self.days is not None:
+            return f"{self.days} days"
+        if self.day_before:
+            return f"{self.years} years, through the day before the anniversary"
+        return f"{self.years} years"
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,8 @@ def _shown(text: str, limit: int = 40) -> str:
 
 _KIND_KEYS = frozenset({"name", "aliases", "levels", "implied_levels", "validity"})
 _VALIDITY_KEYS = frozenset({"days", "years"})
+# validity.last_day: the anniversary itself (the default), or the day before it.
+_LAST_DAYS = {"anniversary": False, "day_before_anniversary": True}
 
 
 _Fail = Callable[[str], NoReturn]
@@ -157,14 +173,21 @@ def _str_list(value: object, fail: _Fail, what: str) -> tuple[str, ...]:
 
 
 def _parse_validity(value: object, fail: _Fail) -> Validity:
+    if isinstance(value, dict):
+        value = dict(value)
+        last_day = value.pop("last_day", "anniversary")
     if not isinstance(value, dict) or len(value) != 1:
         fail("validity must be a table with exactly one of days, years")
     ((unit, amount),) = value.items()
     if unit not in _VALIDITY_KEYS:
-        fail(f"validity: unknown key {unit!r} (known: days, years)")
+        fail(f"validity: unknown key {unit!r} (known: days, years, last_day)")
     if type(amount) is not int or amount <= 0:
         fail(f"validity.{unit} must be a positive integer, got {amount!r}")
-    return Validity(**{unit: amount})
+    if last_day not in _LAST_DAYS:
+        fail(f"validity.last_day must be one of {', '.join(_LAST_DAYS)}, got {last_day!r}")
+    if _LAST_DAYS[last_day] and unit != "years":
+        fail("validity.last_day goes with years")
+    return Validity(**{unit: amount}, day_before=_LAST_DAYS[last_day])
 
 
 def _parse_kind(kind: str, entry: object, origin: str) -> CertificateKind:
@@ -382,7 +405,8 @@ def level_name(level: str) -> str:
 
 
 def default_expiry(kind: str, issued_on: date) -> date | None:
-    """The expiry the law sets for ``kind`` from ``issued_on``, or None if it sets none."""
+    """The expiry the law sets for ``kind`` from ``issued_on`` (the last day it is valid),
+    or None if it sets none."""
     entry = _entry(kind)
     if entry.validity is None:
         return None

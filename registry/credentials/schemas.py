@@ -30,7 +30,10 @@ class CertificateSchema(Schema):
     issued_on = Day(required=True, validate=not_in_future)
     expires_on = Day(
         load_default=None,
-        metadata={"description": "default: the legal validity (health 365 days, nurse 5 years)"},
+        metadata={
+            "description": "the last day valid; default: the legal validity (health: the day"
+            " before the examination's first anniversary; nurse: 5 years)"
+        },
     )
 
     @validates_schema

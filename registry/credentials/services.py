@@ -120,7 +120,8 @@ def add_certificate(
     """Record a certificate from validated ``CertificateSchema`` data.
 
     Without an ``expires_on``, the catalogue's validity applies where the law sets one
-    (health certificate 365 days, nurse licence 5 years).
+    (a health certificate through the day before its examination's first anniversary, a
+    nurse licence 5 years).
     """
     _check_unique(session, data["issuer"], data["number"])
     expires_on = data.get("expires_on") or catalogue.default_expiry(data["kind"], data["issued_on"])

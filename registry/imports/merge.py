@@ -20,7 +20,7 @@ from registry.people.models import Person
 from . import checks, staging
 from .models import ImportBatch, ImportRowError
 from .rows import RowError
-from .staging import BATCH_ROWS, STAGE, STAGE_ERRORS, _name_mismatch
+from .staging import BATCH_ROWS, STAGE, STAGE_ERRORS
 
 # The PostgreSQL advisory lock that makes the merges of imports take turns.
 IMPORT_LOCK = int.from_bytes(b"imports!", "big")
@@ -396,12 +396,23 @@ def late_checks(job) -> None:
     ``partial`` any such error rejects the file (``_Rejected``)."""
     s, people = STAGE, Person.__table__
     columns = job.columns
+    merged_into = people.c.merged_into_id.label("merged_into")
     found = job.conn.execute(
-        sa.select(s.c.row, s.c.name_hash, people.c.id, people.c.name_enc.label("registered"))
+        sa.select(
+            s.c.row, s.c.name_hash, people.c.id, people.c.name_enc.label("registered"), merged_into
+        )
         .select_from(s.join(people, people.c.id_index == s.c.id_index))
         .where(s.c.ok, s.c.person_id.is_(None))
     ).all()
-    errors = [_name_mismatch(r.row, columns, None) for r in staging.match_people(job, found)]
+    errors = [staging.refusal(r, columns, lambda: None) for r in staging.match_people(job, found)]
+    # A person found while staging, whose record was merged into another since.
+    merged_since = job.conn.execute(
+        sa.select(s.c.row, merged_into)
+        .select_from(s.join(people, people.c.id == s.c.person_id))
+        .where(s.c.ok, people.c.merged_into_id.is_not(None))
+    ).all()
+    errors += [staging.refusal(r, columns, lambda: None) for r in merged_since]
+    errors.sort(key=lambda e: e.row)
     staging.add_errors(job, errors)
     certificates = Certificate.__table__
     job.conn.execute(

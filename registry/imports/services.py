@@ -218,9 +218,10 @@ def run_import(
     """Import a roll (a path, or a seekable binary file) and return its summary.
 
     This function commits, the one service that does (see the module's docstring): it
-    first commits whatever the caller did in ``session``, then works on a
-    connection of its own from the session's engine; when the session is bound to a
-    connection in a transaction (the tests), each phase is a savepoint in it instead.
+    first commits whatever the caller did in ``session`` and closes it, then works on a
+    connection of its own from the session's engine. A session bound to a connection (a
+    transaction the caller keeps open) is refused: the import could not commit in it, and
+    on SQLite it would wait for that transaction's write lock.
 
     ``partial`` writes the valid rows of a file with errors; ``dry_run`` validates and
     records the batch, writing no person and no certificate. ``progress(rows, read)`` is
@@ -237,16 +238,15 @@ def run_import(
     sha256 = None if _is_path(source) else _sha256(source)
     with open_roll(source, encoding=encoding, sheet=sheet, is_header=is_header) as roll:
         sha256 = sha256 or _sha256(source)  # a path: once open_roll said it is a roll
+        engine = session.get_bind()
+        if not isinstance(engine, sa.Engine):
+            raise TypeError("run_import needs a session bound to an engine, not a connection")
         # The caller's transaction ends here: on SQLite a writing request's session holds
         # the write lock from its first query, which the merge would wait for.
         session.commit()
-        bind = session.get_bind()
-        if isinstance(bind, sa.Connection):
-            job = _Import(bind, False, keyring, actor, roll, filename, sha256, options)
-            return job.run(progress, errors_limit)
         session.close()
-        with bind.connect() as connection:
-            job = _Import(connection, True, keyring, actor, roll, filename, sha256, options)
+        with engine.connect() as connection:
+            job = _Import(connection, keyring, actor, roll, filename, sha256, options)
             return job.run(progress, errors_limit)
 
 
@@ -272,13 +272,12 @@ def _sha256(source) -> str:
 
 
 class _Import:
-    """One import's state, all of it set here: the connection and how it is held, the
+    """One import's state, all of it set here: its own connection, the
     keys, the file and its columns, the options, and the counts the phases keep
     (``staging``, ``checks`` and ``merge`` take it as ``job``)."""
 
-    def __init__(self, connection, owned, keyring: Keyring, actor, roll, filename, sha256, options):
+    def __init__(self, connection, keyring: Keyring, actor, roll, filename, sha256, options):
         self.conn = connection
-        self.owned = owned  # False: inside the caller's transaction, phases are savepoints
         self.keyring = keyring
         self.kid = keyring.active_blind_kid
         self.index = keyring.indexer(self.kid)
@@ -300,10 +299,6 @@ class _Import:
 
     @contextmanager
     def transaction(self, *, writes: bool):
-        if not self.owned:
-            with self.conn.begin_nested():
-                yield
-            return
         # SQLite: a writing transaction begins with BEGIN IMMEDIATE (registry.db).
         self.conn.execution_options(registry_writes=writes)
         with self.conn.begin():
@@ -311,7 +306,7 @@ class _Import:
 
     def run(self, progress, errors_limit) -> Summary:
         try:
-            if self.owned and self.conn.dialect.name == "sqlite":
+            if self.conn.dialect.name == "sqlite":
                 # The merge inserts into three tables and their indexes at once; SQLite's
                 # default 2 MB page cache made a million rows take minutes. The connection
                 # is closed at the end, taking the setting with it.
@@ -338,22 +333,13 @@ class _Import:
                 )
             finally:
                 session.close()
-                if self.owned and self.conn.in_transaction():
+                if self.conn.in_transaction():
                     self.conn.rollback()  # the reading transaction of the summary
         finally:
             self.drop_staging()
 
     def drop_staging(self) -> None:
-        if self.conn.closed:
-            return
-        if self.owned:
+        if not self.conn.closed:
             # Our own connection is closed rather than returned to the pool: its temporary
             # tables go with it, where dropping a million staged rows took seconds.
             self.conn.invalidate()
-            return
-        try:
-            with self.transaction(writes=False):
-                for table in staging.STAGING_TABLES:
-                    table.drop(self.conn, checkfirst=True)
-        except sa.exc.DBAPIError:
-            pass  # the connection is broken; its temporary tables went with it

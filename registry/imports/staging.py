@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from registry.credentials import catalogue
 from registry.crypto import Keyring
+from registry.messages import _
 from registry.people.models import Person
 from registry.people.names import LABEL as NAME_LABEL
 from registry.people.names import name_key
@@ -355,10 +356,13 @@ def write_staged(job, staged: list[tuple], other: list[tuple]) -> None:
 def resolve_registered(job, columns, first: int, last: int) -> None:
     """The staged rows ``first`` to ``last`` whose number is registered (under any
     loaded key): the person's id when the names agree, else an error and ``ok`` false
-    (a typo in the number, most often)."""
+    (a typo in the number, most often). A number whose record was merged into another
+    (a wrong number, ``registry people merge``) is an error too: its certificates would
+    go to the hidden record."""
     s, other, people = STAGE, STAGE_OTHER_INDEXES, Person.__table__
     registered = people.c.name_enc.label("registered")
-    columns_ = (s.c.row, s.c.name_hash, s.c.name_enc, people.c.id, registered)
+    merged_into = people.c.merged_into_id.label("merged_into")
+    columns_ = (s.c.row, s.c.name_hash, s.c.name_enc, people.c.id, registered, merged_into)
     in_range = s.c.row.between(first, last)
     query = sa.union_all(
         sa.select(*columns_)
@@ -373,7 +377,7 @@ def resolve_registered(job, columns, first: int, last: int) -> None:
         .where(in_range),
     )
     errors = [
-        _name_mismatch(r.row, columns, job.keyring.decrypt(r.name_enc, NAME_CONTEXT))
+        refusal(r, columns, lambda r=r: job.keyring.decrypt(r.name_enc, NAME_CONTEXT))
         for r in match_people(job, job.conn.execute(query).all())
     ]
     if errors:
@@ -383,10 +387,14 @@ def resolve_registered(job, columns, first: int, last: int) -> None:
 
 def match_people(job, found) -> list:
     """Staged rows whose number is registered (``row``, ``name_hash``, the person's
-    ``id`` and ``registered`` name): where the names agree the row gets the person's
-    id; the rows where they differ are returned."""
+    ``id``, ``registered`` name and ``merged_into``): where the names agree the row gets
+    the person's id; the rows refused are returned (``refusal`` says why): the names
+    differ, or the record was merged into another."""
     resolved, mismatched = [], []
     for r in found:
+        if r.merged_into is not None:
+            mismatched.append(r)
+            continue
         key = name_key_of(job, r.id, r.registered)
         if job.index(NAME_LABEL + key) == r.name_hash:
             resolved.append({"r": r.row, "pid": r.id})
@@ -422,6 +430,27 @@ def add_errors(job, errors: Iterable[RowError]) -> None:
                 for e in batch
             ],
         )
+
+
+def refusal(r, columns, name: Callable[[], str | None]) -> RowError:
+    """The error of a row ``match_people`` refused; ``name()`` gives the registered name
+    to show when the names differ."""
+    if r.merged_into is not None:
+        return _merged_number(r.row, columns, r.merged_into)
+    return _name_mismatch(r.row, columns, name())
+
+
+def _merged_number(row: int, columns, into: int) -> RowError:
+    return RowError(
+        row,
+        "id_number",
+        columns.header("id_number"),
+        _(
+            "this identity number's record was merged into record {into} as a wrong"
+            " number: correct the number in the roll",
+            into=into,
+        ),
+    )
 
 
 def _name_mismatch(row: int, columns, name: str | None) -> RowError:

@@ -18,6 +18,7 @@ from registry.credentials.catalogue import (
     normalize_level,
     resolve_kind,
 )
+from registry.eligibility.rules import last_day_of_year_from
 from registry.vocabulary import CERTIFICATE_KINDS
 
 # Every name the catalogue knows, written out here so that a changed or added alias shows
@@ -302,10 +303,15 @@ def test_level_name_of_a_non_level(level):
 @pytest.mark.parametrize(
     ("kind", "issued", "expires"),
     [
+        # Through the day before the examination's first anniversary.
         ("health_certificate", date(2023, 3, 5), date(2024, 3, 4)),  # 2024 is a leap year
-        ("health_certificate", date(2024, 3, 5), date(2025, 3, 5)),
+        ("health_certificate", date(2024, 3, 5), date(2025, 3, 4)),
+        ("health_certificate", date(2025, 3, 5), date(2026, 3, 4)),
         ("health_certificate", date(2024, 2, 29), date(2025, 2, 28)),
-        ("health_certificate", date(2024, 12, 31), date(2025, 12, 31)),
+        ("health_certificate", date(2023, 2, 28), date(2024, 2, 27)),
+        ("health_certificate", date(2023, 3, 1), date(2024, 2, 29)),
+        ("health_certificate", date(2024, 12, 31), date(2025, 12, 30)),
+        ("health_certificate", date(2025, 1, 1), date(2025, 12, 31)),
         ("nurse_license", date(2021, 3, 5), date(2026, 3, 5)),
         ("nurse_license", date(2024, 2, 29), date(2029, 2, 28)),
         ("nurse_license", date(2020, 2, 29), date(2025, 2, 28)),
@@ -325,9 +331,12 @@ def test_no_default_expiry(kind):
 
 
 @given(st.dates(min_value=date(1950, 1, 1), max_value=date(2100, 12, 31)))
-def test_health_certificate_lasts_365_days(issued):
-    # SPEC §4: valid on a date if issued within the 365 days before it.
-    assert (default_expiry("health_certificate", issued) - issued).days == 365
+def test_a_health_certificate_expires_as_the_eligibility_rule_holds_it(issued):
+    # Valid through the day before the examination's first anniversary: the day the
+    # eligibility rule takes, so certificate states, expiring lists and verdicts agree.
+    expires = default_expiry("health_certificate", issued)
+    assert expires == last_day_of_year_from(issued)
+    assert (expires - issued).days in (364, 365)  # 365 across a 29 February
 
 
 def test_default_expiry_of_an_unknown_kind():
@@ -419,6 +428,20 @@ def test_shipped_catalogue_is_what_the_module_loaded():
         (_catalogue({"nurse_license": "validity = { years = true }"}), "positive integer"),
         (_catalogue({"nurse_license": 'validity = { years = "5" }'}), "positive integer"),
         (_catalogue({"nurse_license": "validity = 5"}), "exactly one of days, years"),
+        (
+            _catalogue({"nurse_license": 'validity = { years = 5, last_day = "eve" }'}),
+            "last_day must be one of anniversary, day_before_anniversary",
+        ),
+        (
+            _catalogue(
+                {"nurse_license": 'validity = { days = 365, last_day = "day_before_anniversary" }'}
+            ),
+            "last_day goes with years",
+        ),
+        (
+            _catalogue({"nurse_license": 'validity = { last_day = "anniversary" }'}),
+            "exactly one of days, years",
+        ),
         (_catalogue({"childcare_worker": 'levels = ["6"]'}), "levels must be among"),
         (_catalogue({"childcare_worker": "levels = [3]"}), "levels must be a list of strings"),
         (

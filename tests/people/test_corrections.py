@@ -1,16 +1,13 @@
 """Correcting people: PATCH /people/{id}, the history it keeps, and `registry people correct`."""
 
-import io
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
-from registry import clock
 from registry.audit import AuditEvent
 from registry.people.models import Experience, Person, PersonChange
 from tests.conftest import id_number
-from tests.imports.test_services import HEADERS, ISSUER, write_csv
 
 PERIOD = {
     "field": "childcare",
@@ -165,49 +162,6 @@ def test_only_the_bureau_and_hr_correct_and_read_the_history(
     _, headers = make_user(role, make_institution() if role == "director" else None)
     assert _patch(client, headers, person.id, reason="r", education="bachelor").status_code == 403
     assert client.get(f"/api/v1/people/{person.id}/history", headers=headers).status_code == 403
-
-
-def _upload(client, headers, path):
-    data = {"file": (io.BytesIO(path.read_bytes()), path.name)}
-    return client.post(
-        "/api/v1/imports", data=data, headers=headers, content_type="multipart/form-data"
-    )
-
-
-def test_a_caregiver_created_from_a_roll_becomes_eligible_once_completed(
-    client, hr, make_user, session, tmp_path
-):
-    number = id_number(7)
-    examined = (clock.today() - timedelta(days=30)).isoformat()
-    rows = [
-        ["李娜", number, "保育人员岗位培训合格证", "", "PX-0001", ISSUER, "2021-03-05", ""],
-        ["李娜", number, "健康证", "", "HC-0001", ISSUER, examined, ""],
-        ["李娜", number, "保育师", "四级", "CW-0001", ISSUER, "2021-03-05", ""],
-    ]
-    assert (
-        _upload(client, hr, write_csv(tmp_path / "roll.csv", rows, headers=HEADERS)).status_code
-        == 201
-    )
-    person = session.scalar(sa.select(Person))
-    assert person.education is None and person.name_index is not None  # from the roll
-
-    _, bureau = make_user("bureau")
-    question = {"id_number": number, "role": "caregiver"}
-    before = client.post("/api/v1/eligibility", json=question, headers=bureau).get_json()
-    assert before["eligible"] is False
-    assert {r["rule"] for r in before["reasons"] if not r["ok"]} == {"background"}
-
-    response = _patch(
-        client,
-        hr,
-        person.id,
-        reason="补录学历与工作经历",
-        education="secondary_vocational",
-        experience=[PERIOD],
-    )
-    assert response.status_code == 200, response.get_json()
-    after = client.post("/api/v1/eligibility", json=question, headers=bureau).get_json()
-    assert after["eligible"] is True, after["reasons"]
 
 
 def test_the_command_corrects_too(run, session, person):

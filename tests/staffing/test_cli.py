@@ -20,8 +20,9 @@ def test_expiring_across_institutions(run, client, make_user, make_institution, 
     for i, (code, expires_in) in enumerate(
         [(CODES[0], 20), (CODES[1], 5), (CODES[1], 60)], start=1
     ):
-        issued = TODAY - timedelta(days=365 - expires_in)
-        make_person(i, name=f"员工{i}", certificates=[("health_certificate", issued)])
+        expires = TODAY + timedelta(days=expires_in)
+        issued = expires - timedelta(days=300)
+        make_person(i, name=f"员工{i}", certificates=[("health_certificate", issued, expires)])
         assert _hire(client, bureau, id_number(i), code=code, start=start).status_code == 201
 
     result = run("expiring", "--within", "30", "--format", "json")

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from registry import clock
 from registry.audit import AuditEvent
+from registry.eligibility.rules import last_day_of_year_from
 from registry.staffing.models import Employment
 from tests.conftest import CODES, id_number
 from tests.eligibility.test_views import ban
@@ -334,15 +335,18 @@ def test_a_director_records_classes_but_not_the_district(client, director, sessi
 
 
 def test_expiring_certificates_soonest_first(client, director, make_person):
-    soon, later, far = (TODAY - timedelta(days=365 - d) for d in (10, 40, 200))
-    make_person(1, name="甲", certificates=[("health_certificate", later)])
-    make_person(2, name="乙", certificates=[("health_certificate", soon)])
-    make_person(3, name="丙", certificates=[("health_certificate", far)])
+    # Examined 300 days before the expiry each states.
+    soon, later, far = (
+        (TODAY - timedelta(days=300 - d), TODAY + timedelta(days=d)) for d in (10, 40, 200)
+    )
+    make_person(1, name="甲", certificates=[("health_certificate", *later)])
+    make_person(2, name="乙", certificates=[("health_certificate", *soon)])
+    make_person(3, name="丙", certificates=[("health_certificate", *far)])
     # 丁 has a newer health certificate already: nothing to do.
     make_person(
-        4, name="丁", certificates=[("health_certificate", soon), ("health_certificate", RECENT)]
+        4, name="丁", certificates=[("health_certificate", *soon), ("health_certificate", RECENT)]
     )
-    make_person(5, name="戊", certificates=[("health_certificate", soon)])  # not in post
+    make_person(5, name="戊", certificates=[("health_certificate", *soon)])  # not in post
     for i in (1, 2, 3, 4):
         assert (
             _hire(
@@ -375,23 +379,28 @@ def test_dates_outside_the_registry_are_refused(client, director, make_person, s
 
 
 def test_expired_certificates_of_staff_in_post_come_first(client, director, make_person):
-    make_person(1, name="甲", certificates=[("health_certificate", TODAY - timedelta(days=300))])
+    # Examined 300 days ago, valid through the day before the examination's anniversary.
+    examined = TODAY - timedelta(days=300)
+    make_person(1, name="甲", certificates=[("health_certificate", examined)])
     assert (
         _hire(
             client, director, id_number(1), start=(TODAY - timedelta(days=200)).isoformat()
         ).status_code
         == 201
     )
-    make_person(2, name="乙", certificates=[("health_certificate", TODAY - timedelta(days=30))])
+    recent = TODAY - timedelta(days=30)
+    make_person(2, name="乙", certificates=[("health_certificate", recent)])
     assert _hire(client, director, id_number(2), start=TODAY.isoformat()).status_code == 201
     # 甲's certificate lapses while in post.
     later = (TODAY + timedelta(days=100)).isoformat()
     url = f"/api/v1/institutions/{CODES[0]}/expiring?within=400&as_of={later}"
     rows = client.get(url, headers=director).get_json()
+    later = date.fromisoformat(later)
     assert [(r["name"], r["state"], r["days_left"], r["days_expired"]) for r in rows] == [
-        ("甲", "expired", None, 35),
-        ("乙", "expiring", 235, None),
+        ("甲", "expired", None, (later - last_day_of_year_from(examined)).days),
+        ("乙", "expiring", (last_day_of_year_from(recent) - later).days, None),
     ]
+    assert rows[0]["certificate"]["expires_on"] == last_day_of_year_from(examined).isoformat()
 
 
 def test_an_institution_says_which_rules_it_is_held_to(
