@@ -178,6 +178,7 @@ class Killed(BaseException):
 def test_a_background_job_records_its_progress_and_batch(app, client, session, clerk, tmp_path):
     path = write_csv(tmp_path / "big.csv", good_rows(3))
     job = jobs.start_job(session, clerk, "big.csv", partial=False)
+    session.commit()  # as the request that starts it does, before the job runs
     jobs.run_job(app, job.id, path)
     session.refresh(job)
     assert (job.status, job.rows_done, job.permille) == ("done", 3, 1000)
@@ -210,6 +211,7 @@ def test_a_restart_mid_import_writes_nothing_and_marks_the_job_failed(
     monkeypatch.setattr(merge, "merge", merged_then_killed)
     path = write_csv(tmp_path / "big.csv", good_rows(3))
     job = jobs.start_job(session, clerk, "big.csv", partial=False)
+    session.commit()  # as the request that starts it does, before the job runs
     with pytest.raises(Killed):
         jobs.run_job(app, job.id, path)
     session.expire_all()
