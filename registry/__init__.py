@@ -42,8 +42,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None:
     """The web pages: CSRF on every form, cookies that scripts and other sites cannot
     use, the security headers, and the notes of use written after each request."""
+    from registry.alerts import pages as alerts_pages
     from registry.auth.access import run_after_request_writes
     from registry.auth.pages import bp as auth_pages
+    from registry.bans import pages as bans_pages
+    from registry.institutions import pages as institutions_pages
+    from registry.rates import pages as rates_pages
 
     app.secret_key = keyring.app_secret()
     app.config.update(
@@ -76,6 +80,10 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     app.register_error_handler(CSRFError, _csrf_failed)
     app.teardown_request(run_after_request_writes)
     app.register_blueprint(auth_pages)
+    app.register_blueprint(institutions_pages.bp)
+    app.register_blueprint(bans_pages.bp)
+    app.register_blueprint(rates_pages.bp)
+    app.register_blueprint(alerts_pages.bp)
     web.init_pages(app)
 
 

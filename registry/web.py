@@ -31,25 +31,25 @@ NAV = {
         ("hr.people", "人员"),
     ],
     "bureau": [
-        ("bureau.institutions", "机构"),
-        ("bureau.bans", "禁入名单"),
-        ("bureau.rates", "持证率"),
-        ("bureau.alerts", "提醒"),
-        ("bureau.rescreen", "年度复查"),
+        ("institutions_pages.index", "机构"),
+        ("bans_pages.index", "禁入名单"),
+        ("rates_pages.index", "持证率"),
+        ("alerts_pages.bureau", "提醒"),
+        ("bans_pages.rescreen", "年度复查"),
         ("bureau.people", "人员"),
         ("bureau.users", "用户与令牌"),
         ("bureau.audit", "审计"),
     ],
     "admin": [
-        ("bureau.institutions", "机构"),
-        ("bureau.bans", "禁入名单"),
-        ("bureau.rates", "持证率"),
+        ("institutions_pages.index", "机构"),
+        ("bans_pages.index", "禁入名单"),
+        ("rates_pages.index", "持证率"),
         ("bureau.users", "用户与令牌"),
         ("bureau.audit", "审计"),
     ],
     "inspector": [
         ("inspector.receipts", "回执核验"),
-        ("inspector.rates", "持证率"),
+        ("rates_pages.index", "持证率"),
         ("inspector.rosters", "在岗人员"),
     ],
 }
@@ -151,3 +151,28 @@ def init_pages(app) -> None:
             "nav": navigation(user.role) if user is not None else [],
             "today": clock.today(),
         }
+
+
+def form_errors(messages, prefix: str = "") -> dict[str, str]:
+    """A schema's or a service's field messages as one message per form field, in
+    Chinese with the English beside it: nested ones named ``classes-0-children``."""
+    from registry.messages import translate
+
+    flat: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            flat.update(form_errors(value, f"{prefix}-{key}" if prefix else str(key)))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_schema"] = "；".join(translate(m) for m in messages)
+    elif isinstance(messages, list):
+        for index, value in enumerate(messages):
+            flat.update(form_errors(value, f"{prefix}-{index}"))
+    elif isinstance(messages, str):
+        flat[prefix or "_schema"] = translate(messages)
+    return flat
+
+
+def page_number() -> int:
+    """``?page=`` of a list page: from 1, anything else is the first page."""
+    value = request.args.get("page", "1")
+    return int(value) if value.isdigit() and 0 < int(value) < 1_000_000 else 1

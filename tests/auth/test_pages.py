@@ -18,7 +18,7 @@ def _cookie(response, name):
 def test_sign_in_shows_who_you_are_and_sign_out_ends_the_session(client, session, make_user):
     make_user("bureau", username="wang.bureau")
     response = sign_in(client, "wang.bureau")
-    assert response.status_code == 302 and response.location == "/"
+    assert response.status_code == 302 and response.location == "/institutions"
     cookie = _cookie(response, COOKIE)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     session_id = client.get_cookie(COOKIE).value
