@@ -6,6 +6,7 @@ Pages live with their domain (``registry/<domain>/pages.py``, templates in
 same service, render a template. A page knows its user by the session cookie only.
 """
 
+import re
 from datetime import date, datetime
 from functools import wraps
 from urllib.parse import urlsplit
@@ -153,11 +154,33 @@ def init_pages(app) -> None:
         }
 
 
+# Field messages the schemas write with their values in them, which the catalogue
+# cannot hold as fixed texts: what a form shows in Chinese beside the English.
+_FIELD_MESSAGES = (
+    (re.compile(r"^must not be empty$"), "不能为空"),
+    (re.compile(r"^Must be one of: "), "请从列表中选择"),
+    (re.compile(r"^Longer than maximum length (\d+)\.$"), "不能超过 {0} 个字"),
+    (re.compile(r"^must be on or after \w+ \((.+)\)$"), "不能早于 {0}"),
+    (re.compile(r"^must be between (\S+) and (\S+)$"), "应在 {0} 与 {1} 之间"),
+    (re.compile(r"^must not be in the future$"), "不能晚于今天"),
+    (re.compile(r"^character (\d+) \(U\+\w+\) is not allowed$"), "第 {0} 个字符不允许使用"),
+)
+
+
+def _field_message(text: str) -> str:
+    from registry.messages import translate
+
+    for pattern, chinese in _FIELD_MESSAGES:
+        match = pattern.match(text)
+        if match:
+            return f"{chinese.format(*match.groups())}（{text}）"
+    return translate(text)
+
+
 def form_errors(messages, prefix: str = "") -> dict[str, str]:
     """A schema's or a service's field messages as one message per form field, in
     Chinese with the English beside it: nested ones named ``classes-0-children``."""
-    from registry.messages import translate
-
+    translate = _field_message
     flat: dict[str, str] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():

@@ -12,6 +12,7 @@ from registry import clock
 from registry.db import get_session
 from registry.errors import Conflict
 from registry.fields import Day
+from registry.identity import InvalidIdentifier, parse_identity
 from registry.institutions.models import Institution
 from registry.paging import PAGE_SIZE
 from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES, STAFF_ROLES
@@ -78,7 +79,15 @@ def add():
         loaded = BanSchema().load(data)
         ban, alerts = services.add_ban(get_session(), g.page_user, loaded)
     except ValidationError as exc:
-        return _render_form(values, form_errors(exc.messages), 422)
+        errors = form_errors(exc.messages)
+        if "id_number" not in errors:
+            # The schema reads the number only once the other fields are valid: say at
+            # once what is wrong with it too.
+            try:
+                parse_identity(values["id_number"], values["id_type"] or None)
+            except InvalidIdentifier as bad:
+                errors["id_number"] = bad.message
+        return _render_form(values, errors, 422)
     except Conflict as exc:
         message = f"此证件号码已有一条有效的禁入记录（编号 {exc.extra.get('id')}），未重复记录。"
         return _render_form(values, {"id_number": message}, 409)
