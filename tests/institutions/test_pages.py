@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from registry.audit import AuditEvent
 from registry.institutions.models import Institution
-from tests.auth.conftest import csrf_of, sign_in
+from tests.auth.conftest import count_statements, csrf_of, sign_in  # noqa: F401
 from tests.conftest import CODES
 
 
@@ -160,3 +160,35 @@ def test_an_unknown_institution_is_a_page_not_found(client, make_user):
     _bureau(client, make_user)
     page = client.get(f"/institutions/{CODES[3]}/edit")
     assert page.status_code == 404 and "页面不存在" in page.get_data(as_text=True)
+
+
+def test_a_page_of_the_list_takes_as_many_statements_for_20_institutions_as_for_2(
+    client,
+    make_user,
+    make_institution,
+    count_statements,  # noqa: F811
+):
+    _bureau(client, make_user)
+    make_institution(CODES[0], classes=[{"type": "infant", "children": 5}])
+    make_institution(CODES[1], classes=[{"type": "toddler", "children": 9}])
+    with count_statements() as few:
+        assert client.get("/institutions").status_code == 200
+    for n in range(18):
+        make_institution(_code(n), name=f"第{n}托育园", classes=[{"type": "mixed", "children": n}])
+    with count_statements() as many:
+        text = client.get("/institutions").get_data(as_text=True)
+    assert "第17托育园" in text and "混龄班（17）" in text
+    assert len(many) == len(few)
+
+
+def _code(n: int) -> str:
+    """A valid 统一社会信用代码, a different one for each ``n``."""
+    from registry.identity import InvalidIdentifier, parse_institution_code
+
+    for check in "0123456789ABCDEFGHJKLMNPQRTUWXY":
+        candidate = f"9133010{n:010d}{check}"
+        try:
+            return parse_institution_code(candidate)
+        except InvalidIdentifier:
+            continue
+    raise AssertionError(n)
