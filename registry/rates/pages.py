@@ -16,7 +16,7 @@ from registry.institutions.services import get_institution
 from registry.vocabulary import CERTIFICATE_KINDS, STAFF_ROLES
 from registry.web import form_errors, page
 
-from . import chart, services
+from . import services
 from .schemas import RatesQuerySchema, RatesSchema
 
 bp = Blueprint("rates_pages", __name__)
@@ -48,13 +48,16 @@ def _report(day, district, below):
 @page(*READERS)
 def index():
     day, district, below, errors = _query()
-    report = svg = None
+    report = svg = max_bars = None
     if not errors:
         try:
             report = _report(day, district, below)
         except Invalid as exc:
             errors = form_errors(exc.errors or {"district": [exc.message]})
     if report and report["institutions"]:
+        from . import chart  # matplotlib: loaded when a chart is drawn, not with the app
+
+        max_bars = chart.MAX_BARS
         try:
             svg = chart.svg_markup(report, f"{day} 各机构持证率图")
         except chart.ChartError:
@@ -68,7 +71,7 @@ def index():
         below=below,
         errors=errors,
         svg=svg,
-        max_bars=chart.MAX_BARS,
+        max_bars=max_bars,
         csv_args={k: v for k, v in request.args.items() if k in ("as_of", "district", "below")},
     ), (422 if errors else 200)
 
