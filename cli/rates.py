@@ -143,7 +143,7 @@ def rates(as_of, district, below_target, format_, chart_path, code):
     if format_ == "json":
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     elif format_ == "csv":
-        echo_csv(_rows(report, for_terminal=False), COLUMNS)
+        echo_csv(services.csv_rows(report), services.CSV_COLUMNS)
     elif not report["institutions"] and not report["districts"]:
         click.echo(
             "no institution is below a target that is due" if below_target else "no institution"

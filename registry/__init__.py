@@ -42,11 +42,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None:
     """The web pages: CSRF on every form, cookies that scripts and other sites cannot
     use, the security headers, and the notes of use written after each request."""
+    from registry.alerts import pages as alerts_pages
     from registry.auth.access import run_after_request_writes
     from registry.auth.pages import bp as auth_pages
     from registry.bans.pages import bp as bans_pages
     from registry.imports.pages import bp as imports_pages
+    from registry.institutions import pages as institutions_pages
     from registry.people.pages import bp as people_pages
+    from registry.rates import pages as rates_pages
     from registry.staffing.pages import bp as director_pages
     from registry.staffing.pages import rosters_bp as roster_pages
 
@@ -86,6 +89,9 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     app.register_blueprint(roster_pages)
     app.register_blueprint(imports_pages)
     app.register_blueprint(people_pages)
+    app.register_blueprint(institutions_pages.bp)
+    app.register_blueprint(rates_pages.bp)
+    app.register_blueprint(alerts_pages.bp)
     web.init_pages(app)
 
 

@@ -6,6 +6,7 @@ Pages live with their domain (``registry/<domain>/pages.py``, templates in
 same service, render a template. A page knows its user by the session cookie only.
 """
 
+import re
 from datetime import date, datetime
 from functools import wraps
 from urllib.parse import urlsplit
@@ -30,25 +31,27 @@ NAV = {
         ("people_pages.people", "人员"),
     ],
     "bureau": [
-        ("bureau.institutions", "机构"),
-        ("bureau.bans", "禁入名单"),
-        ("bureau.rates", "持证率"),
-        ("bureau.alerts", "提醒"),
-        ("bureau.rescreen", "年度复查"),
+        ("institutions_pages.index", "机构"),
+        ("bans_pages.index", "禁入名单"),
+        ("rates_pages.index", "持证率"),
+        ("alerts_pages.bureau", "提醒"),
+        ("bans_pages.rescreen", "年度复查"),
         ("people_pages.people", "人员"),
         ("pages.users", "用户与令牌"),
         ("pages.audit_log", "审计"),
     ],
     "admin": [
-        ("bureau.institutions", "机构"),
-        ("bureau.bans", "禁入名单"),
-        ("bureau.rates", "持证率"),
+        ("institutions_pages.index", "机构"),
+        ("bans_pages.index", "禁入名单"),
+        ("rates_pages.index", "持证率"),
+        ("alerts_pages.bureau", "提醒"),
+        ("bans_pages.rescreen", "年度复查"),
         ("pages.users", "用户与令牌"),
         ("pages.audit_log", "审计"),
     ],
     "inspector": [
         ("bans_pages.verify_receipt", "回执核验"),
-        ("inspector.rates", "持证率"),
+        ("rates_pages.index", "持证率"),
         ("staffing_pages.rosters", "在岗人员"),
     ],
 }
@@ -163,13 +166,52 @@ def page_number(name: str = "page") -> int:
 def field_errors(errors) -> dict[str, list[str]]:
     """A service's or a schema's messages by field, as the form shows them beside each
     field (a library's English texts in Chinese too)."""
-    from registry.messages import translate
-
     shown = {}
     for name, messages in (errors or {}).items():
         if isinstance(messages, dict):  # a nested field: its messages, flattened
             messages = [m for inner in messages.values() for m in inner]
         if isinstance(messages, str):
             messages = [messages]
-        shown[name] = [translate(m) if isinstance(m, str) else str(m) for m in messages]
+        shown[name] = [_field_message(m) if isinstance(m, str) else str(m) for m in messages]
     return shown
+
+
+# Field messages the schemas write with their values in them, which the catalogue
+# cannot hold as fixed texts: what a form shows in Chinese beside the English.
+_FIELD_MESSAGES = (
+    (re.compile(r"^must not be empty$"), "不能为空"),
+    (re.compile(r"^Must be one of: "), "请从列表中选择"),
+    (re.compile(r"^Longer than maximum length (\d+)\.$"), "不能超过 {0} 个字"),
+    (re.compile(r"^must be on or after \w+ \((.+)\)$"), "不能早于 {0}"),
+    (re.compile(r"^must be between (\S+) and (\S+)$"), "应在 {0} 与 {1} 之间"),
+    (re.compile(r"^must not be in the future$"), "不能晚于今天"),
+    (re.compile(r"^character (\d+) \(U\+\w+\) is not allowed$"), "第 {0} 个字符不允许使用"),
+)
+
+
+def _field_message(text: str) -> str:
+    from registry.messages import translate
+
+    for pattern, chinese in _FIELD_MESSAGES:
+        match = pattern.match(text)
+        if match:
+            return f"{chinese.format(*match.groups())}（{text}）"
+    return translate(text)
+
+
+def form_errors(messages, prefix: str = "") -> dict[str, str]:
+    """A schema's or a service's field messages as one message per form field, in
+    Chinese with the English beside it: nested ones named ``classes-0-children``."""
+    translate = _field_message
+    flat: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            flat.update(form_errors(value, f"{prefix}-{key}" if prefix else str(key)))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_schema"] = "；".join(translate(m) for m in messages)
+    elif isinstance(messages, list):
+        for index, value in enumerate(messages):
+            flat.update(form_errors(value, f"{prefix}-{index}"))
+    elif isinstance(messages, str):
+        flat[prefix or "_schema"] = translate(messages)
+    return flat

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -39,24 +40,26 @@ def free_port() -> int:
 @contextmanager
 def served(env: dict, workers: int = 2):
     """``registry serve`` on a free port of 127.0.0.1; yields its base URL once it
-    answers, and stops it afterwards (its output is shown if it failed to start)."""
+    answers, and stops it afterwards. Its output goes to a file, never a pipe nobody
+    reads: a full pipe would stall gunicorn's access log, and with it every request."""
     port = free_port()
-    server = subprocess.Popen(
-        [REGISTRY, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base + "/api/v1/openapi.json", server)
-        yield base
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
+    with tempfile.TemporaryFile() as output:
+        server = subprocess.Popen(
+            [REGISTRY, "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(base + "/api/v1/openapi.json", server, output)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
-def _wait_until_up(url: str, server: subprocess.Popen) -> None:
+def _wait_until_up(url: str, server: subprocess.Popen, output) -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -64,7 +67,8 @@ def _wait_until_up(url: str, server: subprocess.Popen) -> None:
                 return
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(server.stdout.read().decode()) from None
+                output.seek(0)
+                raise RuntimeError(output.read().decode()) from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

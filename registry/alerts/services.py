@@ -203,12 +203,18 @@ def list_alerts(
     acknowledged: bool | None = None,
     institution: Institution | None = None,
     kind: str | None = None,
+    unacknowledged_first: bool = False,
     page: int | None = None,
     page_size: int | None = None,
 ) -> Page:
     """Alerts, newest first: all for the bureau, the own institution's for a director;
-    only the (un)acknowledged ones, or those of one institution or kind, when asked."""
+    only the (un)acknowledged ones, or those of one institution or kind, when asked;
+    those not yet acknowledged before the others with ``unacknowledged_first``."""
     query = _query(user)
+    if unacknowledged_first:
+        query = query.order_by(None).order_by(
+            Alert.acknowledged_at.is_not(None), Alert.raised_at.desc(), Alert.id.desc()
+        )
     if acknowledged is not None:
         query = query.where(
             Alert.acknowledged_at.is_not(None) if acknowledged else Alert.acknowledged_at.is_(None)

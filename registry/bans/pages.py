@@ -1,21 +1,163 @@
-"""The pages of bans and hiring checks: an inspector verifies a receipt.
+"""The bureau's pages of the blacklist: record a ban with its decision, the list (numbers
+masked), revoke with a reason, and the yearly re-screen; and the receipt check of
+inspectors. The identity number travels
+only in the POST body of the form and is never shown again but masked."""
 
-Thin as the API's views: read the form, call the same code, render a template.
-"""
+from datetime import UTC, date, datetime
 
-from datetime import UTC, datetime
+import sqlalchemy as sa
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 
-from flask import Blueprint, render_template, request
-
+from registry import clock
 from registry.crypto import current_keyring
 from registry.db import get_session
-from registry.errors import RegistryError
+from registry.errors import Conflict, RegistryError
+from registry.fields import Day
+from registry.identity import InvalidIdentifier, parse_identity
+from registry.institutions.models import Institution
 from registry.institutions.services import get_institution
-from registry.web import page
+from registry.paging import PAGE_SIZE
+from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES, STAFF_ROLES
+from registry.web import form_errors, page, page_number
 
-from . import receipts
+from . import receipts, services
+from .schemas import BanSchema, RevokeBanSchema
 
 bp = Blueprint("bans_pages", __name__)
+
+ID_TYPE_NAMES = {
+    "": "自动识别",
+    "resident_id": "居民身份证",
+    "hmt_residence": "港澳台居民居住证",
+    "foreign_permanent_residence": "外国人永久居留身份证",
+    "passport": "护照",
+}
+FIELDS = ("id_number", "id_type", "name", "category", "authority", "decision_no")
+
+
+@bp.route("/bans")
+@page("bureau", "admin")
+def index():
+    status = request.args.get("status") or None
+    if status not in BAN_STATUSES:
+        status = None
+    found = services.list_bans(
+        get_session(), status=status, page=page_number(), page_size=PAGE_SIZE
+    )
+    return render_template(
+        "bans/index.html",
+        found=found,
+        status=status or "",
+        statuses=BAN_STATUSES,
+        categories=BAN_CATEGORIES,
+        added=request.args.get("added"),
+        alerts=request.args.get("alerts"),
+        revoked=request.args.get("revoked"),
+    )
+
+
+def _render_form(values: dict, errors: dict, status: int = 200):
+    page_ = render_template(
+        "bans/form.html",
+        values=values,
+        errors=errors,
+        categories=BAN_CATEGORIES,
+        id_types=ID_TYPE_NAMES,
+    )
+    return page_, status
+
+
+@bp.route("/bans/new", methods=["GET", "POST"])
+@page("bureau", "admin")
+def add():
+    if request.method == "GET":
+        return _render_form({}, {})
+    values = {name: request.form.get(name, "").strip() for name in FIELDS}
+    values["effective_on"] = request.form.get("effective_on", "").strip()
+    values["until"] = request.form.get("until", "").strip()
+    data = {k: v for k, v in values.items() if v or k in ("id_number", "effective_on")}
+    data.setdefault("until", None)
+    try:
+        loaded = BanSchema().load(data)
+        ban, alerts = services.add_ban(get_session(), g.page_user, loaded)
+    except ValidationError as exc:
+        errors = form_errors(exc.messages)
+        if "id_number" not in errors:
+            # The schema reads the number only once the other fields are valid: say at
+            # once what is wrong with it too.
+            try:
+                parse_identity(values["id_number"], values["id_type"] or None)
+            except InvalidIdentifier as bad:
+                errors["id_number"] = bad.message
+        return _render_form(values, errors, 422)
+    except Conflict as exc:
+        message = f"此证件号码已有一条有效的禁入记录（编号 {exc.extra.get('id')}），未重复记录。"
+        return _render_form(values, {"id_number": message}, 409)
+    return redirect(url_for(".index", added=ban.id, alerts=len(alerts)))
+
+
+@bp.route("/bans/<int:ban_id>/revoke", methods=["GET", "POST"])
+@page("bureau", "admin")
+def revoke(ban_id):
+    session = get_session()
+    ban = services.get_ban(session, ban_id)
+    described = services.describe_ban(ban)
+    errors, reason = {}, request.form.get("reason", "").strip()
+    if request.method == "POST":
+        try:
+            data = RevokeBanSchema().load({"reason": reason})
+            services.revoke_ban(session, g.page_user, ban, data["reason"])
+        except ValidationError as exc:
+            errors = form_errors(exc.messages)
+        except Conflict:
+            errors = {"reason": "此禁入记录已经撤销过。"}
+        else:
+            return redirect(url_for(".index", revoked=ban.id))
+    return (
+        render_template(
+            "bans/revoke.html",
+            ban=described,
+            categories=BAN_CATEGORIES,
+            errors=errors,
+            reason=reason,
+        ),
+        422 if errors else 200,
+    )
+
+
+@bp.route("/rescreen", methods=["GET", "POST"])
+@page("bureau", "admin")
+def rescreen():
+    as_of_text = request.form.get("as_of", "").strip() or clock.today().isoformat()
+    errors, report, names = {}, None, {}
+    if request.method == "POST":
+        try:
+            as_of: date = Day().deserialize(as_of_text)
+        except ValidationError as exc:
+            errors = {"as_of": form_errors(exc.messages)["_schema"]}
+        else:
+            session = get_session()
+            report = services.rescreen(session, g.page_user, as_of)
+            codes = {hit["institution"] for hit in report["barred"]}
+            if codes:
+                query = sa.select(Institution.code, Institution.name)
+                names = dict(session.execute(query.where(Institution.code.in_(codes))).all())
+            report["as_of"] = as_of
+    return (
+        render_template(
+            "bans/rescreen.html",
+            as_of=as_of_text,
+            errors=errors,
+            report=report,
+            names=names,
+            roles=STAFF_ROLES,
+        ),
+        422 if errors else 200,
+    )
+
+
+# -- 回执核验 (inspectors) ------------------------------------------------------------
 
 # A receipt is about 300 characters; anything far longer is not one.
 MAX_RECEIPT_LENGTH = 4000

@@ -63,12 +63,14 @@ def list_institutions(
     *,
     district: str | None = None,
     only: Institution | None = None,
+    search: str | None = None,
     page: int | None = None,
     page_size: int | None = None,
 ) -> Page:
     """Institutions by district and code, with their classes. ``district`` in any
     spelling its ruleset knows, as rates match it (拱墅区 finds 杭州市拱墅区); ``only``
-    narrows the list to one institution (a director's own)."""
+    narrows the list to one institution (a director's own); ``search`` finds a part of
+    the name or of the code."""
     query = (
         sa.select(Institution)
         .options(selectinload(Institution.classes))
@@ -78,6 +80,14 @@ def list_institutions(
         query = query.where(Institution.district.in_(registered_spellings(session, district)))
     if only is not None:
         query = query.where(Institution.id == only.id)
+    if search and search.split():
+        words = " ".join(search.split())
+        query = query.where(
+            sa.or_(
+                Institution.name.contains(words, autoescape=True),
+                Institution.code.contains(words.upper(), autoescape=True),
+            )
+        )
     return page_of(session, query, page, page_size, scalars=True)
 
 

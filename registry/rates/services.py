@@ -250,3 +250,33 @@ def _why_none(relevant: list[Certificate], kinds: tuple[str, ...], day: date) ->
         "not_yet_valid": lambda c: f"issued on {c.issued_on}, after the date",
     }
     return "; ".join(f"{c.kind} {c.number}: {states[state_on(c, day)](c)}" for c in relevant)
+
+
+# The CSV of ``registry rates`` and of the rates page: institutions, then the districts'
+# roll-ups, one table; ``level`` tells which. Values as the JSON has them, empty for none.
+CSV_COLUMNS = (
+    "level",
+    "district",
+    "code",
+    "name",
+    "institutions",
+    "staff",
+    "certified",
+    "rate",
+    "target",
+    "meets_target",
+    "due",
+)
+
+
+def csv_rows(report: dict) -> list[dict]:
+    """The rows of the CSV of a report as ``RatesSchema`` dumps it."""
+    rows = []
+    parts = (("institution", report["institutions"]), ("district", report["districts"]))
+    for level, entries in parts:
+        for entry in entries:
+            row = {"level": level, "code": "", "name": "", "institutions": ""}
+            row |= {name: entry[name] for name in CSV_COLUMNS if name in entry}
+            row["due"] = entry.get("due")
+            rows.append({k: "" if v is None else v for k, v in row.items()})
+    return rows

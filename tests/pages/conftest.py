@@ -71,3 +71,14 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
         for v in result["violations"]
         if v["impact"] in impacts
     ]
+
+
+def sign_in(page, base: str, username: str, password: str) -> None:
+    """Sign in through the form, as a person does, and wait for the page it leads to
+    (reading the page before the navigation ends would read the sign-in page)."""
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "/login" not in page.url, page.locator("main").inner_text()

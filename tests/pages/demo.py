@@ -165,7 +165,6 @@ def _call(base: str, token: str, method: str, path: str, body: dict) -> dict:
 
 def sign_in(page, demo: Demo, role: str) -> None:
     """Sign in through the form, as a person does."""
-    page.goto(f"{demo.base}/login")
-    page.fill("#username", demo.users[role])
-    page.fill("#password", demo.password)
-    page.click("button[type=submit]")
+    from tests.pages.conftest import sign_in as sign_in_as
+
+    sign_in_as(page, demo.base, demo.users[role], demo.password)

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import CODES, id_number
 from tests.live import registry
-from tests.pages.conftest import axe_violations
+from tests.pages.conftest import axe_violations, sign_in
 
 ADMIN_PASSWORD = "admin password 2026"
 PASSWORD = "inspection password 1"
@@ -72,10 +72,7 @@ def seeded(instance, live_url):
 
 
 def _sign_in(page, url, username, password):
-    page.goto(f"{url}/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("button:has-text('登录')")
+    sign_in(page, url, username, password)
 
 
 def _no_violations(page):

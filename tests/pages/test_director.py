@@ -11,7 +11,7 @@ import pytest
 from registry import clock
 from registry.identity import gb11643_check_char
 from tests.live import registry
-from tests.pages.conftest import axe_violations
+from tests.pages.conftest import axe_violations, sign_in
 
 CODE = "91350100M000100Y43"
 PASSWORD = "correct horse battery"
@@ -68,10 +68,7 @@ def seeded(instance, live_url):
 
 
 def _sign_in(page, live_url):
-    page.goto(f"{live_url}/login")
-    page.fill("#username", "zhou.director")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, live_url, "zhou.director", PASSWORD)
 
 
 def test_a_director_lands_on_the_candidate_check_and_a_barred_one_is_refused(
