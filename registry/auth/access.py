@@ -11,6 +11,7 @@ from flask import g, request
 
 from registry.db import begin_writing, get_session
 from registry.errors import Forbidden, Unauthorized
+from registry.messages import _
 from registry.vocabulary import USER_ROLES
 
 from . import services
@@ -32,12 +33,9 @@ def current_user():
     """
     if "user" not in g:
         header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _space, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized(
-                "请以 'Authorization: Bearer <令牌>' 发送 API 令牌 "
-                "(send an API token as 'Authorization: Bearer <token>')"
-            )
+            raise Unauthorized(_("send an API token as 'Authorization: Bearer <token>'"))
         session = get_session()
         try:
             g.user, api_token = admit_token(session, token.strip())
@@ -85,11 +83,8 @@ def may_manage(actor, role: str) -> None:
     if actor.role == "bureau" and role in BUREAU_MANAGES:
         return
     if actor.role == "bureau":
-        raise Forbidden(
-            "卫健局用户只能管理机构负责人和人社局账号 "
-            "(a bureau user manages only director and hr accounts)"
-        )
-    raise Forbidden(f"{actor.role} 用户不能管理账号 (a {actor.role} user may not manage accounts)")
+        raise Forbidden(_("a bureau user manages only director and hr accounts"))
+    raise Forbidden(_("a {role} user may not manage accounts", role=actor.role))
 
 
 def require(*roles: str):
@@ -103,7 +98,7 @@ def require(*roles: str):
         def wrapper(*args, **kwargs):
             user = current_user()
             if user.role not in roles:
-                raise Forbidden(f"a {user.role} user may not do this")
+                raise Forbidden(_("a {role} user may not do this", role=user.role))
             return view(*args, **kwargs)
 
         # The OpenAPI document shows who may call the endpoint.
@@ -142,4 +137,4 @@ def check_institution(user, code: str) -> None:
     nothing, not even whether another code is registered.
     """
     if user.role == "director" and user.institution.code != code:
-        raise Forbidden("a director sees only the own institution")
+        raise Forbidden(_("a director sees only the own institution"))

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 
 from registry.db import get_session
 from registry.errors import Invalid, RateLimited, Unauthorized
+from registry.messages import _
 from registry.vocabulary import USER_ROLES
 
 from . import services
@@ -120,11 +121,11 @@ def change_password():
     form = request.form
     errors = {}
     if form.get("new_password", "") != form.get("repeat_password", ""):
-        errors["repeat_password"] = ["两次输入的新密码不一致 (the new passwords differ)"]
+        errors["repeat_password"] = [_("the new passwords differ")]
     session = get_session()
     try:
         if errors:
-            raise Invalid("密码未更改 (the password was not changed)", errors)
+            raise Invalid(_("the password was not changed"), errors)
         services.change_password(
             session, user, form.get("current_password", ""), form.get("new_password", "")
         )

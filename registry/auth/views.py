@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 
 from registry.db import get_session
 from registry.errors import Forbidden
+from registry.messages import _
 
 from . import services
 from .access import current_user, may_manage, require
@@ -77,7 +78,7 @@ def disable_user(user_id):
     """Disable an account: its sessions end and its tokens are revoked at once."""
     session, user = _managed(user_id)
     if user.id == current_user().id:
-        raise Forbidden("不能停用自己的账号 (you cannot disable your own account)")
+        raise Forbidden(_("you cannot disable your own account"))
     services.disable_user(session, current_user(), user)
     return user
 
@@ -127,7 +128,7 @@ def list_tokens(query, pagination_parameters):
     if user.role == "admin":
         owner = services.get_user(session, query["username"]) if query["username"] else None
     elif query["username"] not in (None, user.username):
-        raise Forbidden("只能查看自己的令牌 (you see only your own tokens)")
+        raise Forbidden(_("you see only your own tokens"))
     items, total = services.list_tokens(
         session,
         offset=pagination_parameters.first_item,
@@ -148,7 +149,7 @@ def create_token(data):
     owner = user
     if data["username"] not in (None, user.username):
         if user.role != "admin":
-            raise Forbidden("只能为自己申请令牌 (you issue tokens for yourself only)")
+            raise Forbidden(_("you issue tokens for yourself only"))
         owner = services.get_user(session, data["username"])
     token, row = services.issue_token(
         session, user, owner, label=data["label"], expires_in_days=data["expires_in_days"]
@@ -166,6 +167,6 @@ def revoke_token(token_id):
     token = services.get_token(session, token_id)
     if token.user_id != user.id and user.role != "admin":
         # Someone else's token is as good as none: its id tells nothing.
-        raise services.NotFound(f"没有这个令牌 (no token {token_id})")
+        raise services.NotFound(_("no token {token_id}", token_id=token_id))
     services.revoke_token(session, user, token)
     return token
