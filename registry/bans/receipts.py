@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from registry.crypto import current_keyring, verify_signature
+from registry.messages import _
 
 VERSION = "v1"
 
@@ -61,16 +62,18 @@ def verify(token: str, public_keys: dict[str, bytes]) -> Receipt:
     it; ``InvalidReceipt`` otherwise."""
     parts = token.strip().split(".")
     if len(parts) != 3 or parts[0] != VERSION:
-        raise InvalidReceipt("not a receipt token (expected v1.<payload>.<signature>)")
+        raise InvalidReceipt(_("not a receipt token (expected v1.<payload>.<signature>)"))
     try:
         payload = json.loads(_unb64(parts[1]))
         signature = _unb64(parts[2])
         receipt = Receipt(**payload)
     except (ValueError, TypeError) as exc:
-        raise InvalidReceipt("the receipt is malformed") from exc
+        raise InvalidReceipt(_("the receipt is malformed")) from exc
     key = public_keys.get(receipt.kid)
     if key is None:
-        raise InvalidReceipt(f"signed with key {receipt.kid!r}, which is not among the known keys")
+        raise InvalidReceipt(
+            _("signed with key {kid!r}, which is not among the known keys", kid=receipt.kid)
+        )
     if not verify_signature(key, f"{parts[0]}.{parts[1]}".encode("ascii"), signature):
-        raise InvalidReceipt("the signature does not match: the receipt was altered or forged")
+        raise InvalidReceipt(_("the signature does not match: the receipt was altered or forged"))
     return receipt
