@@ -144,7 +144,15 @@ def _show(verdict: dict) -> None:
     if advisories:
         answer += " " + _("{count} advisory not met", count=len(advisories))
     ruleset = verdict["ruleset"]
-    click.echo(f"{verdict['role']} on {verdict['as_of']}, {ruleset['name']} ({ruleset['id']}):")
+    click.echo(
+        _(
+            "{role} on {day}, {ruleset} ({id}):",
+            role=verdict["role"],
+            day=verdict["as_of"],
+            ruleset=ruleset["name"],
+            id=ruleset["id"],
+        )
+    )
     click.echo(f"  {answer}")
     for reason in verdict["reasons"]:
         mark = "✓" if reason["ok"] else "✗"

@@ -74,9 +74,11 @@ def draw(report: dict, path: Path, font: str | None = None) -> list[str]:
     chinese = font is not None or svg
     if not chinese:
         notes.append(
-            "no font with Chinese characters is installed (such as Noto Sans CJK SC, "
-            "Debian package fonts-noto-cjk): the chart is labelled with institution codes "
-            "and in English"
+            _(
+                "no font with Chinese characters is installed (such as Noto Sans CJK SC, "
+                "Debian package fonts-noto-cjk): the chart is labelled with institution codes "
+                "and in English"
+            )
         )
     rc = {
         "font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
