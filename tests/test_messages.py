@@ -70,13 +70,12 @@ LITERAL_MESSAGES_ALLOWED = {
     # Inside the key ring only: the rotation, the one place that meets it, says in the
     # catalogue what went wrong and what to do, with this as the reason.
     "DecryptionError": "the technical reason inside a catalogued rotation message",
-    # The rule files and the certificate catalogue are checked when the registry starts:
-    # their maintainers read these, with the file and the key they name.
-    "RulesetError": "a rule file's mistake, for the maintainers of the rule files",
+    # The certificate catalogue shipped inside the package is checked when the module is
+    # imported: its maintainers read these, with the key they name.
     "CatalogueError": "a catalogue file's mistake, for the maintainers of the catalogue",
 }
-# Schema checks of the rule files and the catalogue (``ValidationError`` and ``fail``)
-# read by the same maintainers.
+# The field-by-field schema checks of the rule files and of the catalogue
+# (``ValidationError``, ``fail``), read by whoever edits those files.
 FILES_FOR_MAINTAINERS = {"registry/eligibility/rulesets.py", "registry/credentials/catalogue.py"}
 # Messages with their own Chinese and English halves, built cell by cell for rolls of
 # millions of rows and for identity numbers (CellError(zh, en), InvalidIdentifier(zh, en),
