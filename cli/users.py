@@ -43,7 +43,14 @@ def create_user(username, role, institution_code, temporary, exists_ok):
     )
     with session_scope() as session:
         user = services.create_user(session, cli_actor(), data, temporary=temporary)
-        click.echo(_("created {role} user {username}", role=user.role, username=user.username))
+        click.echo(
+            _(
+                "created {role} user {username}",
+                role=user.role,
+                role_name=USER_ROLES.get(user.role, user.role),
+                username=user.username,
+            )
+        )
 
 
 @users.command("list")

@@ -84,7 +84,13 @@ def may_manage(actor, role: str) -> None:
         return
     if actor.role == "bureau":
         raise Forbidden(_("a bureau user manages only director and hr accounts"))
-    raise Forbidden(_("a {role} user may not manage accounts", role=actor.role))
+    raise Forbidden(
+        _(
+            "a {role} user may not manage accounts",
+            role=actor.role,
+            role_name=USER_ROLES.get(actor.role, actor.role),
+        )
+    )
 
 
 def require(*roles: str):
@@ -98,7 +104,13 @@ def require(*roles: str):
         def wrapper(*args, **kwargs):
             user = current_user()
             if user.role not in roles:
-                raise Forbidden(_("a {role} user may not do this", role=user.role))
+                raise Forbidden(
+                    _(
+                        "a {role} user may not do this",
+                        role=user.role,
+                        role_name=USER_ROLES.get(user.role, user.role),
+                    )
+                )
             return view(*args, **kwargs)
 
         # The OpenAPI document shows who may call the endpoint.

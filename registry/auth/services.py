@@ -15,6 +15,7 @@ from registry.crypto import current_keyring
 from registry.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
 from registry.institutions.services import get_institution
 from registry.messages import _
+from registry.vocabulary import USER_ROLES
 
 from .models import ANONYMOUS, ApiToken, SignInFailure, User, WebSession
 
@@ -92,7 +93,11 @@ def create_user(session: Session, actor, data: dict, *, temporary: bool = False)
             _("the user cannot be created"),
             {
                 "institution": [
-                    _("only a director is bound to an institution, not a {role} user", role=role)
+                    _(
+                        "only a director is bound to an institution, not a {role} user",
+                        role=role,
+                        role_name=USER_ROLES.get(role, role),
+                    )
                 ]
             },
         )
@@ -199,7 +204,11 @@ def set_role(session: Session, actor, user: User, role: str, code: str | None) -
             _("the role cannot be changed"),
             {
                 "institution": [
-                    _("only a director is bound to an institution, not a {role} user", role=role)
+                    _(
+                        "only a director is bound to an institution, not a {role} user",
+                        role=role,
+                        role_name=USER_ROLES.get(role, role),
+                    )
                 ]
             },
         )

@@ -19,7 +19,7 @@ from registry.messages import _
 from registry.paging import Page, page_of
 from registry.people.services import find_person, name_of, person_subject
 from registry.rates.services import institution_rate, registered_spellings
-from registry.vocabulary import CLASS_TYPES
+from registry.vocabulary import CLASS_TYPES, STAFF_ROLES
 
 from .models import Employment
 from .rules import Staffing, check_all
@@ -42,7 +42,16 @@ def hire(
     if given and role != "security_guard":
         raise Invalid(
             _("only a security_guard is dispatched"),
-            {f: [_("only for the role security_guard, not {role}", role=role)] for f in given},
+            {
+                f: [
+                    _(
+                        "only for the role security_guard, not {role}",
+                        role=role,
+                        role_name=STAFF_ROLES.get(role, role),
+                    )
+                ]
+                for f in given
+            },
         )
     person = find_person(session, identity)
     if person is not None:
@@ -59,6 +68,7 @@ def hire(
                 _(
                     "this person already holds the role {role} here (employment {employment})",
                     role=role,
+                    role_name=STAFF_ROLES.get(role, role),
                     employment=overlapping,
                 ),
                 id=overlapping,
