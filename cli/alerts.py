@@ -16,6 +16,7 @@ from registry import clock
 from registry.alerts import services
 from registry.alerts.schemas import AlertSchema
 from registry.institutions.services import get_institution
+from registry.messages import _
 from registry.vocabulary import ALERT_KINDS
 
 COLUMNS = ("id", "raised_at", "kind", "institution", "acknowledged_at", "message")
@@ -55,7 +56,7 @@ def list_(acknowledged, code, kind, page, page_size, format_):
     elif format_ == "csv":
         echo_csv(rows, COLUMNS)
     elif not rows:
-        click.echo("没有提醒（no alerts）")
+        click.echo(_("no alerts"))
     else:
         echo_table([{**r, "acknowledged_at": r["acknowledged_at"] or ""} for r in rows], COLUMNS)
     echo_page_footer(found)
@@ -67,7 +68,7 @@ def acknowledge(alert_id):
     """Acknowledge an alert (recorded with who and when)."""
     with session_scope() as session:
         alert = services.acknowledge(session, cli_actor(), alert_id)
-        click.echo(f"已确认提醒 {alert.id}（acknowledged alert {alert.id}）")
+        click.echo(_("acknowledged alert {alert}", alert=alert.id))
 
 
 @alerts.command("sweep")
@@ -79,9 +80,12 @@ def sweep(as_of):
     with session_scope() as session:
         raised = services.sweep_expiring(session, cli_actor(), day)
     click.echo(
-        f"{day}：新提醒 {len(raised)} 条，证书将在 {services.EXPIRING_WITHIN} 天内到期"
-        f"（{len(raised)} new alerts for certificates expiring within "
-        f"{services.EXPIRING_WITHIN} days）"
+        _(
+            "{day}: {count} new alerts for certificates expiring within {within} days",
+            day=day,
+            count=len(raised),
+            within=services.EXPIRING_WITHIN,
+        )
     )
 
 

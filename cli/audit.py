@@ -4,6 +4,7 @@ import click
 
 from cli.common import get_app, session_scope
 from registry.audit import Anchor, check_anchor, newest_anchor, verify_chain
+from registry.messages import _
 
 
 @click.group()
@@ -39,11 +40,15 @@ def verify(anchor_path):
         newest = newest_anchor(session, intact) if problem is None else None
     if problem is not None:
         raise click.ClickException(
-            f"audit chain broken at {problem} ({intact} events before it are intact)"
+            _(
+                "audit chain broken at {problem} ({intact} events before it are intact)",
+                problem=problem,
+                intact=intact,
+            )
         )
     if newest is not None:
         newest.write(anchor_path)
-    click.echo(f"audit chain intact: {intact} events")
+    click.echo(_("audit chain intact: {intact} events", intact=intact))
 
 
 COMMANDS = (audit,)

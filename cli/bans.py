@@ -22,6 +22,7 @@ from registry.bans import receipts, services
 from registry.bans.schemas import BanSchema, CheckRecordSchema, CheckRequestSchema, RevokeBanSchema
 from registry.crypto import current_keyring
 from registry.identity import ID_TYPES
+from registry.messages import _
 from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES
 
 # Exit status of a check that found a ban, for scripts (0 is clear).
@@ -33,7 +34,7 @@ id_type = click.option("--id-type", type=click.Choice(ID_TYPES), help="detected 
 
 def _identity(schema, **options):
     options = {k: v for k, v in options.items() if v is not None}
-    return load(schema, options, "the identity number is invalid")
+    return load(schema, options, _("the identity number is invalid"))
 
 
 @click.group()
@@ -69,11 +70,11 @@ def add(
         "until": until and until.isoformat(),
     }
     data = load(
-        BanSchema(), {k: v for k, v in data.items() if v is not None}, "the ban cannot be added"
+        BanSchema(), {k: v for k, v in data.items() if v is not None}, _("the ban cannot be added")
     )
     with session_scope() as session:
         ban, alerts = services.add_ban(session, cli_actor(), data)
-    click.echo(f"alerts raised for current employments: {len(alerts)}", err=True)
+    click.echo(_("alerts raised for current employments: {count}", count=len(alerts)), err=True)
     click.echo(ban.id)
 
 
@@ -106,7 +107,7 @@ def list_(status, page, page_size, format_):
     elif format_ == "csv":
         echo_csv(rows, BAN_COLUMNS)
     elif not rows:
-        click.echo("没有禁入记录（no bans）")
+        click.echo(_("no bans"))
     else:
         echo_table(
             [{k: "终身 for life" if v is None else v for k, v in r.items()} for r in rows],
@@ -120,12 +121,12 @@ def list_(status, page, page_size, format_):
 @click.option("--reason", required=True)
 def revoke(ban_id, reason):
     """Revoke a ban with a reason (the record stays)."""
-    data = load(RevokeBanSchema(), {"reason": reason}, "the ban cannot be revoked")
+    data = load(RevokeBanSchema(), {"reason": reason}, _("the ban cannot be revoked"))
     with session_scope() as session:
         ban = services.revoke_ban(
             session, cli_actor(), services.get_ban(session, ban_id), data["reason"]
         )
-        click.echo(f"revoked ban {ban.id}")
+        click.echo(_("revoked ban {ban}", ban=ban.id))
 
 
 @bans.command("check")
@@ -166,7 +167,7 @@ def for_person(id_number, id_type, format_):
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     if not rows:
-        click.echo("nobody has checked this number")
+        click.echo(_("nobody has checked this number"))
     for r in rows:
         who = r["institution"] or "-"
         click.echo(
@@ -185,14 +186,35 @@ def rescreen(as_of, format_):
     if format_ == "json":
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
-        click.echo(f"re-screened {report['employments']} employments in post on {report['as_of']}")
-        for hit in report["barred"]:
-            state = "new alert" if hit["new_alert"] else "alert already raised"
-            click.echo(
-                f"BARRED  institution {hit['institution']}  employment {hit['employment_id']}  "
-                f"{hit['role']}  ban {hit['ban_id']}  ({state} {hit['alert_id']})"
+        click.echo(
+            _(
+                "re-screened {count} employments in post on {day}",
+                count=report["employments"],
+                day=report["as_of"],
             )
-        click.echo(f"{len(report['barred'])} barred in post")
+        )
+        for hit in report["barred"]:
+            fields = {
+                "institution": hit["institution"],
+                "employment": hit["employment_id"],
+                "role": hit["role"],
+                "ban": hit["ban_id"],
+                "alert": hit["alert_id"],
+            }
+            if hit["new_alert"]:
+                line = _(
+                    "BARRED  institution {institution}  employment {employment}  {role}  "
+                    "ban {ban}  (new alert {alert})",
+                    **fields,
+                )
+            else:
+                line = _(
+                    "BARRED  institution {institution}  employment {employment}  {role}  "
+                    "ban {ban}  (alert already raised {alert})",
+                    **fields,
+                )
+            click.echo(line)
+        click.echo(_("{count} barred in post", count=len(report["barred"])))
     sys.exit(BARRED if report["barred"] else 0)
 
 
@@ -215,11 +237,19 @@ def verify(token, key_file):
     try:
         receipt = receipts.verify(token, keys)
     except receipts.InvalidReceipt as exc:
-        raise click.ClickException(f"invalid receipt: {exc}") from exc
+        raise click.ClickException(_("invalid receipt: {reason}", reason=exc)) from exc
     institution = receipt.institution or "-"
     click.echo(
-        f"valid receipt: check {receipt.check_id}, institution {institution}, "
-        f"{receipt.id_number}, {receipt.result}, {receipt.checked_at}, key {receipt.kid}"
+        _(
+            "valid receipt: check {check}, institution {institution}, {id_number}, {result}, "
+            "{checked_at}, key {kid}",
+            check=receipt.check_id,
+            institution=institution,
+            id_number=receipt.id_number,
+            result=receipt.result,
+            checked_at=receipt.checked_at,
+            kid=receipt.kid,
+        )
     )
 
 
@@ -232,7 +262,11 @@ def _public_keys(key_file: Path | None) -> dict[str, bytes]:
         return {k["kid"]: base64.b64decode(k["public_key"]) for k in document["keys"]}
     except (ValueError, KeyError, TypeError) as exc:
         raise click.ClickException(
-            f"{key_file}: not the JSON of GET /api/v1/keys/receipts ({exc})"
+            _(
+                "{file}: not the JSON of GET /api/v1/keys/receipts ({reason})",
+                file=key_file,
+                reason=exc,
+            )
         ) from exc
 
 

@@ -110,7 +110,7 @@ class DayType(click.ParamType):
         except CellError as exc:
             self.fail(f"{value!r}: {exc.message}", param, ctx)
         if day is None:
-            self.fail("日期不能为空（the date must not be empty）", param, ctx)
+            self.fail(_("the date must not be empty"), param, ctx)
         return day
 
 
@@ -190,7 +190,11 @@ def echo_page_footer(page: Page) -> None:
     if page.page is None:
         return
     click.echo(
-        f"第 {page.page}/{page.pages} 页，共 {page.total} 条"
-        f"（page {page.page} of {page.pages}, {page.total} in all）",
+        _(
+            "page {page} of {pages}, {total} in all",
+            page=page.page,
+            pages=page.pages,
+            total=page.total,
+        ),
         err=True,
     )

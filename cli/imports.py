@@ -16,6 +16,7 @@ from cli.common import (
 )
 from registry.imports import services
 from registry.imports.schemas import ImportBatchSchema
+from registry.messages import _
 from registry.vocabulary import IMPORT_STATUSES
 
 SHOWN_ERRORS = 20  # in the text format; --format json lists them all
@@ -101,7 +102,7 @@ def import_roll(ctx, file, dry_run, partial, format_, encoding, sheet):
                 workers=WORKERS,
             )
     except services.UnusableFile as exc:
-        click.echo(f"Error: {exc.message}", err=True)
+        click.echo(f"错误 Error: {exc.message}", err=True)
         ctx.exit(EXIT_UNUSABLE)
     finally:
         if progress is not None:
@@ -116,42 +117,78 @@ def import_roll(ctx, file, dry_run, partial, format_, encoding, sheet):
 
 def _print_text(summary: services.Summary, file: str) -> None:
     status = IMPORT_STATUSES[summary.status]
-    dry = "（试运行，未写入 dry run: nothing written）" if summary.dry_run else ""
-    click.echo(f"导入批次 {summary.batch_id}：{status}（{summary.status}）{dry}")
+    dry = " " + _("dry run: nothing written") if summary.dry_run else ""
     click.echo(
-        f"rows {summary.rows}  accepted {summary.accepted}  unchanged {summary.unchanged}  "
-        f"rejected {summary.rejected}"
+        _(
+            "import {batch}: {status}",
+            batch=summary.batch_id,
+            status=summary.status,
+            status_name=status,
+        )
+        + dry
     )
     click.echo(
-        f"新增证书 {summary.created}，更新 {summary.updated}，未变 {summary.unchanged}，"
-        f"拒绝 {summary.rejected} 行；新登记人员 {summary.people_created}"
-        f"（created {summary.created}, updated {summary.updated}, people created "
-        f"{summary.people_created}）"
+        _(
+            "rows {rows}  accepted {accepted}  unchanged {unchanged}  rejected {rejected}",
+            rows=summary.rows,
+            accepted=summary.accepted,
+            unchanged=summary.unchanged,
+            rejected=summary.rejected,
+        )
+    )
+    click.echo(
+        _(
+            "created {created}, updated {updated}, unchanged {unchanged}, rejected {rejected} "
+            "rows; people created {people}",
+            created=summary.created,
+            updated=summary.updated,
+            unchanged=summary.unchanged,
+            rejected=summary.rejected,
+            people=summary.people_created,
+        )
     )
     if summary.updated_fields:
         fields = "，".join(f"{f} {n}" for f, n in summary.updated_fields.items())
-        click.echo(f"  更新的字段（fields updated）：{fields}")
-    sheet = f"工作表“{summary.sheet}”，" if summary.sheet else ""
-    click.echo(f"{sheet}表头在第{summary.header_row}行（header in row {summary.header_row}）")
+        click.echo("  " + _("fields updated: {fields}", fields=fields))
+    if summary.sheet:
+        click.echo(
+            _(
+                "sheet {sheet!r}, header in row {row}",
+                sheet=summary.sheet,
+                row=summary.header_row,
+            )
+        )
+    else:
+        click.echo(_("header in row {row}", row=summary.header_row))
     if summary.ignored_columns:
         ignored = "、".join(summary.ignored_columns)
-        click.echo(f"未使用的列（columns ignored）：{ignored}")
+        click.echo(_("columns ignored: {columns}", columns=ignored))
     if summary.skipped:
         rows = "、".join(map(str, summary.skipped_rows))
-        more = "等" if summary.skipped > len(summary.skipped_rows) else ""
+        more = "…" if summary.skipped > len(summary.skipped_rows) else ""
         click.echo(
-            f"跳过 {summary.skipped} 行非数据行（合计、签名、日期等）：第{rows}{more}行"
-            f"（{summary.skipped} rows skipped as no data）"
+            _(
+                "{count} rows skipped as no data (totals, signatures, dates): rows {rows}{more}",
+                count=summary.skipped,
+                rows=rows,
+                more=more,
+            )
         )
     for error in summary.errors:
         where = error["header"] or error["column"] or ""
         where = f" {where}" if where else ""
+        # The label of a bilingual message of the roll's own, as the roll's report reads.
         click.echo(f"  第{error['row']}行{where}: {error['message']}")
     if summary.errors_total > len(summary.errors):
         click.echo(
-            f"… {summary.errors_total} errors in all; list them with "
-            f"`registry import-roll {file} --dry-run --format json` or download "
-            f"/api/v1/imports/{summary.batch_id}/errors.csv"
+            _(
+                "… {count} errors in all; list them with "
+                "`registry import-roll {file} --dry-run --format json` or download "
+                "/api/v1/imports/{batch}/errors.csv",
+                count=summary.errors_total,
+                file=file,
+                batch=summary.batch_id,
+            )
         )
 
 
@@ -187,7 +224,7 @@ def list_(status, page, page_size, format_):
     elif format_ == "csv":
         echo_csv(rows, LIST_COLUMNS)
     elif not rows:
-        click.echo("没有导入记录（no imports）")
+        click.echo(_("no imports"))
     else:
         shown = [{**r, "status": f"{r['status_name']} {r['status']}"} for r in rows]
         echo_table(shown, LIST_COLUMNS)

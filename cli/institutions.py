@@ -14,6 +14,7 @@ from cli.common import (
 )
 from registry.institutions import services
 from registry.institutions.schemas import InstitutionSchema
+from registry.messages import _
 
 
 @click.group()
@@ -29,10 +30,17 @@ def institutions():
 def add(code, name, district, meals_on_site):
     """Register an institution."""
     data = {"code": code, "name": name, "district": district, "meals_on_site": meals_on_site}
-    data = load(InstitutionSchema(), data, "the institution cannot be added")
+    data = load(InstitutionSchema(), data, _("the institution cannot be added"))
     with session_scope() as session:
         institution = services.create_institution(session, cli_actor(), data)
-        click.echo(f"added {institution.code} {institution.name} ({institution.district})")
+        click.echo(
+            _(
+                "added {code} {name} ({district})",
+                code=institution.code,
+                name=institution.name,
+                district=institution.district,
+            )
+        )
 
 
 COLUMNS = ("code", "district", "name", "ruleset", "meals_on_site", "children")
@@ -56,7 +64,7 @@ def list_(district, page, page_size, format_):
     elif format_ == "csv":
         echo_csv(rows, COLUMNS)
     elif not rows:
-        click.echo("没有机构（no institutions）")
+        click.echo(_("no institutions"))
     else:
         echo_table(rows, COLUMNS)
     echo_page_footer(found)

@@ -6,6 +6,7 @@ import click
 from cli.common import cli_actor, get_app, session_scope
 from registry import crypto
 from registry.keys import services
+from registry.messages import _
 
 # Passes over the tables before giving up on rows that servers still write under old keys.
 PASSES = 3
@@ -50,16 +51,24 @@ def rotate(batch_size, grace, keys_only):
         keyring = crypto.Keyring.load(keys_dir)
         targets = services.Targets.of(keyring)
         if made:
-            click.echo("new keys: " + ", ".join(f"{p} {kid}" for p, kid in made.items()))
+            click.echo(
+                _("new keys: {keys}", keys=", ".join(f"{p} {kid}" for p, kid in made.items()))
+            )
         else:
             click.echo(
-                f"continuing a rotation to blind_index {targets.blind_kid}, "
-                f"encryption {targets.encryption_kid}"
+                _(
+                    "continuing a rotation to blind_index {blind}, encryption {encryption}",
+                    blind=targets.blind_kid,
+                    encryption=targets.encryption_kid,
+                )
             )
         if keys_only:
             click.echo(
-                f"copy {keys_dir}/blind_index and {keys_dir}/encryption to every server "
-                "that has a keys folder of its own, then run `registry keys rotate` again"
+                _(
+                    "copy {keys}/blind_index and {keys}/encryption to every server that has a "
+                    "keys folder of its own, then run `registry keys rotate` again",
+                    keys=keys_dir,
+                )
             )
             return
         _wait_for_servers(targets, grace)
@@ -69,7 +78,7 @@ def rotate(batch_size, grace, keys_only):
             blind_index=targets.blind_kid,
             encryption=targets.encryption_kid,
             retired={
-                purpose: [kid for p, kid, _ in retired if p == purpose]
+                purpose: [kid for p, kid, _path in retired if p == purpose]
                 for purpose in services.PURPOSES
             },
         )
@@ -87,7 +96,9 @@ def _wait_for_servers(targets: services.Targets, grace: float) -> None:
     )
     wait = newest.timestamp() + grace - datetime.now(UTC).timestamp()
     if wait > 0:
-        click.echo(f"waiting {wait:.0f} s for running servers to load the new keys", err=True)
+        click.echo(
+            _("waiting {wait:.0f} s for running servers to load the new keys", wait=wait), err=True
+        )
         time.sleep(wait)
 
 
@@ -97,13 +108,20 @@ def _rekey(keyring: crypto.Keyring, batch_size: int) -> dict:
         checks_before = sum(services.checks_under_old_keys(session, keyring).values())
         session.rollback()
         shown = time.monotonic()
-        for _ in range(PASSES):
+        for _pass in range(PASSES):
             for batch in services.rekey(session, keyring, batch_size):
                 session.commit()  # one transaction a batch: servers write in between
                 rows[batch.table] += batch.rows
                 if time.monotonic() - shown >= PROGRESS_EVERY:
                     shown = time.monotonic()
-                    click.echo(f"re-keyed {batch.table}: {rows[batch.table]} rows …", err=True)
+                    click.echo(
+                        _(
+                            "re-keyed {table}: {rows} rows …",
+                            table=batch.table,
+                            rows=rows[batch.table],
+                        ),
+                        err=True,
+                    )
             left = services.pending(session, keyring)
             session.rollback()
             if not any(left.values()):
@@ -111,8 +129,11 @@ def _rekey(keyring: crypto.Keyring, batch_size: int) -> dict:
         else:
             counts = ", ".join(f"{n} {table}" for table, n in left.items() if n)
             raise services.RotationError(
-                f"rows are still being written under the old keys ({counts}); a server has "
-                "not loaded the new keys. Nothing was retired: fix that, then run again"
+                _(
+                    "rows are still being written under the old keys ({counts}); a server has "
+                    "not loaded the new keys. Nothing was retired: fix that, then run again",
+                    counts=counts,
+                )
             )
         checks_left = services.checks_under_old_keys(session, keyring)
         session.rollback()
@@ -122,26 +143,36 @@ def _rekey(keyring: crypto.Keyring, batch_size: int) -> dict:
 
 def _report(summary: dict, retired: list, keys_dir) -> None:
     for table, n in summary["rows"].items():
-        click.echo(f"re-keyed {table}: {n} rows")
+        click.echo(_("re-keyed {table}: {rows} rows", table=table, rows=n))
     left = summary["checks_not_rekeyed"]
     if left:
         click.echo(
-            f"checks not re-keyed: {sum(left.values())} (nobody registered or banned has "
-            f"their number): they stay under key {', '.join(left)} and are no longer found "
-            "by number"
+            _(
+                "checks not re-keyed: {count} (nobody registered or banned has their number): "
+                "they stay under key {keys} and are no longer found by number",
+                count=sum(left.values()),
+                keys=", ".join(left),
+            )
         )
     else:
-        click.echo("checks not re-keyed: 0")
+        click.echo(_("checks not re-keyed: 0"))
     for purpose, kid, path in retired:
-        click.echo(f"retired {purpose} key {kid} to {path}")
+        click.echo(_("retired {purpose} key {kid} to {path}", purpose=purpose, kid=kid, path=path))
     click.echo(
-        f"active keys: blind_index {summary['blind_index']}, encryption {summary['encryption']}"
+        _(
+            "active keys: blind_index {blind}, encryption {encryption}",
+            blind=summary["blind_index"],
+            encryption=summary["encryption"],
+        )
     )
     click.echo(
-        f"back up the new keys now: {keys_dir / 'blind_index' / summary['blind_index']}.key and "
-        f"{keys_dir / 'encryption' / summary['encryption']}.key; without them the database "
-        "cannot be read. Keep the retired keys as secret as ever: backups made before today "
-        "need them."
+        _(
+            "back up the new keys now: {blind}.key and {encryption}.key; without them the "
+            "database cannot be read. Keep the retired keys as secret as ever: backups made "
+            "before today need them.",
+            blind=keys_dir / "blind_index" / summary["blind_index"],
+            encryption=keys_dir / "encryption" / summary["encryption"],
+        )
     )
 
 

@@ -6,6 +6,7 @@ import click
 from cli.common import cli_actor, echo_table, load, session_scope
 from registry.errors import Invalid, NotFound
 from registry.identity import ID_TYPES
+from registry.messages import _
 from registry.people import services
 from registry.people.schemas import (
     CorrectionSchema,
@@ -27,16 +28,16 @@ def _person(session, person_id, id_number, id_type):
     """The person named by ``--id`` or by ``--id-number`` (``-``: from stdin, so that the
     number never shows in a process list)."""
     if (person_id is None) == (id_number is None):
-        raise click.UsageError("give either --id or --id-number")
+        raise click.UsageError(_("give either --id or --id-number"))
     if person_id is not None:
         return services.get_person(session, person_id)
     if id_number == "-":
         id_number = sys.stdin.readline().strip()
     options = {"id_number": id_number} | ({"id_type": id_type} if id_type else {})
-    identity = load(LookupSchema(), options, "证件号码无效（the identity number is invalid）")
+    identity = load(LookupSchema(), options, _("the identity number is invalid"))
     person = services.find_person(session, identity["identity"])
     if person is None:
-        raise NotFound("没有登记此证件号码的人员（no person with this identity number）")
+        raise NotFound(_("no person with this identity number is registered"))
     return person
 
 
@@ -70,18 +71,22 @@ def correct(person_id, id_number, id_type, reason, name, education, major, no_ma
             data["experience"] = json.loads(more["experience_json"])
         except ValueError as exc:
             raise Invalid(
-                "更正未执行（the correction was not made）",
-                {"experience": [f"不是 JSON（not JSON: {exc}）"]},
+                _("the correction was not made"),
+                {"experience": [_("not JSON: {reason}", reason=exc)]},
             ) from exc
     if more["remove_experience"]:
         data["remove_experience"] = list(more["remove_experience"])
-    data = load(CorrectionSchema(), data, "更正未执行（the correction was not made）")
+    data = load(CorrectionSchema(), data, _("the correction was not made"))
     with session_scope() as session:
         person = _person(session, person_id, id_number, id_type)
         entry = services.correct_person(session, cli_actor(), person, data)
     click.echo(
-        f"已更正人员 {person.id}：{'、'.join(sorted(entry.changes))}"
-        f"（corrected person {person.id}; history entry {entry.id}）"
+        _(
+            "corrected person {person}: {fields}; history entry {entry}",
+            person=person.id,
+            fields="、".join(sorted(entry.changes)),
+            entry=entry.id,
+        )
     )
 
 
@@ -108,7 +113,7 @@ def merge(source_id, target_id, reason, names_differ):
     data = load(
         MergeSchema(),
         {"into": target_id, "reason": reason, "names_differ": names_differ},
-        "合并未执行（the merge was not made）",
+        _("the merge was not made"),
     )
     with session_scope() as session:
         source = services.get_person(session, source_id)
@@ -118,9 +123,16 @@ def merge(source_id, target_id, reason, names_differ):
         )
     c = entry.changes
     click.echo(
-        f"已将人员 {source_id} 并入人员 {target_id}：证书 {len(c['certificates'])}、任职 "
-        f"{len(c['employments'])}、核查 {c['checks']}、经历 {len(c['experience'])}"
-        f"（merged person {source_id} into person {target_id}）"
+        _(
+            "merged person {source} into person {target}: certificates {certificates}, "
+            "employments {employments}, checks {checks}, experience {experience}",
+            source=source_id,
+            target=target_id,
+            certificates=len(c["certificates"]),
+            employments=len(c["employments"]),
+            checks=c["checks"],
+            experience=len(c["experience"]),
+        )
     )
 
 
@@ -129,7 +141,7 @@ def merge(source_id, target_id, reason, names_differ):
 @click.option("--format", "format_", type=click.Choice(["table", "json"]), default="table")
 def search(name, format_):
     """People with exactly this name, with masked identity numbers."""
-    data = load(NameSearchSchema(), {"name": name}, "姓名无效（the name is invalid）")
+    data = load(NameSearchSchema(), {"name": name}, _("the name is invalid"))
     with session_scope() as session:
         found = SearchResultSchema().dump(
             services.search_by_name(session, cli_actor(), data["name"])
@@ -138,17 +150,14 @@ def search(name, format_):
         click.echo(json.dumps(found, ensure_ascii=False, indent=2))
         return
     if not found["people"]:
-        click.echo("没有此姓名的人员（nobody registered has this name）")
+        click.echo(_("nobody registered has this name"))
         return
     echo_table(
         [{**p, "education": p["education"] or "-"} for p in found["people"]],
         ("id", "name", "id_number_masked", "education"),
     )
     if found["more"]:
-        click.echo(
-            f"只列出前 {services.SEARCH_LIMIT} 人"
-            f"（only the first {services.SEARCH_LIMIT} are listed）"
-        )
+        click.echo(_("only the first {limit} are listed", limit=services.SEARCH_LIMIT))
 
 
 @people.command("history")
@@ -164,7 +173,7 @@ def history(person_id, format_):
         click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
         return
     if not entries:
-        click.echo("没有更正或合并记录（no corrections or merges）")
+        click.echo(_("no corrections or merges"))
     for e in entries:
         click.echo(
             f"{e['changed_at']}  {e['action']}  person {e['person_id']}  "
@@ -186,7 +195,7 @@ def reindex_names(batch_size):
         while filled := services.fill_name_indexes(session, batch_size):
             session.commit()  # one transaction a batch, as key rotation does
             total += filled
-    click.echo(f"已为 {total} 人建立姓名索引（indexed the names of {total} people）")
+    click.echo(_("indexed the names of {count} people", count=total))
 
 
 COMMANDS = (people,)

@@ -8,6 +8,7 @@ from cli.common import DAY, echo_csv, echo_table, session_scope, table_csv_or_js
 from registry import clock
 from registry.errors import RegistryError
 from registry.institutions.services import get_institution
+from registry.messages import _
 from registry.rates import services
 from registry.rates.schemas import ExplanationSchema, RatesSchema
 
@@ -114,11 +115,14 @@ def rates(as_of, district, below_target, format_, chart_path, code):
 
         if chart_path.suffix.lower() not in chart.FORMATS:
             raise click.BadParameter(
-                f"{chart_path.name!r}: the chart is written as .png or .svg", param_hint="--chart"
+                _("{name!r}: the chart is written as .png or .svg", name=chart_path.name),
+                param_hint="--chart",
             )
     if code is not None:
         if district or below_target or chart_path:
-            raise click.UsageError("--explain shows one institution: leave out the other choices")
+            raise click.UsageError(
+                _("--explain shows one institution: leave out the other choices")
+            )
         return _explain(code, day, format_)
     with session_scope() as session:
         try:
@@ -136,20 +140,23 @@ def rates(as_of, district, below_target, format_, chart_path, code):
             raise click.BadParameter(str(exc), param_hint="--chart") from exc
         except OSError as exc:  # no such folder, no room, not allowed
             raise click.BadParameter(
-                f"cannot write {chart_path}: {exc.strerror}", param_hint="--chart"
+                _("cannot write {path}: {reason}", path=chart_path, reason=exc.strerror),
+                param_hint="--chart",
             ) from exc
         for note in notes:
-            click.echo(f"note: {note}", err=True)
+            click.echo(_("note: {note}", note=note), err=True)
     if format_ == "json":
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     elif format_ == "csv":
         echo_csv(services.csv_rows(report), services.CSV_COLUMNS)
     elif not report["institutions"] and not report["districts"]:
         click.echo(
-            "no institution is below a target that is due" if below_target else "no institution"
+            _("no institution is below a target that is due")
+            if below_target
+            else _("no institution")
         )
     else:
-        click.echo(f"持证率 certification rates on {day}")
+        click.echo(_("certification rates on {day}", day=day))
         echo_table(_rows(report, for_terminal=True), COLUMNS)
 
 
@@ -180,10 +187,24 @@ def _explain(code: str, day: date, format_: str) -> None:
         echo_csv(rows, EXPLAIN_COLUMNS)
         return
     e = explanation
-    click.echo(f"{e['name']} ({e['institution']}, {e['district']}) on {e['as_of']}:")
     click.echo(
-        f"{e['certified']} of {e['staff']} staff certified, rate {_percent(e['rate']) or 'none'}, "
-        f"target {_percent(e['target']) or 'none'}" + ("" if "due_on" not in e else f" ({_due(e)})")
+        _(
+            "{name} ({code}, {district}) on {day}:",
+            name=e["name"],
+            code=e["institution"],
+            district=e["district"],
+            day=e["as_of"],
+        )
+    )
+    click.echo(
+        _(
+            "{certified} of {staff} staff certified, rate {rate}, target {target}",
+            certified=e["certified"],
+            staff=e["staff"],
+            rate=_percent(e["rate"]) or "none",
+            target=_percent(e["target"]) or "none",
+        )
+        + ("" if "due_on" not in e else f" ({_due(e)})")
     )
     if rows:
         echo_table(rows, EXPLAIN_COLUMNS)

@@ -12,6 +12,7 @@ from registry.eligibility.schemas import EligibilityQuerySchema, VerdictSchema, 
 from registry.eligibility.services import rules_table, with_rules_table
 from registry.identity import ID_TYPES
 from registry.institutions.services import get_institution
+from registry.messages import _
 from registry.vocabulary import STAFF_ROLES
 
 
@@ -44,16 +45,17 @@ def rules(district, format_, readme):
             raise click.BadParameter(f"{readme}: {exc}", param_hint="--write-readme") from exc
         if updated != text:
             readme.write_text(updated, encoding="utf-8")
-        click.echo(f"{readme}: rule table {'written' if updated != text else 'unchanged'}")
+        if updated != text:
+            click.echo(_("{readme}: rule table written", readme=readme))
+        else:
+            click.echo(_("{readme}: rule table unchanged", readme=readme))
         return
     if format_ == "markdown":
         click.echo(rules_table(rulesets))
         return
     ruleset = rulesets.for_district(district) if district else rulesets.baseline
     if district and ruleset is rulesets.baseline:
-        click.echo(
-            f"{district}：无地方规则，适用全国基线（no overlay names it: the baseline）", err=True
-        )
+        click.echo(_("{district}: no overlay names it: the baseline", district=district), err=True)
     listed = [
         {
             "role": r.role,
@@ -115,7 +117,7 @@ def eligibility(id_number, id_type, role, code, as_of, dispatch_company, dispatc
     data = load(
         EligibilityQuerySchema(),
         {k: v for k, v in options.items() if v is not None},
-        "the question is invalid",
+        _("the question is invalid"),
     )
     with session_scope() as session:
         institution = get_institution(session, code) if code else None
@@ -138,11 +140,19 @@ def eligibility(id_number, id_type, role, code, as_of, dispatch_company, dispatc
 
 def _show(verdict: dict) -> None:
     advisories = [r for r in verdict["reasons"] if r["severity"] == "advisory" and not r["ok"]]
-    answer = "可以任职 eligible" if verdict["eligible"] else "不符合任职条件 not eligible"
+    answer = _("eligible") if verdict["eligible"] else _("not eligible")
     if advisories:
-        answer += f"（{len(advisories)} 项建议未满足 advisory not met）"
+        answer += " " + _("{count} advisory not met", count=len(advisories))
     ruleset = verdict["ruleset"]
-    click.echo(f"{verdict['role']} on {verdict['as_of']}, {ruleset['name']} ({ruleset['id']}):")
+    click.echo(
+        _(
+            "{role} on {day}, {ruleset} ({id}):",
+            role=verdict["role"],
+            day=verdict["as_of"],
+            ruleset=ruleset["name"],
+            id=ruleset["id"],
+        )
+    )
     click.echo(f"  {answer}")
     for reason in verdict["reasons"]:
         mark = "✓" if reason["ok"] else "✗"

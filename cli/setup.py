@@ -4,6 +4,7 @@ from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
 from registry.db import command_transaction, make_engine
 from registry.imports.jobs import fail_interrupted
+from registry.messages import _
 
 
 @click.command()
@@ -18,8 +19,11 @@ def init():
     missing = crypto.missing_purposes(settings.keys_dir)
     if missing and settings.production:
         raise ConfigError(
-            f"no {', '.join(missing)} key in {settings.keys_dir}; production never generates keys: "
-            "install them there"
+            _(
+                "no {keys} key in {folder}; production never generates keys: install them there",
+                keys=", ".join(missing),
+                folder=settings.keys_dir,
+            )
         )
     lost = set(missing) & {"blind_index", "encryption"}
     revision = _current_revision(settings.database_url) if lost else None
@@ -27,18 +31,30 @@ def init():
         # New keys for a database written with others would leave every stored number
         # unreadable and every ban unmatchable: barred people would check clear.
         raise ConfigError(
-            f"the database (at migration {revision}) was written with {', '.join(sorted(lost))} "
-            f"keys that are not in {settings.keys_dir}; restore them from the backup "
-            "instead of generating new ones"
+            _(
+                "the database (at migration {revision}) was written with {keys} keys that are "
+                "not in {folder}; restore them from the backup instead of generating new ones",
+                revision=revision,
+                keys=", ".join(sorted(lost)),
+                folder=settings.keys_dir,
+            )
         )
     for purpose in crypto.generate_missing_keys(settings.keys_dir):
-        click.echo(f"created {purpose} key in {settings.keys_dir / purpose}")
+        click.echo(
+            _(
+                "created {purpose} key in {folder}",
+                purpose=purpose,
+                folder=settings.keys_dir / purpose,
+            )
+        )
     app = create_app(settings)  # the same checks as serving: keys readable, settings sound
     command.upgrade(alembic_config(settings.database_url), "head")
-    click.echo(f"database is at the latest migration: {_safe_url(settings.database_url)}")
+    click.echo(
+        _("database is at the latest migration: {url}", url=_safe_url(settings.database_url))
+    )
     indexed = _index_names(app)
     if indexed:
-        click.echo(f"已为 {indexed} 人建立姓名索引（indexed the names of {indexed} people）")
+        click.echo(_("indexed the names of {count} people", count=indexed))
 
 
 def _index_names(app) -> int:
@@ -96,8 +112,10 @@ def serve(host, port, workers):
     scheme = "https" if settings.https else "http"
     shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host == "0.0.0.0" else host)  # noqa: S104
     click.echo(
-        f"在浏览器打开 {scheme}://{shown}:{port}/login 登录 "
-        f"(sign in in a browser there); API: {scheme}://{shown}:{port}/api/v1/",
+        _(
+            "sign in in a browser at {base}/login; API: {base}/api/v1/",
+            base=f"{scheme}://{shown}:{port}",
+        ),
         err=True,
     )
 

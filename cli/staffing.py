@@ -5,6 +5,7 @@ import click
 from cli.common import DAY, echo_csv, echo_table, load, session_scope, table_csv_or_json
 from registry import clock
 from registry.institutions.services import get_institution
+from registry.messages import _
 from registry.staffing import services
 from registry.staffing.schemas import ExpiringQuerySchema, ExpiringSchema
 
@@ -43,7 +44,7 @@ def expiring(within, as_of, district, code, format_):
     """Certificates of staff in post that have already expired, then those that expire
     within --within days, soonest first, across institutions. In CSV and JSON,
     ``state`` says which (expired, expiring), with ``days_expired`` or ``days_left``."""
-    query = load(ExpiringQuerySchema(), {"within": within}, "the options are invalid")
+    query = load(ExpiringQuerySchema(), {"within": within}, _("the options are invalid"))
     day = as_of or clock.today()
     with session_scope() as session:
         institution = get_institution(session, code) if code else None
@@ -65,21 +66,26 @@ def expiring(within, as_of, district, code, format_):
     expired = [r for r in flat if r["state"] == "expired"]
     soon = [r for r in flat if r["state"] == "expiring"]
     if expired:
-        click.echo(f"已过期 {len(expired)} 张（{len(expired)} expired; days: since the expiry）")
+        click.echo(_("{count} expired; days: since the expiry", count=len(expired)))
         echo_table(expired, TABLE_COLUMNS)
     else:
-        click.echo("没有已过期的证书（no certificate of staff in post has expired）")
+        click.echo(_("no certificate of staff in post has expired"))
     click.echo()
     if soon:
         click.echo(
-            f"{query['within']} 天内到期 {len(soon)} 张"
-            f"（{len(soon)} expire within {query['within']} days; days: until the expiry）"
+            _(
+                "{count} expire within {within} days; days: until the expiry",
+                count=len(soon),
+                within=query["within"],
+            )
         )
         echo_table(soon, TABLE_COLUMNS)
     else:
         click.echo(
-            f"{query['within']} 天内没有到期的证书"
-            f"（no certificate of staff in post expires within {query['within']} days）"
+            _(
+                "no certificate of staff in post expires within {within} days",
+                within=query["within"],
+            )
         )
 
 

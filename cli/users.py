@@ -5,6 +5,7 @@ import click
 from cli.common import cli_actor, echo_table, load, read_secret, session_scope
 from registry.auth import services
 from registry.auth.schemas import NewUserSchema, PasswordResetSchema
+from registry.messages import _
 from registry.vocabulary import USER_ROLES
 
 
@@ -32,17 +33,24 @@ def create_user(username, role, institution_code, temporary, exists_ok):
     if exists_ok:
         with session_scope() as session:
             if services.find_user(session, username) is not None:
-                click.echo(
-                    f"用户 {username} 已存在，未更改 (user {username} exists, left unchanged)"
-                )
+                click.echo(_("user {username} exists, left unchanged", username=username))
                 return
     data = {"username": username, "role": role, "institution": institution_code}
     data = load(
-        NewUserSchema(), {**data, "password": read_secret("Password")}, "the user cannot be created"
+        NewUserSchema(),
+        {**data, "password": read_secret("Password")},
+        _("the user cannot be created"),
     )
     with session_scope() as session:
         user = services.create_user(session, cli_actor(), data, temporary=temporary)
-        click.echo(f"created {user.role} user {user.username}")
+        click.echo(
+            _(
+                "created {role} user {username}",
+                role=user.role,
+                role_name=USER_ROLES.get(user.role, user.role),
+                username=user.username,
+            )
+        )
 
 
 @users.command("list")
@@ -51,7 +59,7 @@ def create_user(username, role, institution_code, temporary, exists_ok):
 def list_users(role, format_):
     """Every user, by username."""
     with session_scope() as session:
-        found, _ = services.list_users(session, offset=0, limit=1_000_000, role=role)
+        found, _total = services.list_users(session, offset=0, limit=1_000_000, role=role)
         rows = [
             {
                 "username": u.username,
@@ -67,7 +75,7 @@ def list_users(role, format_):
     elif rows:
         echo_table(rows, ("username", "role", "institution", "active", "must_change_password"))
     else:
-        click.echo("没有用户 (no users)")
+        click.echo(_("no users"))
 
 
 @users.command("disable")
@@ -76,7 +84,7 @@ def disable_user(username):
     """Disable a user: its web sessions end and its API tokens are revoked at once."""
     with session_scope() as session:
         services.disable_user(session, cli_actor(), services.get_user(session, username))
-    click.echo(f"已停用 {username}，其登录和令牌已失效 (disabled; sessions and tokens ended)")
+    click.echo(_("{username} disabled; sessions and tokens ended", username=username))
 
 
 @users.command("enable")
@@ -85,7 +93,7 @@ def enable_user(username):
     """Let a disabled user in again (its old tokens stay revoked)."""
     with session_scope() as session:
         services.enable_user(session, cli_actor(), services.get_user(session, username))
-    click.echo(f"已启用 {username} (enabled)")
+    click.echo(_("{username} enabled", username=username))
 
 
 @users.command("set-role")
@@ -100,7 +108,14 @@ def set_role(username, role, institution_code):
     with session_scope() as session:
         user = services.get_user(session, username)
         services.set_role(session, cli_actor(), user, role, code)
-    click.echo(f"{username} 的角色现为 {USER_ROLES[role]} (role is now {role})")
+    click.echo(
+        _(
+            "the role of {username} is now {role}",
+            username=username,
+            role=role,
+            role_name=USER_ROLES[role],
+        )
+    )
 
 
 @users.command("reset-password")
@@ -111,14 +126,16 @@ def reset_password(username):
     data = load(
         PasswordResetSchema(),
         {"password": read_secret("New password")},
-        "密码未重置 (the password was not reset)",
+        _("the password was not reset"),
     )
     with session_scope() as session:
         user = services.get_user(session, username)
         services.reset_password(session, cli_actor(), user, data["password"])
     click.echo(
-        f"已重置 {username} 的密码，下次登录须设置新密码 "
-        "(password reset; a new one must be chosen at the next sign-in)"
+        _(
+            "password of {username} reset; a new one must be chosen at the next sign-in",
+            username=username,
+        )
     )
 
 
@@ -144,7 +161,12 @@ def create_token(username, label, expires_in_days):
         )
         expires = f"{row.expires_at:%Y-%m-%d}"
     click.echo(
-        f"API token {row.id} for {username}, valid until {expires} (shown once; keep it secret):",
+        _(
+            "API token {token} for {username}, valid until {expires} (shown once; keep it secret):",
+            token=row.id,
+            username=username,
+            expires=expires,
+        ),
         err=True,
     )
     click.echo(token)
@@ -156,7 +178,7 @@ def list_tokens(username):
     """Tokens, newest first: id, user, label, state, dates. Never the tokens themselves."""
     with session_scope() as session:
         owner = services.get_user(session, username) if username else None
-        found, _ = services.list_tokens(session, offset=0, limit=1_000_000, user=owner)
+        found, _total = services.list_tokens(session, offset=0, limit=1_000_000, user=owner)
         rows = [
             {
                 "id": t.id,
@@ -172,7 +194,7 @@ def list_tokens(username):
     if rows:
         echo_table(rows, ("id", "username", "label", "state", "created", "expires", "last_used"))
     else:
-        click.echo("没有令牌 (no tokens)")
+        click.echo(_("no tokens"))
 
 
 @tokens.command("revoke")
@@ -183,7 +205,7 @@ def revoke_token(token_id):
         token = services.get_token(session, token_id)
         services.revoke_token(session, cli_actor(), token)
         at = token.revoked_at
-    click.echo(f"令牌 {token_id} 已撤销 (token revoked) {at:%Y-%m-%d %H:%M} UTC")
+    click.echo(_("token {token} revoked {at:%Y-%m-%d %H:%M} UTC", token=token_id, at=at))
 
 
 COMMANDS = (users, tokens)

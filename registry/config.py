@@ -8,11 +8,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.messages import _
+
 ENVIRONMENTS = ("development", "production")
-DEFAULT_BAN_CONTACT = (
-    "请联系机构所在地县级卫生健康行政部门核实（contact the county health bureau "
-    "where the institution is registered）"
-)
+DEFAULT_BAN_CONTACT = _("contact the county health bureau where the institution is registered")
 
 
 class ConfigError(RuntimeError):
@@ -57,7 +56,13 @@ def load_settings(environ: dict | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     env = environ.get("REGISTRY_ENV", "development")
     if env not in ENVIRONMENTS:
-        raise ConfigError(f"REGISTRY_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+        raise ConfigError(
+            _(
+                "REGISTRY_ENV must be one of {choices}, not {value!r}",
+                choices=", ".join(ENVIRONMENTS),
+                value=env,
+            )
+        )
     instance_path = Path(environ.get("REGISTRY_INSTANCE_PATH") or "instance").resolve()
     database_url = (
         environ.get("REGISTRY_DATABASE_URL") or f"sqlite:///{instance_path / 'registry.db'}"
@@ -88,7 +93,9 @@ def _flag(environ, name: str) -> bool:
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
-    raise ConfigError(f"{name} must be true or false (1/0, yes/no), not {raw!r}")
+    raise ConfigError(
+        _("{name} must be true or false (1/0, yes/no), not {value!r}", name=name, value=raw)
+    )
 
 
 def _count(environ, name: str) -> int:
@@ -96,7 +103,9 @@ def _count(environ, name: str) -> int:
     if not raw:
         return 0
     if not raw.strip().isdigit():
-        raise ConfigError(f"{name} must be a whole number of 0 or more, not {raw!r}")
+        raise ConfigError(
+            _("{name} must be a whole number of 0 or more, not {value!r}", name=name, value=raw)
+        )
     return int(raw)
 
 
@@ -109,5 +118,7 @@ def _positive(environ, name: str, default: int) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}")
+        raise ConfigError(
+            _("{name} must be a whole number of at least 1, not {value!r}", name=name, value=raw)
+        )
     return value

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from flask import current_app
 
 from registry.config import ConfigError
+from registry.messages import _
 
 PURPOSES = ("blind_index", "encryption", "receipts")
 _SUFFIX = {"blind_index": ".key", "encryption": ".key", "receipts": ".pem"}
@@ -119,7 +120,9 @@ def retire_key(keys_dir: Path, purpose: str, kid: str) -> Path:
     os.chmod(folder.parent, 0o700)
     target = folder / source.name
     if target.exists():
-        raise KeyFileError(f"{target} exists already; {source} was not moved")
+        raise KeyFileError(
+            _("{target} exists already; {source} was not moved", target=target, source=source)
+        )
     source.rename(target)
     _fsync_dir(folder)
     _fsync_dir(source.parent)
@@ -190,14 +193,29 @@ def _load_purpose(keys_dir: Path, purpose: str) -> dict:
     for path in sorted((Path(keys_dir) / purpose).glob(f"*{_SUFFIX[purpose]}")):
         kid = path.name.removesuffix(_SUFFIX[purpose])
         if not KID.match(kid):
-            raise KeyFileError(f"{path}: not a key file name that `registry init` makes")
+            raise KeyFileError(
+                _("{path}: not a key file name that `registry init` makes", path=path)
+            )
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
-            raise KeyFileError(f"{path}: other users may read it (mode {mode:o}); chmod 600 it")
+            raise KeyFileError(
+                _(
+                    "{path}: other users may read it (mode {mode:o}); chmod 600 it",
+                    path=path,
+                    mode=mode,
+                )
+            )
         try:
             keys[kid] = _load_key(path, purpose)
         except (ValueError, TypeError) as exc:
-            raise KeyFileError(f"{path}: unreadable {purpose} key ({exc})") from exc
+            raise KeyFileError(
+                _(
+                    "{path}: unreadable {purpose} key ({reason})",
+                    path=path,
+                    purpose=purpose,
+                    reason=exc,
+                )
+            ) from exc
     return keys
 
 
@@ -219,9 +237,12 @@ class Keyring:
         missing = missing_purposes(keys_dir)
         if missing:
             raise KeyFileError(
-                f"no {', '.join(missing)} key in {keys_dir} "
-                "(run `registry init` to create keys outside production, "
-                "or install the keys there)"
+                _(
+                    "no {keys} key in {folder} (run `registry init` to create keys outside "
+                    "production, or install the keys there)",
+                    keys=", ".join(missing),
+                    folder=keys_dir,
+                )
             )
         return cls(
             blind_keys=_load_purpose(keys_dir, "blind_index"),

@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from registry import clock
 from registry.identity import ID_TYPES, InvalidIdentifier, parse_identity, parse_institution_code
+from registry.messages import _
 
 
 class Text(fields.String):
@@ -18,10 +19,16 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs).strip()
         if not value:
-            raise ValidationError("must not be empty")
+            raise ValidationError(_("must not be empty"))
         for position, char in enumerate(value, start=1):
             if unicodedata.category(char) in ("Cc", "Cs"):
-                raise ValidationError(f"character {position} (U+{ord(char):04X}) is not allowed")
+                raise ValidationError(
+                    _(
+                        "character {position} (U+{code:04X}) is not allowed",
+                        position=position,
+                        code=ord(char),
+                    )
+                )
         return value
 
 
@@ -40,7 +47,7 @@ class StrictBoolean(fields.Boolean):
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, bool):
-            raise ValidationError("Not a valid boolean: use true or false.")
+            raise ValidationError(_("Not a valid boolean: use true or false."))
         return value
 
 
@@ -112,7 +119,9 @@ def end_not_before_start(data: dict, start: str = "start", end: str = "end") -> 
     """For a schema's ``@validates_schema``: ``end`` on or after ``start`` when both are
     given; the error names ``end``."""
     if data.get(end) is not None and data.get(start) is not None and data[end] < data[start]:
-        raise ValidationError(f"must be on or after {start} ({data[start]})", end)
+        raise ValidationError(
+            _("must be on or after {start} ({day})", start=start, day=data[start]), end
+        )
 
 
 EARLIEST_DAY = date(1900, 1, 1)
@@ -126,10 +135,16 @@ class Day(fields.Date):
     def _deserialize(self, value, attr, data, **kwargs):
         day = super()._deserialize(value, attr, data, **kwargs)
         if not EARLIEST_DAY <= day <= LATEST_DAY:
-            raise ValidationError(f"must be between {EARLIEST_DAY} and {LATEST_DAY}")
+            raise ValidationError(
+                _(
+                    "must be between {earliest} and {latest}",
+                    earliest=EARLIEST_DAY,
+                    latest=LATEST_DAY,
+                )
+            )
         return day
 
 
 def not_in_future(day: date) -> None:
     if day > clock.today():
-        raise ValidationError("must not be in the future")
+        raise ValidationError(_("must not be in the future"))

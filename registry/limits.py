@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry.audit import AuditEvent, record_event, take_turn
 from registry.db import Base, UTCDateTime, begin_writing, enum, intpk, utcnow
 from registry.errors import RateLimited
+from registry.messages import _
 
 # What a row of limited_requests was (hiring checks and eligibility questions are in
 # ban_checks).
@@ -143,9 +144,13 @@ def admit(session: Session, user, *, stored: int = 0) -> None:
     note_refusal(session, user, limit, window, retry_after)
     session.commit()
     raise RateLimited(
-        f"查询过于频繁：{window} 秒内的核查、资格判定和人员查询合计不得超过 {limit} 次，"
-        f"请 {retry_after} 秒后再试（more than {limit} checks, eligibility questions and "
-        f"lookups in {window} seconds; try again in {retry_after} s）",
+        _(
+            "more than {limit} checks, eligibility questions and lookups in {window} seconds; "
+            "try again in {retry_after} s",
+            limit=limit,
+            window=window,
+            retry_after=retry_after,
+        ),
         retry_after,
     )
 

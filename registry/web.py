@@ -176,16 +176,11 @@ def field_errors(errors) -> dict[str, list[str]]:
     return shown
 
 
-# Field messages the schemas write with their values in them, which the catalogue
-# cannot hold as fixed texts: what a form shows in Chinese beside the English.
+# Marshmallow's own messages with values in them, which the catalogue cannot hold as
+# fixed texts (the registry's own are in the catalogue): shown in Chinese too.
 _FIELD_MESSAGES = (
-    (re.compile(r"^must not be empty$"), "不能为空"),
     (re.compile(r"^Must be one of: "), "请从列表中选择"),
     (re.compile(r"^Longer than maximum length (\d+)\.$"), "不能超过 {0} 个字"),
-    (re.compile(r"^must be on or after \w+ \((.+)\)$"), "不能早于 {0}"),
-    (re.compile(r"^must be between (\S+) and (\S+)$"), "应在 {0} 与 {1} 之间"),
-    (re.compile(r"^must not be in the future$"), "不能晚于今天"),
-    (re.compile(r"^character (\d+) \(U\+\w+\) is not allowed$"), "第 {0} 个字符不允许使用"),
 )
 
 

@@ -120,7 +120,7 @@ def test_verify_says_the_chain_is_intact(verify, session, events):
     count = session.scalar(sa.select(sa.func.count(AuditEvent.id)))
     result = verify()
     assert result.exit_code == 0, result.output
-    assert result.output == f"audit chain intact: {count} events\n"
+    assert result.output == f"审计链完好：共 {count} 条事件（audit chain intact: {count} events）\n"
 
 
 def test_verify_walks_in_batches(session, events):
@@ -279,7 +279,10 @@ def test_concurrent_writers_keep_one_chain(make_app, scratch_database_url, tmp_p
     anchor = str(tmp_path / "audit-anchor.json")
     result = CliRunner().invoke(main, ["audit", "verify", "--anchor", anchor], obj=app)
     assert result.exit_code == 0, result.output
-    assert result.output == f"audit chain intact: {expected} events\n"
+    assert (
+        result.output
+        == f"审计链完好：共 {expected} 条事件（audit chain intact: {expected} events）\n"
+    )
 
 
 def test_a_savepoint_rolled_back_gives_the_turn_back_and_it_is_taken_again(session):

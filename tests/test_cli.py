@@ -60,7 +60,7 @@ def test_institutions_add_and_list(run, session):
             ["--code", "91350100M000100Y44", "--name", "A", "--district", "B"],
             "check character should be 3",
         ),
-        (["--code", CODES[0], "--name", " ", "--district", "B"], "name: must not be empty"),
+        (["--code", CODES[0], "--name", " ", "--district", "B"], "name: 不能为空"),
     ],
 )
 def test_institutions_add_refuses_bad_input(run, session, args, message):

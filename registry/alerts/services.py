@@ -18,6 +18,7 @@ from registry.credentials.models import Certificate
 from registry.db import utcnow
 from registry.errors import Conflict, NotFound
 from registry.institutions.models import Institution
+from registry.messages import _
 from registry.paging import Page, page_of
 from registry.people.models import Person
 from registry.people.services import name_of
@@ -230,7 +231,7 @@ def list_alerts(
 def describe_alert(session: Session, user, alert_id: int) -> dict:
     row = session.execute(_query(user).where(Alert.id == alert_id)).first()
     if row is None:
-        raise NotFound(f"没有编号为 {alert_id} 的提醒（no alert with id {alert_id}）")
+        raise NotFound(_("no alert with id {alert_id}", alert_id=alert_id))
     return _describe(row, user)
 
 
@@ -239,9 +240,9 @@ def acknowledge(session: Session, user, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
     director = getattr(user, "role", None) == "director"
     if alert is None or (director and alert.institution_id != user.institution_id):
-        raise NotFound(f"没有编号为 {alert_id} 的提醒（no alert with id {alert_id}）")
+        raise NotFound(_("no alert with id {alert_id}", alert_id=alert_id))
     if alert.acknowledged_at is not None:
-        raise Conflict(f"提醒 {alert.id} 已确认过（alert {alert.id} was already acknowledged）")
+        raise Conflict(_("alert {alert} was already acknowledged", alert=alert.id))
     alert.acknowledged_at = utcnow()
     alert.acknowledged_by_id = getattr(user, "id", None)
     session.flush()

@@ -11,6 +11,7 @@ from flask import g, request
 
 from registry.db import begin_writing, get_session
 from registry.errors import Forbidden, Unauthorized
+from registry.messages import _
 from registry.vocabulary import USER_ROLES
 
 from . import services
@@ -32,12 +33,9 @@ def current_user():
     """
     if "user" not in g:
         header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _space, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized(
-                "请以 'Authorization: Bearer <令牌>' 发送 API 令牌 "
-                "(send an API token as 'Authorization: Bearer <token>')"
-            )
+            raise Unauthorized(_("send an API token as 'Authorization: Bearer <token>'"))
         session = get_session()
         try:
             g.user, api_token = admit_token(session, token.strip())
@@ -85,25 +83,28 @@ def may_manage(actor, role: str) -> None:
     if actor.role == "bureau" and role in BUREAU_MANAGES:
         return
     if actor.role == "bureau":
-        raise Forbidden(
-            "卫健局用户只能管理机构负责人和人社局账号 "
-            "(a bureau user manages only director and hr accounts)"
+        raise Forbidden(_("a bureau user manages only director and hr accounts"))
+    raise Forbidden(
+        _(
+            "a {role} user may not manage accounts",
+            role=actor.role,
+            role_name=USER_ROLES.get(actor.role, actor.role),
         )
-    raise Forbidden(f"{actor.role} 用户不能管理账号 (a {actor.role} user may not manage accounts)")
+    )
 
 
 def may_revoke(actor, token) -> None:
     """The own token, or for an administrator anyone's; someone else's token is as good
     as none (404: its id tells nothing)."""
     if token.user_id != actor.id and actor.role != "admin":
-        raise services.NotFound(f"没有这个令牌 (no token {token.id})")
+        raise services.NotFound(_("no token {token_id}", token_id=token.id))
 
 
 def may_disable(actor, user) -> None:
     """Whom ``actor`` may disable: an account it manages, never its own."""
     may_manage(actor, user.role)
     if user.id == getattr(actor, "id", None):
-        raise Forbidden("不能停用自己的账号 (you cannot disable your own account)")
+        raise Forbidden(_("you cannot disable your own account"))
 
 
 def require(*roles: str):
@@ -117,7 +118,13 @@ def require(*roles: str):
         def wrapper(*args, **kwargs):
             user = current_user()
             if user.role not in roles:
-                raise Forbidden(f"a {user.role} user may not do this")
+                raise Forbidden(
+                    _(
+                        "a {role} user may not do this",
+                        role=user.role,
+                        role_name=USER_ROLES.get(user.role, user.role),
+                    )
+                )
             return view(*args, **kwargs)
 
         # The OpenAPI document shows who may call the endpoint.
@@ -156,4 +163,4 @@ def check_institution(user, code: str) -> None:
     nothing, not even whether another code is registered.
     """
     if user.role == "director" and user.institution.code != code:
-        raise Forbidden("a director sees only the own institution")
+        raise Forbidden(_("a director sees only the own institution"))

@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from registry import audit
 from registry.db import get_session
 from registry.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from registry.messages import _
 from registry.paging import Page
 from registry.vocabulary import USER_ROLES
 from registry.web import field_errors, page, page_number
@@ -125,11 +126,11 @@ def change_password():
     form = request.form
     errors = {}
     if form.get("new_password", "") != form.get("repeat_password", ""):
-        errors["repeat_password"] = ["两次输入的新密码不一致 (the new passwords differ)"]
+        errors["repeat_password"] = [_("the new passwords differ")]
     session = get_session()
     try:
         if errors:
-            raise Invalid("密码未更改 (the password was not changed)", errors)
+            raise Invalid(_("the password was not changed"), errors)
         services.change_password(
             session, user, form.get("current_password", ""), form.get("new_password", "")
         )

@@ -1,21 +1,22 @@
 from marshmallow import Schema, fields, validate
 
 from registry.fields import InstitutionCode, Text
+from registry.messages import _
 from registry.vocabulary import USER_ROLES
 
 from .services import MIN_PASSWORD_LENGTH
 
 USERNAME = validate.Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$",
-    error="2-64 characters: letters, digits and . _ @ -, starting with a letter or digit",
+    error=_("2-64 characters: letters, digits and . _ @ -, starting with a letter or digit"),
 )
 # The shape only; the service checks the rest (not the username, not a common password).
 PASSWORD_LENGTH = [
     validate.Length(
         min=MIN_PASSWORD_LENGTH,
-        error=f"密码至少 {MIN_PASSWORD_LENGTH} 个字符 (at least {MIN_PASSWORD_LENGTH} characters)",
+        error=_("at least {length} characters", length=MIN_PASSWORD_LENGTH),
     ),
-    validate.Length(max=200, error="密码至多 200 个字符 (at most 200 characters)"),
+    validate.Length(max=200, error=_("at most {length} characters", length=200)),
 ]
 ROLE = validate.OneOf(list(USER_ROLES))
 

@@ -14,10 +14,12 @@ from registry.audit import record_event, take_turn
 from registry.crypto import current_keyring
 from registry.errors import Conflict, Invalid, NotFound, RateLimited, Unauthorized
 from registry.institutions.services import get_institution
+from registry.messages import _
+from registry.vocabulary import USER_ROLES
 
 from .models import ANONYMOUS, ApiToken, SignInFailure, User, WebSession
 
-DIRECTOR_NEEDS_INSTITUTION = "a director is bound to one institution: give its code"
+DIRECTOR_NEEDS_INSTITUTION = _("a director is bound to one institution: give its code")
 
 MIN_PASSWORD_LENGTH = 10
 # Failed sign-ins per username and per client address in THROTTLE_WINDOW that pause
@@ -30,11 +32,9 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 
 # One answer for every refused sign-in, whether the username exists, the password is
 # wrong or the account is disabled: the answer tells an attacker nothing.
-SIGN_IN_REFUSED = "用户名或密码不正确 (the username or password is wrong)"
-SIGN_IN_THROTTLED = (
-    "登录失败次数过多，请 15 分钟后再试 (too many failed sign-ins; try again in 15 minutes)"
-)
-TOKEN_REFUSED = "API 令牌无效、已过期或已撤销 (the API token is unknown, expired or revoked)"  # noqa: S105 - a message, not a secret
+SIGN_IN_REFUSED = _("the username or password is wrong")
+SIGN_IN_THROTTLED = _("too many failed sign-ins; try again in 15 minutes")
+TOKEN_REFUSED = _("the API token is unknown, expired or revoked")  # noqa: S105 - a message, not a secret
 
 
 class TokenRefused(Unauthorized):
@@ -62,20 +62,18 @@ def password_problems(password: str, username: str) -> list[str]:
     """What is wrong with a new password, as messages for the person choosing it."""
     problems = []
     if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(
-            f"密码至少 {MIN_PASSWORD_LENGTH} 个字符 (at least {MIN_PASSWORD_LENGTH} characters)"
-        )
+        problems.append(_("at least {length} characters", length=MIN_PASSWORD_LENGTH))
     if password.strip().casefold() == username.strip().casefold():
-        problems.append("密码不能与用户名相同 (must not be the username)")
+        problems.append(_("must not be the username"))
     elif password.strip().lower() in common_passwords():
-        problems.append("这是常见密码，很容易被猜到 (a common password, easily guessed)")
+        problems.append(_("a common password, easily guessed"))
     return problems
 
 
 def check_new_password(password: str, username: str, field: str = "password") -> None:
     problems = password_problems(password, username)
     if problems:
-        raise Invalid("密码不符合要求 (the password is not acceptable)", {field: problems})
+        raise Invalid(_("the password is not acceptable"), {field: problems})
 
 
 # -- users ------------------------------------------------------------------------------
@@ -87,15 +85,25 @@ def create_user(session: Session, actor, data: dict, *, temporary: bool = False)
     someone else, and the first sign-in must replace it."""
     role, code = data["role"], data.get("institution")
     if role == "director" and not code:
-        raise Invalid("the user cannot be created", {"institution": [DIRECTOR_NEEDS_INSTITUTION]})
+        raise Invalid(
+            _("the user cannot be created"), {"institution": [DIRECTOR_NEEDS_INSTITUTION]}
+        )
     if role != "director" and code:
         raise Invalid(
-            "the user cannot be created",
-            {"institution": [f"only a director is bound to an institution, not a {role} user"]},
+            _("the user cannot be created"),
+            {
+                "institution": [
+                    _(
+                        "only a director is bound to an institution, not a {role} user",
+                        role=role,
+                        role_name=USER_ROLES.get(role, role),
+                    )
+                ]
+            },
         )
     check_new_password(data["password"], data["username"])
     if session.scalar(sa.select(User.id).where(User.username == data["username"])) is not None:
-        raise Conflict(f"username {data['username']!r} is taken")
+        raise Conflict(_("username {username!r} is taken", username=data["username"]))
     institution = get_institution(session, code) if code else None
     user = User(
         username=data["username"],
@@ -123,14 +131,16 @@ def find_user(session: Session, username: str) -> User | None:
 def get_user(session: Session, username: str) -> User:
     user = find_user(session, username)
     if user is None:
-        raise Invalid("no such user", {"username": [f"no user named {username!r}"]})
+        raise Invalid(
+            _("no such user"), {"username": [_("no user named {username!r}", username=username)]}
+        )
     return user
 
 
 def get_user_by_id(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"没有这个用户 (no user {user_id})")
+        raise NotFound(_("no user {user_id}", user_id=user_id))
     return user
 
 
@@ -186,11 +196,21 @@ def set_role(session: Session, actor, user: User, role: str, code: str | None) -
     """Give ``user`` another role (a director: bound to the institution ``code``). Its
     sessions end, so that no page open under the old role goes on."""
     if role == "director" and not code:
-        raise Invalid("the role cannot be changed", {"institution": [DIRECTOR_NEEDS_INSTITUTION]})
+        raise Invalid(
+            _("the role cannot be changed"), {"institution": [DIRECTOR_NEEDS_INSTITUTION]}
+        )
     if role != "director" and code:
         raise Invalid(
-            "the role cannot be changed",
-            {"institution": [f"only a director is bound to an institution, not a {role} user"]},
+            _("the role cannot be changed"),
+            {
+                "institution": [
+                    _(
+                        "only a director is bound to an institution, not a {role} user",
+                        role=role,
+                        role_name=USER_ROLES.get(role, role),
+                    )
+                ]
+            },
         )
     before = {"role": user.role, "institution": user.institution.code if user.institution else None}
     user.institution = get_institution(session, code) if code else None
@@ -224,14 +244,14 @@ def change_password(session: Session, user: User, current: str, new: str) -> Use
     new one for the browser that made the change)."""
     if not crypto.verify_password(current, user.password_hash):
         raise Invalid(
-            "密码未更改 (the password was not changed)",
-            {"current_password": ["当前密码不正确 (the current password is wrong)"]},
+            _("the password was not changed"),
+            {"current_password": [_("the current password is wrong")]},
         )
     check_new_password(new, user.username, "new_password")
     if new == current:
         raise Invalid(
-            "密码未更改 (the password was not changed)",
-            {"new_password": ["新密码不能与当前密码相同 (must differ from the current one)"]},
+            _("the password was not changed"),
+            {"new_password": [_("must differ from the current one")]},
         )
     user.password_hash = crypto.hash_password(new)
     user.must_change_password = False
@@ -437,7 +457,7 @@ def list_tokens(
 def get_token(session: Session, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None:
-        raise NotFound(f"没有这个令牌 (no token {token_id})")
+        raise NotFound(_("no token {token_id}", token_id=token_id))
     return token
 
 

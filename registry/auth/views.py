@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 
 from registry.db import get_session
 from registry.errors import Forbidden
+from registry.messages import _
 
 from . import services
 from .access import current_user, may_disable, may_manage, may_revoke, require
@@ -126,7 +127,7 @@ def list_tokens(query, pagination_parameters):
     if user.role == "admin":
         owner = services.get_user(session, query["username"]) if query["username"] else None
     elif query["username"] not in (None, user.username):
-        raise Forbidden("只能查看自己的令牌 (you see only your own tokens)")
+        raise Forbidden(_("you see only your own tokens"))
     items, total = services.list_tokens(
         session,
         offset=pagination_parameters.first_item,
@@ -147,7 +148,7 @@ def create_token(data):
     owner = user
     if data["username"] not in (None, user.username):
         if user.role != "admin":
-            raise Forbidden("只能为自己申请令牌 (you issue tokens for yourself only)")
+            raise Forbidden(_("you issue tokens for yourself only"))
         owner = services.get_user(session, data["username"])
     token, row = services.issue_token(
         session, user, owner, label=data["label"], expires_in_days=data["expires_in_days"]

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from registry.crypto import current_keyring, verify_signature
+from registry.messages import _
 
 VERSION = "v1"
 
@@ -61,9 +62,7 @@ def verify(token: str, public_keys: dict[str, bytes]) -> Receipt:
     it; ``InvalidReceipt`` otherwise."""
     parts = token.strip().split(".")
     if len(parts) != 3 or parts[0] != VERSION:
-        raise InvalidReceipt(
-            "不是回执核验码 (not a receipt token: expected v1.<payload>.<signature>)"
-        )
+        raise InvalidReceipt(_("not a receipt token (expected v1.<payload>.<signature>)"))
     try:
         payload = json.loads(_unb64(parts[1]))
         signature = _unb64(parts[2])
@@ -71,16 +70,12 @@ def verify(token: str, public_keys: dict[str, bytes]) -> Receipt:
         if not isinstance(receipt.kid, str):
             raise TypeError("kid")
     except (ValueError, TypeError) as exc:
-        raise InvalidReceipt("回执内容残缺或格式错误 (the receipt is malformed)") from exc
+        raise InvalidReceipt(_("the receipt is malformed")) from exc
     key = public_keys.get(receipt.kid)
     if key is None:
         raise InvalidReceipt(
-            f"签名密钥 {receipt.kid!r} 不是本系统的密钥 "
-            f"(signed with key {receipt.kid!r}, which is not among the known keys)"
+            _("signed with key {kid!r}, which is not among the known keys", kid=receipt.kid)
         )
     if not verify_signature(key, f"{parts[0]}.{parts[1]}".encode("ascii"), signature):
-        raise InvalidReceipt(
-            "签名不符：回执被改动或伪造 "
-            "(the signature does not match: the receipt was altered or forged)"
-        )
+        raise InvalidReceipt(_("the signature does not match: the receipt was altered or forged"))
     return receipt

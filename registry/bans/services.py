@@ -23,6 +23,7 @@ from registry.db import utcnow
 from registry.errors import Conflict, NotFound
 from registry.identity import IdentityNumber
 from registry.institutions.models import Institution
+from registry.messages import _
 from registry.paging import Page, page_of
 from registry.people.models import Person
 from registry.staffing.models import Employment
@@ -100,7 +101,7 @@ def add_ban(session: Session, actor, data: dict) -> tuple[Ban, list[Alert]]:
         sa.select(Ban.id).where(Ban.id_index.in_(_indexes(identity)), Ban.status == "active")
     )
     if existing is not None:
-        raise Conflict("this number is already under an active ban", id=existing)
+        raise Conflict(_("this number is already under an active ban"), id=existing)
     ban = Ban(
         **sealed_identity(identity, data["name"], NUMBER_CONTEXT, NAME_CONTEXT),
         category=data["category"],
@@ -133,14 +134,16 @@ def add_ban(session: Session, actor, data: dict) -> tuple[Ban, list[Alert]]:
 def get_ban(session: Session, ban_id: int) -> Ban:
     ban = session.get(Ban, ban_id)
     if ban is None:
-        raise NotFound(f"no ban with id {ban_id}")
+        raise NotFound(_("no ban with id {ban_id}", ban_id=ban_id))
     return ban
 
 
 def revoke_ban(session: Session, actor, ban: Ban, reason: str) -> Ban:
     """Revoke with a reason; the row stays, and checks answer ``clear`` again."""
     if ban.status == "revoked":
-        raise Conflict(f"ban {ban.id} was already revoked on {ban.revoked_at:%Y-%m-%d}")
+        raise Conflict(
+            _("ban {ban} was already revoked on {day:%Y-%m-%d}", ban=ban.id, day=ban.revoked_at)
+        )
     ban.status = "revoked"
     ban.revoked_at = utcnow()
     ban.revoked_by_id = getattr(actor, "id", None)

@@ -12,6 +12,7 @@ from registry.audit import actor_name, record_event
 from registry.db import utcnow
 from registry.eligibility.rules import Held
 from registry.errors import Conflict, Invalid, NotFound
+from registry.messages import _
 
 from . import catalogue
 from .models import Certificate, CertificateChange
@@ -74,7 +75,7 @@ def certificates_of(session: Session, person_id: int) -> list[Certificate]:
 def get_certificate(session: Session, certificate_id: int) -> Certificate:
     certificate = session.get(Certificate, certificate_id)
     if certificate is None:
-        raise NotFound(f"no certificate with id {certificate_id}")
+        raise NotFound(_("no certificate with id {certificate_id}", certificate_id=certificate_id))
     return certificate
 
 
@@ -84,8 +85,8 @@ def _check_unique(session: Session, issuer: str, number: str) -> None:
     )
     if existing is not None:
         raise Conflict(
-            f"certificate {number} of {issuer} is already recorded",
-            {"number": ["already recorded for this issuer"]},
+            _("certificate {number} of {issuer} is already recorded", number=number, issuer=issuer),
+            {"number": [_("already recorded for this issuer")]},
             id=existing,
         )
 
@@ -155,14 +156,18 @@ def renew(session: Session, actor, certificate: Certificate, data: dict) -> Cert
     """A renewal is a new certificate of the same kind and person that names the one it
     replaces; the old row stays as it was, valid until its own expiry."""
     if certificate.status == "revoked":
-        raise Conflict("a revoked certificate cannot be renewed; record a new one")
+        raise Conflict(_("a revoked certificate cannot be renewed; record a new one"))
     renewal = session.scalar(
         sa.select(Certificate.id).where(Certificate.replaces_id == certificate.id)
     )
     if renewal is not None:
         raise Conflict(
-            f"certificate {certificate.id} was already renewed by certificate {renewal}; "
-            "renew that one",
+            _(
+                "certificate {certificate} was already renewed by certificate {renewal}; "
+                "renew that one",
+                certificate=certificate.id,
+                renewal=renewal,
+            ),
             id=renewal,
         )
     data = {"kind": certificate.kind, "issuer": certificate.issuer, **data}
@@ -172,11 +177,11 @@ def renew(session: Session, actor, certificate: Certificate, data: dict) -> Cert
         try:
             data["level"] = catalogue.normalize_level(certificate.kind, data["level"])
         except (catalogue.UnknownCertificate, catalogue.InvalidLevel) as exc:
-            raise Invalid("the level is invalid", {"level": [exc.message]}) from exc
+            raise Invalid(_("the level is invalid"), {"level": [exc.message]}) from exc
     if data["issued_on"] < certificate.issued_on:
         raise Invalid(
-            "a renewal cannot be issued before the certificate it renews",
-            {"issued_on": [f"must be on or after {certificate.issued_on}"]},
+            _("a renewal cannot be issued before the certificate it renews"),
+            {"issued_on": [_("must be on or after {day}", day=certificate.issued_on)]},
         )
     return add_certificate(session, actor, certificate.person, data, replaces=certificate)
 
@@ -187,12 +192,16 @@ def revoke(
     """Revoke with a reason; the row and its history stay."""
     if certificate.status == "revoked":
         raise Conflict(
-            f"certificate {certificate.id} was already revoked on {certificate.revoked_on}"
+            _(
+                "certificate {certificate} was already revoked on {day}",
+                certificate=certificate.id,
+                day=certificate.revoked_on,
+            )
         )
     if revoked_on < certificate.issued_on:
         raise Invalid(
-            "a certificate cannot be revoked before it was issued",
-            {"revoked_on": [f"must be on or after {certificate.issued_on}"]},
+            _("a certificate cannot be revoked before it was issued"),
+            {"revoked_on": [_("must be on or after {day}", day=certificate.issued_on)]},
         )
     certificate.status = "revoked"
     certificate.revoked_on = revoked_on

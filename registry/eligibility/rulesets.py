@@ -18,6 +18,7 @@ from flask import current_app
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from registry.config import ConfigError
+from registry.messages import _
 from registry.vocabulary import (
     CERTIFICATE_KINDS,
     CLASS_TYPES,
@@ -276,7 +277,9 @@ def _read_toml(path: Path) -> dict:
         with path.open("rb") as file:
             return tomllib.load(file)
     except tomllib.TOMLDecodeError as exc:
-        raise RulesetError(f"{path.name}: not valid TOML: {exc}") from exc
+        raise RulesetError(
+            _("{file}: not valid TOML: {reason}", file=path.name, reason=exc)
+        ) from exc
 
 
 def _majors(entries: list, file: str, groups, known: dict) -> dict:
@@ -292,15 +295,25 @@ def _majors(entries: list, file: str, groups, known: dict) -> dict:
             raise RulesetError(f"{label}: {exc.messages}") from exc
         if data["group"] not in groups:
             raise RulesetError(
-                f"{label}: unknown major group {data['group']!r} (known: {', '.join(groups)})"
+                _(
+                    "{label}: unknown major group {group!r} (known: {known})",
+                    label=label,
+                    group=data["group"],
+                    known=", ".join(groups),
+                )
             )
         major = Major(data["name"], data["group"], tuple(data["aliases"]), data["source"], file)
         for spelling in (major.name, *major.aliases):
             key = major_key(spelling)
             if key in known:
                 raise RulesetError(
-                    f"{label}: {spelling!r} is listed twice "
-                    f"(also under {known[key].name!r} in {known[key].file})"
+                    _(
+                        "{label}: {spelling!r} is listed twice (also under {major!r} in {file})",
+                        label=label,
+                        spelling=spelling,
+                        major=known[key].name,
+                        file=known[key].file,
+                    )
                 )
             known[key] = major
     return known
@@ -311,7 +324,9 @@ def load_majors(path: Path = MAJORS_FILE) -> tuple[dict, dict]:
     raw = _read_toml(path)
     groups = raw.get("groups")
     if not isinstance(groups, dict) or not groups or set(raw) - {"groups", "majors"}:
-        raise RulesetError(f"{path.name}: needs a [groups] table and [[majors]] entries only")
+        raise RulesetError(
+            _("{file}: needs a [groups] table and [[majors]] entries only", file=path.name)
+        )
     return groups, _majors(raw.get("majors", []), path.name, groups, {})
 
 
@@ -331,7 +346,12 @@ def _read(path: Path, groups) -> dict:
         unknown = [g for g in rule.get("major_groups", ()) if g not in groups]
         if unknown:
             raise RulesetError(
-                f"{label}: unknown major group {unknown[0]!r} (known: {', '.join(groups)})"
+                _(
+                    "{label}: unknown major group {group!r} (known: {known})",
+                    label=label,
+                    group=unknown[0],
+                    known=", ".join(groups),
+                )
             )
         rules.append({**loaded, "_raw": rule})
     data["rules"] = rules
@@ -346,7 +366,14 @@ def _expand(data: dict) -> dict[tuple[str, str], Rule]:
         for role in rule["roles"]:
             key = (rule["id"], role)
             if key in rules:
-                raise RulesetError(f"{data['_file']}: rule {rule['id']!r} given twice for {role}")
+                raise RulesetError(
+                    _(
+                        "{file}: rule {rule!r} given twice for {role}",
+                        file=data["_file"],
+                        rule=rule["id"],
+                        role=role,
+                    )
+                )
             rules[key] = Rule(
                 id=rule["id"],
                 role=role,
@@ -385,10 +412,14 @@ def _combine(
     wanted = {"max_children", "children_per_caregiver", "source"}
     missing = [t for t in CLASS_TYPES if not wanted <= set(classes.get(t, {}))]
     if missing:
-        raise RulesetError(f"{top['_file']}: class rules incomplete for {missing}")
+        raise RulesetError(
+            _("{file}: class rules incomplete for {missing}", file=top["_file"], missing=missing)
+        )
     for key in ("caregiver_roles", "health_roles", "cook_roles", "health_staff", "cooks"):
         if key not in institution:
-            raise RulesetError(f"{top['_file']}: institution rules lack {key!r}")
+            raise RulesetError(
+                _("{file}: institution rules lack {key!r}", file=top["_file"], key=key)
+            )
     institution.pop("classes", None)
     return Ruleset(
         id=top["id"],
@@ -428,15 +459,27 @@ def load_rulesets(directory: Path = RULESETS_DIR, majors_file: Path = MAJORS_FIL
     files = {path.name: _read(path, groups) for path in sorted(directory.glob("*.toml"))}
     baseline = next((d for d in files.values() if d["id"] == BASELINE), None)
     if baseline is None:
-        raise RulesetError(f"no {BASELINE} ruleset in {directory}")
+        raise RulesetError(
+            _("no {baseline} ruleset in {folder}", baseline=BASELINE, folder=directory)
+        )
     if baseline["majors"]:
         raise RulesetError(
-            f"{baseline['_file']}: the baseline's majors belong in {majors_file.name}"
+            _(
+                "{file}: the baseline's majors belong in {majors}",
+                file=baseline["_file"],
+                majors=majors_file.name,
+            )
         )
     ids, by_district = {}, {}
     for name, data in files.items():
         if data["id"] in ids:
-            raise RulesetError(f"{name}: ruleset id {data['id']!r} is also used by another file")
+            raise RulesetError(
+                _(
+                    "{file}: ruleset id {id!r} is also used by another file",
+                    file=name,
+                    id=data["id"],
+                )
+            )
         known = _majors(data["majors"], name, groups, base_majors)
         majors = Majors(
             groups=MappingProxyType(dict(groups)),
@@ -451,7 +494,13 @@ def load_rulesets(directory: Path = RULESETS_DIR, majors_file: Path = MAJORS_FIL
         for district in ruleset.districts:
             key = district_key(district)
             if key in by_district:
-                raise RulesetError(f"{name}: district {district} already has a ruleset")
+                raise RulesetError(
+                    _(
+                        "{file}: district {district} already has a ruleset",
+                        file=name,
+                        district=district,
+                    )
+                )
             by_district[key] = ruleset
     return Rulesets(
         baseline=ids[BASELINE],

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from registry.db import utcnow
 from registry.errors import NotFound
+from registry.messages import _
 
 from . import services
 from .models import ImportJob
@@ -59,7 +60,7 @@ def start_job(session: Session, user, filename: str, partial: bool) -> ImportJob
 def get_job(session: Session, job_id: int) -> ImportJob:
     job = session.get(ImportJob, job_id)
     if job is None:
-        raise NotFound(f"no import job with id {job_id}")
+        raise NotFound(_("no import job with id {job_id}", job_id=job_id))
     if job.status == "running" and job.host == host() and not _alive(job.pid):
         _fail(job, INTERRUPTED)  # its worker is gone: the page's answer commits this
     return job

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from registry import clock
 from registry.crypto import Keyring, current_keyring
 from registry.errors import NotFound
+from registry.messages import _
 from registry.paging import Page, page_of
 
 from . import checks, merge, staging
@@ -120,7 +121,7 @@ class Summary:
 def get_batch(session: Session, batch_id: int) -> ImportBatch:
     batch = session.get(ImportBatch, batch_id)
     if batch is None:
-        raise NotFound(f"no import with id {batch_id}")
+        raise NotFound(_("no import with id {batch_id}", batch_id=batch_id))
     return batch
 
 

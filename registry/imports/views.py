@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from registry.auth.access import current_user, require
 from registry.db import get_session
 from registry.errors import ErrorSchema, ImportRejected, UnusableRoll
+from registry.messages import _
 from registry.paging import paginate, respond
 
 from . import services
@@ -71,7 +72,10 @@ def upload(files, options):
         errors = body.pop("errors")
         del body["status"]  # the code says it (and `status` is the HTTP status there)
         raise ImportRejected(
-            f"the roll has errors in {summary.rejected} rows; nothing was written",
+            _(
+                "the roll has errors in {rows} rows; nothing was written",
+                rows=summary.rejected,
+            ),
             errors,
             **body,
         )

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session, selectinload
 from registry.audit import record_event
 from registry.errors import Conflict, Forbidden, Invalid, NotFound
 from registry.identity import InvalidIdentifier, parse_institution_code
+from registry.messages import _
 from registry.paging import Page, page_of
 from registry.rates.services import registered_spellings
 
@@ -18,7 +19,7 @@ def create_institution(session: Session, actor, data: dict) -> Institution:
         session.scalar(sa.select(Institution.id).where(Institution.code == data["code"]))
         is not None
     ):
-        raise Conflict(f"institution {data['code']} is already registered")
+        raise Conflict(_("institution {code} is already registered", code=data["code"]))
     institution = Institution(
         code=data["code"],
         name=data["name"],
@@ -46,7 +47,7 @@ def parse_code(code: str) -> str:
     try:
         return parse_institution_code(code)
     except InvalidIdentifier as exc:
-        raise Invalid("the institution code is invalid", {"code": [exc.message]}) from exc
+        raise Invalid(_("the institution code is invalid"), {"code": [exc.message]}) from exc
 
 
 def get_institution(session: Session, code: str) -> Institution:
@@ -54,7 +55,7 @@ def get_institution(session: Session, code: str) -> Institution:
     code = parse_code(code)
     institution = session.scalar(sa.select(Institution).where(Institution.code == code))
     if institution is None:
-        raise NotFound(f"no institution with code {code}")
+        raise NotFound(_("no institution with code {code}", code=code))
     return institution
 
 
@@ -101,8 +102,8 @@ def update_institution(session: Session, actor, institution: Institution, data: 
     """Change an institution from validated ``InstitutionUpdateSchema`` data."""
     if getattr(actor, "role", None) == "director" and set(data) - DIRECTOR_FIELDS:
         raise Forbidden(
-            f"a director may change only {', '.join(sorted(DIRECTOR_FIELDS))}",
-            {name: ["set by the bureau"] for name in sorted(set(data) - DIRECTOR_FIELDS)},
+            _("a director may change only {fields}", fields=", ".join(sorted(DIRECTOR_FIELDS))),
+            {name: [_("set by the bureau")] for name in sorted(set(data) - DIRECTOR_FIELDS)},
         )
     changes = {}
     for name in ("name", "district", "meals_on_site"):

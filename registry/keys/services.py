@@ -32,6 +32,7 @@ from registry.bans.models import Ban, BanCheck
 from registry.crypto import DecryptionError, Keyring
 from registry.errors import RegistryError
 from registry.identity import IdentityNumber
+from registry.messages import _
 from registry.people import services as people
 from registry.people.models import Person, PersonChange
 from registry.people.names import name_index
@@ -96,7 +97,9 @@ def exclusive(keys_dir: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RotationError(f"another key rotation is running on {keys_dir}") from None
+            raise RotationError(
+                _("another key rotation is running on {folder}", folder=keys_dir)
+            ) from None
         yield
     finally:
         os.close(fd)
@@ -147,8 +150,13 @@ def _decrypt(keyring: Keyring, table: Table, row_id: int, token: bytes, context:
         return keyring.decrypt(token, context)
     except DecryptionError as exc:
         raise RotationError(
-            f"{table.name} {row_id}: cannot decrypt ({exc}); nothing was retired. Restore "
-            "the key or repair the row, then run the rotation again"
+            _(
+                "{table} {row}: cannot decrypt ({reason}); nothing was retired. Restore the key "
+                "or repair the row, then run the rotation again",
+                table=table.name,
+                row=row_id,
+                reason=exc,
+            )
         ) from exc
 
 
@@ -186,8 +194,12 @@ def rekey_batch(
             identity.canonical, row.id_index_kid
         ):
             raise RotationError(
-                f"{table.name} {row.id}: the stored index is not that of the stored number "
-                "(the row was changed outside the registry); nothing was retired"
+                _(
+                    "{table} {row}: the stored index is not that of the stored number (the row "
+                    "was changed outside the registry); nothing was retired",
+                    table=table.name,
+                    row=row.id,
+                )
             )
         if row.id_index_kid != targets.blind_kid:
             # The number's index under every old key, and the row's own (its key may be
@@ -268,8 +280,12 @@ def _refuse_duplicate_people(session: Session, updates: list[dict]) -> None:
 
 def _duplicate(a: int, b: int) -> RotationError:
     return RotationError(
-        f"people {min(a, b)} and {max(a, b)} have the same identity number (registered "
-        "under different keys); merge them, then run the rotation again"
+        _(
+            "people {first} and {second} have the same identity number (registered under "
+            "different keys); merge them, then run the rotation again",
+            first=min(a, b),
+            second=max(a, b),
+        )
     )
 
 
@@ -363,8 +379,10 @@ def retire_old_keys(keys_dir: Path, targets: Targets) -> list[tuple[str, str, Pa
     keyring = Keyring.load(keys_dir)
     if Targets.of(keyring) != targets:
         raise RotationError(
-            "newer keys appeared in the keys folder while rows were re-keyed; nothing was "
-            "retired: run the rotation again"
+            _(
+                "newer keys appeared in the keys folder while rows were re-keyed; nothing was "
+                "retired: run the rotation again"
+            )
         )
     kids = {"encryption": keyring.encryption_keys, "blind_index": keyring.blind_keys}
     active = {"encryption": targets.encryption_kid, "blind_index": targets.blind_kid}

@@ -9,6 +9,7 @@ from registry.fields import (
     end_not_before_start,
     not_in_future,
 )
+from registry.messages import _
 from registry.vocabulary import EDUCATION_LEVELS, EXPERIENCE_FIELDS
 
 
@@ -86,10 +87,10 @@ class ExperienceCorrectionSchema(Schema):
     def _complete(self, data, **kwargs):
         if "id" in data:
             if len(data) == 1:
-                raise ValidationError("给出要更正的字段（name the fields to correct）", "id")
+                raise ValidationError(_("name the fields to correct"), "id")
             return
         missing = {
-            name: ["新增经历必填（required for a new period）"]
+            name: [_("required for a new period")]
             for name in ("field", "organization", "start")
             if name not in data
         }

@@ -19,6 +19,7 @@ from registry.crypto import current_keyring, sealed_identity
 from registry.db import utcnow
 from registry.errors import Conflict, Invalid, NotFound
 from registry.identity import IdentityNumber
+from registry.messages import _
 
 from .models import Experience, Person, PersonChange
 from .names import name_index, name_indexes, name_key
@@ -55,7 +56,7 @@ def find_person(session: Session, identity: IdentityNumber) -> Person | None:
 def get_person(session: Session, person_id: int) -> Person:
     person = session.get(Person, person_id)
     if person is None:
-        raise NotFound(f"没有编号为 {person_id} 的人员（no person with id {person_id}）")
+        raise NotFound(_("no person with id {person_id}", person_id=person_id))
     return person
 
 
@@ -76,13 +77,16 @@ def register_person(session: Session, actor, data: dict) -> Person:
     existing = _registered(session, identity)
     if existing is not None and existing.merged_into_id is not None:
         raise Conflict(
-            f"此号码曾作为错号登记为人员 {existing.id}，已并入人员 {existing.merged_into_id}"
-            f"（this number was registered in error as person {existing.id}, merged into "
-            f"person {existing.merged_into_id}）",
+            _(
+                "this number was registered in error as person {person}, merged into person "
+                "{target}",
+                person=existing.id,
+                target=existing.merged_into_id,
+            ),
             id=existing.merged_into_id,
         )
     if existing is not None:
-        raise Conflict("this person is already registered", id=existing.id)
+        raise Conflict(_("this person is already registered"), id=existing.id)
     person = Person(
         # The name's index replaces nothing: both seal the name the same way.
         **(sealed_identity(identity, data["name"], NUMBER_CONTEXT, NAME_CONTEXT))
@@ -175,8 +179,11 @@ def _period(period: Experience) -> dict:
 def _not_merged(person: Person) -> None:
     if person.merged_into_id is not None:
         raise Conflict(
-            f"人员 {person.id} 已并入人员 {person.merged_into_id}，请对后者操作"
-            f"（person {person.id} was merged into person {person.merged_into_id}）",
+            _(
+                "person {person} was merged into person {target}",
+                person=person.id,
+                target=person.merged_into_id,
+            ),
             id=person.merged_into_id,
         )
 
@@ -206,10 +213,7 @@ def correct_person(session: Session, actor, person: Person, data: dict) -> Perso
     if periods:
         changes["experience"] = periods
     if not changes:
-        raise Invalid(
-            "没有需要更正的内容：所给的值与登记的相同（nothing to correct: every value "
-            "given is the one on record）"
-        )
+        raise Invalid(_("nothing to correct: every value given is the one on record"))
     person.updated_at = utcnow()
     session.flush()
     for period in periods:  # ids of the periods added, known after the flush
@@ -251,16 +255,17 @@ def _correct_experience(session: Session, person: Person, data: dict) -> list[di
         period = own.get(item["id"])
         if period is None:
             errors[f"experience.{n}.id"] = [
-                f"人员 {person.id} 没有编号为 {item['id']} 的经历"
-                f"（person {person.id} has no experience period {item['id']}）"
+                _(
+                    "person {person} has no experience period {period}",
+                    person=person.id,
+                    period=item["id"],
+                )
             ]
             continue
         before = _period(period)
         start, end = item.get("start", period.start), item.get("end", period.end)
         if end is not None and end < start:
-            errors[f"experience.{n}.end"] = [
-                f"结束日期不得早于开始日期 {start}（must be on or after start, {start}）"
-            ]
+            errors[f"experience.{n}.end"] = [_("must be on or after start, {start}", start=start)]
             continue
         for name in PERIOD_FIELDS:
             if name in item:
@@ -271,14 +276,17 @@ def _correct_experience(session: Session, person: Person, data: dict) -> list[di
         period = own.get(period_id)
         if period is None:
             errors[f"remove_experience.{n}"] = [
-                f"人员 {person.id} 没有编号为 {period_id} 的经历"
-                f"（person {person.id} has no experience period {period_id}）"
+                _(
+                    "person {person} has no experience period {period}",
+                    person=person.id,
+                    period=period_id,
+                )
             ]
             continue
         done.append({"id": period.id, "from": _period(period), "to": None})
         person.experience.remove(period)
     if errors:
-        raise Invalid("更正未执行（the correction was not made）", errors)
+        raise Invalid(_("the correction was not made"), errors)
     return done
 
 
@@ -421,22 +429,28 @@ def merge_people(
 
     if source.id == target.id:
         raise Invalid(
-            "不能将人员并入其自身（a record cannot be merged into itself）",
-            {"from": ["与 into 相同（the same record as into）"]},
+            _("a record cannot be merged into itself"),
+            {"from": [_("the same record as into")]},
         )
     _not_merged(source)
     _not_merged(target)
     if not names_may_differ and name_key(name_of(source)) != name_key(name_of(target)):
         raise Conflict(
-            f"人员 {source.id} 与人员 {target.id} 姓名不同；确属同一人时请注明姓名不同后再合并"
-            f"（the names of person {source.id} and person {target.id} differ; if they are "
-            "one person, say that the names differ and merge again）"
+            _(
+                "the names of person {source} and person {target} differ; if they are one "
+                "person, say that the names differ and merge again",
+                source=source.id,
+                target=target.id,
+            )
         )
     clashes = _clashing_employments(session, source, target, Employment)
     if clashes:
         raise Conflict(
-            "合并后同一机构同一岗位的任职将重叠：" + "；".join(clashes) + "。请先结束其中一项"
-            "（employments would overlap in the same role at the same institution: end one first）"
+            _(
+                "employments would overlap in the same role at the same institution "
+                "({clashes}): end one first",
+                clashes="；".join(clashes),
+            )
         )
     certificates = (
         session.execute(

@@ -6,6 +6,7 @@ from registry.credentials import services as credentials
 from registry.credentials.schemas import CertificateOutSchema, CertificateSchema
 from registry.db import get_session
 from registry.errors import NotFound
+from registry.messages import _
 
 from . import services
 from .schemas import (
@@ -48,7 +49,7 @@ def look_up(data):
     person = services.look_up(session, user, data["identity"])
     if person is None:
         # The lookup stays audited whether or not it found somebody.
-        raise NotFound("no person with this identity number is registered", audited=True)
+        raise NotFound(_("no person with this identity number is registered"), audited=True)
     as_of = data["as_of"] or clock.today()
     return services.describe(session, person, as_of, reasons=user.role != "director")
 

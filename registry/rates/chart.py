@@ -12,6 +12,8 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from registry.messages import _
+
 FORMATS = (".png", ".svg")
 # More bars than this are unreadable in one picture; the caller narrows the selection.
 MAX_BARS = 200
@@ -58,15 +60,17 @@ def draw(report: dict, path: Path, font: str | None = None) -> list[str]:
     the viewer's fonts. Returns notes for the user (such as that fallback).
     """
     if path.suffix.lower() not in FORMATS:
-        raise ChartError(f"{path.name}: the chart is written as .png or .svg")
+        raise ChartError(_("{name!r}: the chart is written as .png or .svg", name=path.name))
     svg = path.suffix.lower() == ".svg"
     notes = []
     _plot_with(report, path, font, svg)
     if not (font is not None or svg):
         notes.append(
-            "no font with Chinese characters is installed (such as Noto Sans CJK SC, "
-            "Debian package fonts-noto-cjk): the chart is labelled with institution codes "
-            "and in English"
+            _(
+                "no font with Chinese characters is installed (such as Noto Sans CJK SC, "
+                "Debian package fonts-noto-cjk): the chart is labelled with institution codes "
+                "and in English"
+            )
         )
     return notes
 
@@ -75,8 +79,12 @@ def _plot_with(report: dict, out, font: str | None, svg: bool) -> None:
     institutions = report["institutions"]
     if len(institutions) > MAX_BARS:
         raise ChartError(
-            f"{len(institutions)} institutions are too many for one chart (at most {MAX_BARS}); "
-            "choose a district or only those below target"
+            _(
+                "{count} institutions are too many for one chart (at most {most}); choose a "
+                "district or only those below target",
+                count=len(institutions),
+                most=MAX_BARS,
+            )
         )
     chinese = font is not None or svg
     rc = {

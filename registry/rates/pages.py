@@ -13,6 +13,7 @@ from registry import clock
 from registry.db import get_session
 from registry.errors import Invalid
 from registry.institutions.services import get_institution
+from registry.messages import _
 from registry.vocabulary import CERTIFICATE_KINDS, STAFF_ROLES
 from registry.web import form_errors, page
 
@@ -81,7 +82,7 @@ def index():
 def download():
     day, district, below, errors = _query()
     if errors:
-        raise Invalid("the choices are invalid", errors)
+        raise Invalid(_("the choices are invalid"), errors)
     report = _report(day, district, below)
     out = io.StringIO()
     out.write("\ufeff")  # Excel reads UTF-8 only after a byte-order mark
@@ -101,9 +102,9 @@ def download():
 @bp.route("/rates/<code>")
 @page(*READERS)
 def explain(code):
-    day, _, _, errors = _query()
+    day, _district, _below, errors = _query()
     if errors:
-        raise Invalid("the date is invalid", errors)
+        raise Invalid(_("the date is invalid"), errors)
     session = get_session()
     institution = get_institution(session, code)
     return render_template(

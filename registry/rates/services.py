@@ -18,6 +18,7 @@ from registry.credentials.services import describe_certificate, state_on
 from registry.eligibility.rulesets import Ruleset, current_rulesets, district_key
 from registry.errors import Invalid
 from registry.institutions.models import Institution
+from registry.messages import _
 from registry.people.services import masked_number, name_of
 from registry.staffing.models import Employment
 
@@ -59,8 +60,11 @@ def registered_spellings(session: Session, district: str) -> list[str]:
     spellings = [d for d in registered if district_key(d) in keys]
     if not spellings and ruleset is None:
         raise Invalid(
-            f"unknown district {district!r}: no ruleset names it and no institution is in it",
-            {"district": [f"unknown district {district!r}"]},
+            _(
+                "unknown district {district!r}: no ruleset names it and no institution is in it",
+                district=district,
+            ),
+            {"district": [_("unknown district {district!r}", district=district)]},
         )
     return spellings
 
@@ -140,7 +144,7 @@ def rates(session: Session, day: date, district: str | None = None) -> dict:
         which = Institution.district.in_(registered_spellings(session, district))
     rulesets = current_rulesets()
     institutions, rollup = [], {}
-    for _, code, name, district_, staff, certified in counts(session, day, which):
+    for _id, code, name, district_, staff, certified in counts(session, day, which):
         ruleset = rulesets.for_district(district_)
         institutions.append(
             {

@@ -3,6 +3,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from registry.credentials.schemas import CertificateOutSchema
 from registry.eligibility.schemas import DispatchSchema, ReasonSchema, RulesetRefSchema
 from registry.fields import Day, IdentitySchema, StrictBoolean, Text
+from registry.messages import _
 from registry.rates.schemas import RateSchema
 from registry.vocabulary import STAFF_ROLES
 
@@ -10,8 +11,10 @@ from registry.vocabulary import STAFF_ROLES
 def _declared(value: bool) -> None:
     if value is not True:
         raise ValidationError(
-            "must be true: the institution declares that the person has full civil capacity "
-            "and no criminal record barring work with children"
+            _(
+                "must be true: the institution declares that the person has full civil "
+                "capacity and no criminal record barring work with children"
+            )
         )
 
 

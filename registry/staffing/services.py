@@ -15,10 +15,11 @@ from registry.db import utcnow
 from registry.eligibility.services import Answer, advisories, ruleset_for, verdict_for
 from registry.errors import Conflict, Invalid, NotFound
 from registry.institutions.models import Institution
+from registry.messages import _
 from registry.paging import Page, page_of
 from registry.people.services import find_person, name_of, person_subject
 from registry.rates.services import institution_rate, registered_spellings
-from registry.vocabulary import CLASS_TYPES
+from registry.vocabulary import CLASS_TYPES, STAFF_ROLES
 
 from .models import Employment
 from .rules import Staffing, check_all
@@ -40,8 +41,17 @@ def hire(
     given = [f for f in ("dispatch_company", "dispatch_licence") if data.get(f)]
     if given and role != "security_guard":
         raise Invalid(
-            "派遣公司和保安服务许可证号只用于保安员（only a security_guard is dispatched）",
-            {f: [f"only for the role security_guard, not {role}"] for f in given},
+            _("only a security_guard is dispatched"),
+            {
+                f: [
+                    _(
+                        "only for the role security_guard, not {role}",
+                        role=role,
+                        role_name=STAFF_ROLES.get(role, role),
+                    )
+                ]
+                for f in given
+            },
         )
     person = find_person(session, identity)
     if person is not None:
@@ -55,7 +65,12 @@ def hire(
         )
         if overlapping is not None:
             raise Conflict(
-                f"this person already holds the role {role} here (employment {overlapping})",
+                _(
+                    "this person already holds the role {role} here (employment {employment})",
+                    role=role,
+                    role_name=STAFF_ROLES.get(role, role),
+                    employment=overlapping,
+                ),
                 id=overlapping,
             )
     dispatch = {"company": data.get("dispatch_company"), "licence": data.get("dispatch_licence")}
@@ -118,17 +133,23 @@ def get_employment(session: Session, employment_id: int, user) -> Employment:
     if employment is None or (
         user.role == "director" and employment.institution_id != user.institution_id
     ):
-        raise NotFound(f"no employment with id {employment_id}")
+        raise NotFound(_("no employment with id {employment_id}", employment_id=employment_id))
     return employment
 
 
 def end_employment(session: Session, actor, employment: Employment, end: date) -> Employment:
     if employment.end is not None:
-        raise Conflict(f"employment {employment.id} already ended on {employment.end}")
+        raise Conflict(
+            _(
+                "employment {employment} already ended on {end}",
+                employment=employment.id,
+                end=employment.end,
+            )
+        )
     if end < employment.start:
         raise Invalid(
-            "an employment cannot end before it starts",
-            {"end": [f"must be on or after start ({employment.start})"]},
+            _("an employment cannot end before it starts"),
+            {"end": [_("must be on or after start ({start})", start=employment.start)]},
         )
     employment.end = end
     employment.ended_by_id = getattr(actor, "id", None)

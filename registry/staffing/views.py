@@ -5,6 +5,7 @@ from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
 from registry.errors import NotEligible
+from registry.messages import _
 from registry.paging import paginate, respond
 
 from . import services
@@ -39,8 +40,10 @@ def hire(data, code):
     employment, answer = services.hire(session, current_user(), institution, data)
     if employment is None:
         raise NotEligible(
-            "入职日不符合该岗位的必需条件，未作记录（not eligible for this role on the start "
-            "date: a required rule is not met; nothing was recorded）",
+            _(
+                "not eligible for this role on the start date: a required rule is not met; "
+                "nothing was recorded"
+            ),
             audited=True,  # the refusal and its check stay on record
             barred=answer.verdict.barred,
             reasons=ReasonSchema(many=True).dump(answer.verdict.reasons),

@@ -73,7 +73,7 @@ def test_eligibility_on_the_command_line(run, make_person, make_institution):
     args = ["eligibility", "--role", "caregiver", "--as-of", "2026-06-01"]
     result = run(*args, "--id-number", "-", "--institution", CODES[0], input=id_number(5))
     assert result.exit_code == 0, result.output
-    assert "可以任职 eligible" in result.output and "1 项建议未满足" in result.output
+    assert "可以任职（eligible）" in result.output and "1 项建议未满足" in result.output
     assert "✗ advisory 建议" in result.output and "永政办〔2021〕64号" in result.output
     assert id_number(5) not in result.output
     make_institution(code=CODES[1], district="西湖区")

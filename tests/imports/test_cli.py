@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import sqlalchemy as sa
 
@@ -13,7 +14,7 @@ from tests.test_cli import _env, _registry
 def test_text_summary_and_exit_0(run, tmp_path):
     result = run("import-roll", str(write_csv(tmp_path / "roll.csv", good_rows(3))))
     assert result.exit_code == 0, result.output
-    assert "已接受（accepted）" in result.output
+    assert re.search(r"导入批次 \d+：已接受（import \d+: accepted）", result.output)
     assert "rows 3  accepted 3  unchanged 0  rejected 0" in result.output
 
 
@@ -22,7 +23,7 @@ def test_rejected_file_lists_its_errors_and_exits_1(run, session, tmp_path):
     rows[2][2] = "厨师证"
     result = run("import-roll", str(write_csv(tmp_path / "roll.csv", rows)))
     assert result.exit_code == 1
-    assert "已拒绝（rejected）" in result.output
+    assert re.search(r"导入批次 \d+：已拒绝（import \d+: rejected）", result.output)
     assert "第4行 证书名称:" in result.output
     assert session.scalar(sa.select(sa.func.count()).select_from(Certificate)) == 0
 
