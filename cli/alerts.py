@@ -1,17 +1,6 @@
-import json
-
 import click
 
-from cli.common import (
-    DAY,
-    cli_actor,
-    echo_csv,
-    echo_page_footer,
-    echo_table,
-    page_options,
-    session_scope,
-    table_csv_or_json,
-)
+from cli.common import DAY, cli_actor, echo_listing, page_options, session_scope, table_csv_or_json
 from registry import clock
 from registry.alerts import services
 from registry.alerts.schemas import AlertSchema
@@ -51,15 +40,14 @@ def list_(acknowledged, code, kind, page, page_size, format_):
             page_size=page_size,
         )
         rows = AlertSchema(many=True).dump(found.items)
-    if format_ == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-    elif format_ == "csv":
-        echo_csv(rows, COLUMNS)
-    elif not rows:
-        click.echo(_("no alerts"))
-    else:
-        echo_table([{**r, "acknowledged_at": r["acknowledged_at"] or ""} for r in rows], COLUMNS)
-    echo_page_footer(found)
+    echo_listing(
+        found,
+        rows,
+        COLUMNS,
+        format_,
+        empty=_("no alerts"),
+        shown=lambda r: {**r, "acknowledged_at": r["acknowledged_at"] or ""},
+    )
 
 
 @alerts.command("acknowledge")

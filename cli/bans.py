@@ -8,9 +8,7 @@ import click
 from cli.common import (
     DAY,
     cli_actor,
-    echo_csv,
-    echo_page_footer,
-    echo_table,
+    echo_listing,
     get_app,
     load,
     page_options,
@@ -102,18 +100,14 @@ def list_(status, page, page_size, format_):
     with session_scope() as session:
         found = services.list_bans(session, status=status, page=page, page_size=page_size)
         rows = BanSchema(many=True).dump(found.items)
-    if format_ == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-    elif format_ == "csv":
-        echo_csv(rows, BAN_COLUMNS)
-    elif not rows:
-        click.echo(_("no bans"))
-    else:
-        echo_table(
-            [{k: "终身 for life" if v is None else v for k, v in r.items()} for r in rows],
-            BAN_COLUMNS,
-        )
-    echo_page_footer(found)
+    echo_listing(
+        found,
+        rows,
+        BAN_COLUMNS,
+        format_,
+        empty=_("no bans"),
+        shown=lambda r: {k: "终身 for life" if v is None else v for k, v in r.items()},
+    )
 
 
 @bans.command("revoke")

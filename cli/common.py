@@ -3,6 +3,7 @@
 import csv
 import getpass
 import io
+import json
 import sys
 import unicodedata
 from contextlib import contextmanager
@@ -183,6 +184,28 @@ def page_options(command):
     return click.option(
         "--page", type=click.IntRange(min=1), default=1, show_default=True, help="页码 page"
     )(command)
+
+
+def echo_listing(
+    found: Page,
+    rows: list[dict],
+    columns: tuple[str, ...],
+    format_: str,
+    *,
+    empty: str,
+    shown=None,
+) -> None:
+    """One page of a list command: JSON, CSV or a table (``shown`` turns a row into what
+    the table shows), ``empty`` when there is nothing, then where the page lies."""
+    if format_ == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif format_ == "csv":
+        echo_csv(rows, columns)
+    elif not rows:
+        click.echo(empty)
+    else:
+        echo_table([shown(r) for r in rows] if shown else rows, columns)
+    echo_page_footer(found)
 
 
 def echo_page_footer(page: Page) -> None:

@@ -7,9 +7,7 @@ import click
 
 from cli.common import (
     cli_actor,
-    echo_csv,
-    echo_page_footer,
-    echo_table,
+    echo_listing,
     page_options,
     session_scope,
     table_csv_or_json,
@@ -219,16 +217,14 @@ def list_(status, page, page_size, format_):
     with session_scope() as session:
         found = services.list_batches(session, status=status, page=page, page_size=page_size)
         rows = ImportBatchSchema(many=True).dump(found.items)
-    if format_ == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-    elif format_ == "csv":
-        echo_csv(rows, LIST_COLUMNS)
-    elif not rows:
-        click.echo(_("no imports"))
-    else:
-        shown = [{**r, "status": f"{r['status_name']} {r['status']}"} for r in rows]
-        echo_table(shown, LIST_COLUMNS)
-    echo_page_footer(found)
+    echo_listing(
+        found,
+        rows,
+        LIST_COLUMNS,
+        format_,
+        empty=_("no imports"),
+        shown=lambda r: {**r, "status": f"{r['status_name']} {r['status']}"},
+    )
 
 
 COMMANDS = (import_roll, imports_group)

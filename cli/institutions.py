@@ -1,17 +1,6 @@
-import json
-
 import click
 
-from cli.common import (
-    cli_actor,
-    echo_csv,
-    echo_page_footer,
-    echo_table,
-    load,
-    page_options,
-    session_scope,
-    table_csv_or_json,
-)
+from cli.common import cli_actor, echo_listing, load, page_options, session_scope, table_csv_or_json
 from registry.institutions import services
 from registry.institutions.schemas import InstitutionSchema
 from registry.messages import _
@@ -59,15 +48,7 @@ def list_(district, page, page_size, format_):
         rows = InstitutionSchema(many=True).dump(found.items)
     for row in rows:
         row["children"] = sum(c["children"] for c in row["classes"])
-    if format_ == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-    elif format_ == "csv":
-        echo_csv(rows, COLUMNS)
-    elif not rows:
-        click.echo(_("no institutions"))
-    else:
-        echo_table(rows, COLUMNS)
-    echo_page_footer(found)
+    echo_listing(found, rows, COLUMNS, format_, empty=_("no institutions"))
 
 
 COMMANDS = (institutions,)

@@ -12,19 +12,6 @@ from registry.messages import _
 from registry.rates import services
 from registry.rates.schemas import ExplanationSchema, RatesSchema
 
-COLUMNS = (
-    "level",
-    "district",
-    "code",
-    "name",
-    "institutions",
-    "staff",
-    "certified",
-    "rate",
-    "target",
-    "meets_target",
-    "due",
-)
 EXPLAIN_COLUMNS = ("role", "name", "id_number", "start", "certified", "certificate", "reason")
 
 
@@ -157,7 +144,7 @@ def rates(as_of, district, below_target, format_, chart_path, code):
         )
     else:
         click.echo(_("certification rates on {day}", day=day))
-        echo_table(_rows(report, for_terminal=True), COLUMNS)
+        echo_table(_rows(report, for_terminal=True), services.CSV_COLUMNS)
 
 
 def _explain(code: str, day: date, format_: str) -> None:
