@@ -144,9 +144,18 @@ def cn_date(value) -> str:
     return str(value)
 
 
+def page_url(name: str, number: int) -> str:
+    """This page's address at page ``number`` of its list ``name``, keeping the rest of
+    the address (path arguments, filters)."""
+    query = {name: number}
+    query.update((key, value) for key, value in request.args.items() if key != name)
+    return url_for(request.endpoint, **(request.view_args or {}), **query)
+
+
 def init_pages(app) -> None:
     """The layout's helpers, for every template."""
     app.add_template_filter(cn_date)
+    app.add_template_global(page_url)
 
     @app.context_processor
     def _layout():

@@ -127,7 +127,7 @@ def test_users_are_listed_by_role_a_page_at_a_time(app, make_user, monkeypatch):
     monkeypatch.setattr(pages, "USERS_PAGE_SIZE", 2)
     first = browser.get("/users?role=hr").get_data(as_text=True)
     assert "hr.a" in first and "hr.b" in first and "hr.c" not in first
-    assert "insp.a" not in first and "第 1 页，共 2 页（3 条）" in first
+    assert "insp.a" not in first and "第 1 / 2 页，共 3 条" in first
     assert 'href="/users?page=2&amp;role=hr"' in first
     second = browser.get("/users?role=hr&page=2").get_data(as_text=True)
     assert "hr.c" in second and "hr.a" not in second
