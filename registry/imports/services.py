@@ -256,7 +256,7 @@ def _is_path(source) -> bool:
 
 
 def _sha256(source) -> str:
-    # The fingerprint of the whole file the bureau handed in (issue 5 asks for it), so a
+    # The fingerprint of the whole file the bureau handed in, kept with the batch so that a
     # file imported twice can be told: it is over every byte of every row, never over one
     # identity number, which only the keyed blind index may stand for.
     digest = hashlib.sha256()
