@@ -15,6 +15,8 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+# The API answers JSON, CSV and images, never a page: nothing in them may run or frame.
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -76,9 +78,9 @@ def _init_pages(app: Flask, settings: Settings, keyring: crypto.Keyring) -> None
     def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not _is_api(request.path):
-            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            response.headers.setdefault("X-Frame-Options", "DENY")
+        policy = API_CONTENT_SECURITY_POLICY if _is_api(request.path) else CONTENT_SECURITY_POLICY
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
     app.register_error_handler(CSRFError, _csrf_failed)

@@ -247,13 +247,19 @@ def explain(session: Session, institution: Institution, day: date) -> dict:
 
 def _why_none(relevant: list[Certificate], kinds: tuple[str, ...], day: date) -> str:
     if not relevant:
-        return f"no certificate of the kinds that count ({', '.join(kinds)})"
+        return _("no certificate of the kinds that count ({kinds})", kinds=", ".join(kinds))
     states = {
-        "expired": lambda c: f"expired on {c.expires_on}",
-        "revoked": lambda c: f"revoked on {c.revoked_on}",
-        "not_yet_valid": lambda c: f"issued on {c.issued_on}, after the date",
+        "expired": lambda c: _("{kind} {number}: expired on {day}", day=c.expires_on, **_named(c)),
+        "revoked": lambda c: _("{kind} {number}: revoked on {day}", day=c.revoked_on, **_named(c)),
+        "not_yet_valid": lambda c: _(
+            "{kind} {number}: issued on {day}, after the date", day=c.issued_on, **_named(c)
+        ),
     }
-    return "; ".join(f"{c.kind} {c.number}: {states[state_on(c, day)](c)}" for c in relevant)
+    return "; ".join(states[state_on(c, day)](c) for c in relevant)
+
+
+def _named(certificate: Certificate) -> dict:
+    return {"kind": certificate.kind, "number": certificate.number}
 
 
 # The CSV of ``registry rates`` and of the rates page: institutions, then the districts'

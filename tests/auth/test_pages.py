@@ -229,3 +229,11 @@ def test_odd_usernames_are_refused_and_counted_not_a_server_error(client, sessio
         assert sign_in(client, username, "x" * 5000).status_code == 401
     stored = session.scalars(sa.select(SignInFailure.username)).all()
     assert sorted(stored) == sorted(["nulbyte", "长" * 64, ""])
+
+
+def test_api_answers_may_neither_run_nor_be_framed(client):
+    response = client.get("/api/v1/openapi.json")
+    policy = response.headers["Content-Security-Policy"]
+    assert policy == "default-src 'none'; frame-ancestors 'none'"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -177,8 +177,12 @@ def test_explain_adds_up_to_the_figure(app, session, make_institution, make_pers
     by_name = {s["name"]: s for s in explanation["counted"]}
     assert set(by_name) == {"甲", "乙", "丙"}
     assert by_name["甲"]["certified"] and by_name["甲"]["certificate"]["kind"] == "childcare_worker"
-    assert by_name["乙"]["reason"] == f"infant_nurturer 2-infant_nurturer-0: expired on {BEFORE}"
-    assert by_name["丙"]["reason"].startswith("no certificate of the kinds that count")
+    assert by_name["乙"]["reason"] == (
+        f"证书 infant_nurturer 2-infant_nurturer-0：已于 {BEFORE} 过期"
+        f"（infant_nurturer 2-infant_nurturer-0: expired on {BEFORE}）"
+    )
+    assert by_name["丙"]["reason"].startswith("没有可计入的证书种类")
+    assert "no certificate of the kinds that count" in by_name["丙"]["reason"]
     assert by_name["甲"]["id_number"].startswith("110***") and "*" in by_name["甲"]["id_number"]
 
 
