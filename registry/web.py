@@ -172,19 +172,6 @@ def page_number(name: str = "page") -> int:
     return int(text) if text.isdigit() and 0 < int(text) < 1_000_000 else 1
 
 
-def field_errors(errors) -> dict[str, list[str]]:
-    """A service's or a schema's messages by field, as the form shows them beside each
-    field (a library's English texts in Chinese too)."""
-    shown = {}
-    for name, messages in (errors or {}).items():
-        if isinstance(messages, dict):  # a nested field: its messages, flattened
-            messages = [m for inner in messages.values() for m in inner]
-        if isinstance(messages, str):
-            messages = [messages]
-        shown[name] = [_field_message(m) if isinstance(m, str) else str(m) for m in messages]
-    return shown
-
-
 # Marshmallow's own messages with values in them, which the catalogue cannot hold as
 # fixed texts (the registry's own are in the catalogue): shown in Chinese too.
 _FIELD_MESSAGES = (
@@ -193,29 +180,36 @@ _FIELD_MESSAGES = (
 )
 
 
-def _field_message(text: str) -> str:
+def _field_message(text: str, name: str | None) -> str:
     from registry.messages import translate
 
     for pattern, chinese in _FIELD_MESSAGES:
         match = pattern.match(text)
         if match:
             return f"{chinese.format(*match.groups())}（{text}）"
-    return translate(text)
+    said = translate(text)
+    if not any("\u4e00" <= c <= "\u9fff" for c in said):  # a text the catalogue lacks
+        return f"{name or '填写内容'}有误（{text}）"
+    return said if name is None or said.startswith(name) else f"{name}有误：{said}"
 
 
-def form_errors(messages, prefix: str = "") -> dict[str, str]:
-    """A schema's or a service's field messages as one message per form field, in
-    Chinese with the English beside it: nested ones named ``classes-0-children``."""
-    translate = _field_message
+def form_errors(messages, names: dict[str, str] | None = None, prefix: str = "") -> dict[str, str]:
+    """A schema's or a service's messages as one message per form field, each in Chinese
+    with the English beside it, as the form shows them beside the field: nested ones
+    named ``classes-0-children``, what concerns the whole form ``_schema``. ``names``
+    gives fields' Chinese names, which say where a text unknown to the catalogue was."""
+    names = names or {}
     flat: dict[str, str] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
-            flat.update(form_errors(value, f"{prefix}-{key}" if prefix else str(key)))
-    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
-        flat[prefix or "_schema"] = "；".join(translate(m) for m in messages)
+            flat.update(form_errors(value, names, f"{prefix}-{key}" if prefix else str(key)))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        if messages:
+            name = names.get(prefix.rsplit("-", 1)[-1])
+            flat[prefix or "_schema"] = "；".join(_field_message(m, name) for m in messages)
     elif isinstance(messages, list):
         for index, value in enumerate(messages):
-            flat.update(form_errors(value, f"{prefix}-{index}"))
+            flat.update(form_errors(value, names, f"{prefix}-{index}"))
     elif isinstance(messages, str):
-        flat[prefix or "_schema"] = translate(messages)
+        flat[prefix or "_schema"] = _field_message(messages, names.get(prefix))
     return flat

@@ -15,7 +15,7 @@ from registry.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited,
 from registry.messages import _
 from registry.paging import Page
 from registry.vocabulary import USER_ROLES
-from registry.web import field_errors, page, page_number
+from registry.web import form_errors, page, page_number
 
 from . import services
 from .access import BUREAU_MANAGES, after_request_write, may_disable, may_manage, may_revoke
@@ -126,7 +126,7 @@ def change_password():
     form = request.form
     errors = {}
     if form.get("new_password", "") != form.get("repeat_password", ""):
-        errors["repeat_password"] = [_("the new passwords differ")]
+        errors["repeat_password"] = _("the new passwords differ")
     session = get_session()
     try:
         if errors:
@@ -137,7 +137,10 @@ def change_password():
     except Invalid as invalid:
         session.rollback()
         return render_template(
-            "auth/password.html", user=user, error=invalid.message, errors=invalid.errors
+            "auth/password.html",
+            user=user,
+            error=invalid.message,
+            errors=form_errors(invalid.errors or {}),
         ), 422
     # Every session of the user ended with the old password; this browser goes on in a
     # new one.
@@ -179,17 +182,17 @@ def _form_data(*names: str) -> dict:
     }
 
 
-def _refused(session, exc) -> dict[str, list[str]]:
-    """A refused change: nothing of it is kept; its messages by field (``_form`` for
+def _refused(session, exc) -> dict[str, str]:
+    """A refused change: nothing of it is kept; its messages by field (``_schema`` for
     what concerns the whole form)."""
     session.rollback()
     if isinstance(exc, ValidationError):
-        return field_errors(exc.messages)
-    errors = field_errors(exc.errors)
+        return form_errors(exc.messages)
+    errors = form_errors(exc.errors or {})
     if isinstance(exc, Conflict):
-        errors.setdefault("username", []).append(f"用户名已被使用（{exc.message}）")
+        errors["username"] = f"用户名已被使用（{exc.message}）"
     elif not errors:
-        errors["_form"] = [exc.message]
+        errors["_schema"] = exc.message
     return errors
 
 
@@ -228,9 +231,9 @@ def new_user():
     except (ValidationError, Invalid, Conflict, Forbidden, NotFound) as exc:
         errors = _refused(session, exc)
         if isinstance(exc, Forbidden):
-            errors = {"role": errors.pop("_form")}
+            errors = {"role": errors.pop("_schema")}
         if isinstance(exc, NotFound):
-            errors = {"institution": errors.pop("_form")}
+            errors = {"institution": errors.pop("_schema")}
         form.pop("password", None)  # never sent back to the browser
         return render_template("auth/user_new.html", roles=roles, form=form, errors=errors), 422
     return redirect(url_for("pages.user", user_id=user.id, created=1))
@@ -267,7 +270,7 @@ def disable_user(user_id):
     try:
         may_disable(g.page_user, account)
     except Forbidden as refused:
-        return _user_page(account, 403, {"_form": [refused.message]})
+        return _user_page(account, 403, {"_schema": refused.message})
     services.disable_user(session, g.page_user, account)
     return redirect(url_for("pages.user", user_id=account.id, done="disabled"))
 
@@ -291,7 +294,7 @@ def set_role(user_id):
     except (ValidationError, Invalid, NotFound) as exc:
         errors = _refused(session, exc)
         if isinstance(exc, NotFound):
-            errors = {"institution": errors.pop("_form")}
+            errors = {"institution": errors.pop("_schema")}
         session.refresh(account)
         return _user_page(account, 422, errors, form)
     return redirect(url_for("pages.user", user_id=account.id, done="role"))

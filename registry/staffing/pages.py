@@ -22,7 +22,7 @@ from registry.eligibility.schemas import EligibilityQuerySchema, dispatch_of
 from registry.errors import Conflict, Invalid, NotFound
 from registry.institutions.services import get_institution, list_institutions
 from registry.vocabulary import CHECK_RESULTS, CLASS_TYPES, STAFF_ROLES
-from registry.web import error_page, field_errors, page, page_number
+from registry.web import error_page, form_errors, page, page_number
 
 from . import services
 from .schemas import AsOfSchema, EndSchema, HireSchema
@@ -51,21 +51,6 @@ FIELD_NAMES = {
 PAGE_SIZE = 20
 
 
-def _chinese(errors: dict) -> dict[str, list[str]]:
-    """A schema's messages by field, each said in Chinese first (the identity number's
-    own are Chinese already)."""
-    said = {}
-    for field, messages in errors.items():
-        if isinstance(messages, dict):
-            messages = [m for ms in messages.values() for m in ms]
-        name = FIELD_NAMES.get(field, field)
-        said[field] = [
-            m if any("\u4e00" <= c <= "\u9fff" for c in m) else f"{name}有误（{m}）"
-            for m in messages
-        ]
-    return said
-
-
 def _form_data(fields: tuple[str, ...]) -> dict:
     """The form's text fields; empty ones left out, as an API client would leave them."""
     return {f: request.form[f] for f in fields if request.form.get(f, "").strip()}
@@ -86,7 +71,10 @@ def check():
         data = EligibilityQuerySchema().load(raw)
     except ValidationError as invalid:
         return render_template(
-            "staffing/check.html", roles=roles, form=form, errors=_chinese(invalid.messages)
+            "staffing/check.html",
+            roles=roles,
+            form=form,
+            errors=form_errors(invalid.messages, FIELD_NAMES),
         ), 422
     session, user = get_session(), g.page_user
     institution = user.institution
@@ -166,8 +154,8 @@ def hire():
     except ValidationError as invalid:
         errors = dict(invalid.messages)
         if "declaration" in errors:
-            errors["declaration"] = ["请阅读并勾选声明后再录用（the declaration must be ticked）"]
-        return _hire_form(form, _chinese(errors), 422)
+            errors["declaration"] = "请阅读并勾选声明后再录用（the declaration must be ticked）"
+        return _hire_form(form, form_errors(errors, FIELD_NAMES), 422)
     session, user = get_session(), g.page_user
     try:
         limits.admit(session, user)
@@ -177,7 +165,9 @@ def hire():
         message = refused.message
         if isinstance(refused, Conflict):
             message = f"此人已在本机构担任该岗位，未重复录用（{refused.message}）"
-        return _hire_form(form, _chinese(refused.errors or {}), refused.status, message)
+        return _hire_form(
+            form, form_errors(refused.errors or {}, FIELD_NAMES), refused.status, message
+        )
     verdict = answer.verdict
     return render_template(
         "staffing/hired.html",
@@ -229,7 +219,7 @@ def end(employment_id: int):
         data = EndSchema().load(_form_data(("end",)))
         services.end_employment(session, user, employment, data["end"])
     except ValidationError as invalid:
-        return _roster({employment_id: _chinese(invalid.messages)["end"]}, 422)
+        return _roster({employment_id: form_errors(invalid.messages, FIELD_NAMES)["end"]}, 422)
     except (Invalid, Conflict) as refused:
         session.rollback()
         messages = {
@@ -318,15 +308,15 @@ def rosters():
     try:
         day = AsOfSchema().load({"as_of": as_of_text} if as_of_text else {})["as_of"]
     except ValidationError as exc:
-        errors, day = field_errors(exc.messages), None
+        errors, day = form_errors(exc.messages), None
     day = day or clock.today()
     if code:
         try:
             institution = get_institution(session, code)
         except Invalid as exc:
-            errors.update(field_errors(exc.errors))
+            errors.update(form_errors(exc.errors))
         except NotFound:
-            errors["code"] = ["没有这个代码的机构（no institution with this code）"]
+            errors["code"] = "没有这个代码的机构（no institution with this code）"
     if institution is not None and not errors:
         roster = services.roster(
             session, institution, day, page=page_number(), page_size=ROSTER_PAGE_SIZE
