@@ -5,6 +5,7 @@ import click
 from cli import (
     alerts,
     audit,
+    backup,
     bans,
     imports,
     institutions,
@@ -37,6 +38,7 @@ for module in (
     alerts,
     audit,
     keys,
+    backup,
     imports,
 ):
     for command in module.COMMANDS:

@@ -1,9 +1,12 @@
+import os
+
 import click
 
 from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
 from registry.db import command_transaction, make_engine
 from registry.imports.jobs import fail_interrupted
+from registry.keys import matching
 from registry.messages import _
 
 
@@ -14,8 +17,9 @@ def init():
 
     from migrations import alembic_config
 
+    os.umask(0o077)  # what the registry creates is its own account's alone
     settings = load_settings()
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     missing = crypto.missing_purposes(settings.keys_dir)
     if missing and settings.production:
         raise ConfigError(
@@ -52,6 +56,8 @@ def init():
     click.echo(
         _("database is at the latest migration: {url}", url=_safe_url(settings.database_url))
     )
+    # The check value of the keys, stored once: from now on every start compares.
+    matching.check_database(app.extensions["registry.engine"], app.extensions["registry.keyring"])
     indexed = _index_names(app)
     if indexed:
         click.echo(_("indexed the names of {count} people", count=indexed))
@@ -98,6 +104,7 @@ def serve(host, port, workers):
     """Serve the web pages and the API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
+    os.umask(0o077)  # uploads, logs and databases the server makes are its account's alone
     app = create_app()  # fail here, not in every worker
     settings = app.extensions["registry.settings"]
     with app.app_context(), command_transaction() as session:
