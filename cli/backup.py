@@ -1,6 +1,5 @@
 """`registry backup DIR` and `registry restore DIR`."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -38,7 +37,6 @@ def _read_passphrase(source: str | None, *, confirm: bool) -> str:
 @PASSPHRASE
 def backup(folder, passphrase_from):
     """Back up the database and the keys (wrapped under a passphrase) to a new folder."""
-    os.umask(0o077)
     app = get_app()  # the keys must match the database before they are backed up
     settings = app.extensions["registry.settings"]
     passphrase = _read_passphrase(passphrase_from, confirm=True)
@@ -84,7 +82,6 @@ def backup(folder, passphrase_from):
 def restore(folder, passphrase_from, force):
     """Put a backup's database and keys back, after checking its files, its passphrase
     and that its keys are the database's. Stop the servers first."""
-    os.umask(0o077)
     settings = load_settings()
     passphrase = _read_passphrase(passphrase_from, confirm=False)
     done = services.restore(settings, folder, passphrase, force=force, now=clock.now())

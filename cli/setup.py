@@ -1,5 +1,3 @@
-import os
-
 import click
 
 from registry import create_app, crypto
@@ -17,7 +15,6 @@ def init():
 
     from migrations import alembic_config
 
-    os.umask(0o077)  # what the registry creates is its own account's alone
     settings = load_settings()
     settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     missing = crypto.missing_purposes(settings.keys_dir)
@@ -104,7 +101,6 @@ def serve(host, port, workers):
     """Serve the web pages and the API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
-    os.umask(0o077)  # uploads, logs and databases the server makes are its account's alone
     app = create_app()  # fail here, not in every worker
     settings = app.extensions["registry.settings"]
     with app.app_context(), command_transaction() as session:
