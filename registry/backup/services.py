@@ -409,6 +409,7 @@ def restore(settings: Settings, source: Path, passphrase: str, *, force: bool, n
             )
         )
     settings.instance_path.mkdir(mode=files.FOLDER_MODE, parents=True, exist_ok=True)
+    keys_dir.parent.mkdir(mode=files.FOLDER_MODE, parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=".keys-restoring-", dir=keys_dir.parent))
     try:
         for relative, data in payload["files"].items():
@@ -426,7 +427,9 @@ def restore(settings: Settings, source: Path, passphrase: str, *, force: bool, n
         else:
             _pg_replace(settings.database_url, database)
         kept = None
-        if keys_dir.exists():
+        if keys_dir.exists() and _keys_empty(keys_dir):
+            shutil.rmtree(keys_dir)  # folders only: nothing to keep
+        elif keys_dir.exists():
             kept = keys_dir.with_name(f"{keys_dir.name}.replaced-{now:%Y%m%dT%H%M%S}")
             keys_dir.rename(kept)
         staged.rename(keys_dir)

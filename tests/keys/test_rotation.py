@@ -465,8 +465,9 @@ def test_only_one_rotation_at_a_time(keys_dir):
 
 
 @pytest.fixture
-def keys_app(make_app, keys_dir):
-    return make_app(keys_dir=keys_dir)
+def keys_app(make_app, keys_dir, scratch_database_url):
+    # A database of its own: the shared one was written with other keys, and refuses these.
+    return make_app(keys_dir=keys_dir, database_url=scratch_database_url)
 
 
 def test_a_running_app_loads_new_keys_and_drops_retired_ones(keys_app, keys_dir, reload_at_once):
