@@ -55,9 +55,7 @@ def backup(folder, passphrase_from):
             "to {folder}",
             kind=manifest["database"]["kind"],
             revision=manifest["database"]["alembic_revision"],
-            count=len(manifest["key_check"].get("blind_index", {}))
-            + len(manifest["key_check"].get("encryption", {}))
-            + len(manifest["key_check"].get("receipts", {})),
+            count=manifest["key_files"],
             folder=folder,
         )
     )

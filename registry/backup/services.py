@@ -149,6 +149,7 @@ def backup(settings: Settings, target: Path, passphrase: str, now: datetime) -> 
         "created_at": now.isoformat(),
         "database": {"kind": kind, "alembic_revision": revision},
         "key_check": key_check,
+        "key_files": len(payload["files"]),
         "files": {
             path.name: {"sha256": _sha256(path), "bytes": path.stat().st_size}
             for path in sorted(target.iterdir())

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import shutil
+import stat
 from datetime import UTC, datetime
 
 import pytest
@@ -243,6 +244,7 @@ def test_backup_wipe_restore_gives_every_answer_the_same(instance, apps, tmp_pat
     assert manifest["created_at"] == NOW.isoformat()
     keyring = crypto.Keyring.load(instance.keys_dir)
     assert set(manifest["key_check"]["blind_index"]) == set(keyring.blind_keys)
+    assert manifest["key_files"] == 3 and "and 3 key files" in result.output
     assert set(manifest["files"]) == {
         "audit-anchor.json",
         "keys.enc",
@@ -359,3 +361,31 @@ def test_pg_dump_missing_from_path_is_named(instance, apps, tmp_path, monkeypatc
     result = _backup(app, tmp_path / "b")
     assert result.exit_code == 1
     assert "在 PATH 中找不到 pg_dump" in result.output
+
+
+def test_every_file_of_the_keys_folder_comes_back(instance, apps, tmp_path):
+    """Retired keys (backups made before a rotation need them) and key files of other
+    purposes (a checkpoint key, say) are sealed and restored with the others."""
+    keys = instance.keys_dir
+    old = crypto.Keyring.load(keys)
+    crypto.generate_key(keys, "encryption")
+    crypto.retire_key(keys, "encryption", old.active_encryption_kid)
+    other = keys / "checkpoint"
+    other.mkdir(mode=0o700)
+    fd = os.open(other / "20261120T020000000000Z-abcdef.pem", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"a key file of another purpose\n")
+    os.close(fd)
+    before = {p.relative_to(keys): p.read_bytes() for p in keys.rglob("*") if p.is_file()}
+    app = apps(instance)
+    result = _backup(app, tmp_path / "backup")
+    assert result.exit_code == 0, result.output
+    app.extensions["registry.engine"].dispose()
+    assert json.loads((tmp_path / "backup" / "manifest.json").read_text())["key_files"] == 5
+
+    _wipe(instance)
+    restored = _restore(tmp_path / "backup")
+    assert restored.exit_code == 0, restored.output
+    after = {p.relative_to(keys): p.read_bytes() for p in keys.rglob("*") if p.is_file()}
+    assert after == before
+    for path in [keys, *keys.rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600)
