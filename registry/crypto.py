@@ -225,7 +225,7 @@ def check_private(keys_dir: Path) -> None:
         for path, wanted in [(Path(folder), 0o700)] + [
             (Path(folder) / name, 0o600) for name in sorted(files)
         ]:
-            mode = path.lstat().st_mode & 0o777
+            mode = path.stat().st_mode & 0o777  # a mounted secret's link: its file
             if mode & 0o077:
                 raise KeyFileError(
                     _(
