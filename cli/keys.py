@@ -5,7 +5,7 @@ import click
 
 from cli.common import cli_actor, get_app, session_scope
 from registry import crypto
-from registry.keys import services
+from registry.keys import matching, services
 from registry.messages import _
 
 # Passes over the tables before giving up on rows that servers still write under old keys.
@@ -83,6 +83,8 @@ def rotate(batch_size, grace, keys_only):
             },
         )
         with session_scope() as session:
+            # The check value follows the keys in the same transaction as the record.
+            matching.record(session, keys_dir)
             services.record_rotation(session, cli_actor(), summary)
     _report(summary, retired, keys_dir)
 

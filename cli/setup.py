@@ -4,6 +4,7 @@ from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
 from registry.db import command_transaction, make_engine
 from registry.imports.jobs import fail_interrupted
+from registry.keys import matching
 from registry.messages import _
 
 
@@ -15,7 +16,7 @@ def init():
     from migrations import alembic_config
 
     settings = load_settings()
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     missing = crypto.missing_purposes(settings.keys_dir)
     if missing and settings.production:
         raise ConfigError(
@@ -52,6 +53,8 @@ def init():
     click.echo(
         _("database is at the latest migration: {url}", url=_safe_url(settings.database_url))
     )
+    # The check value of the keys, stored once: from now on every start compares.
+    matching.check_database(app.extensions["registry.engine"], app.extensions["registry.keyring"])
     indexed = _index_names(app)
     if indexed:
         click.echo(_("indexed the names of {count} people", count=indexed))

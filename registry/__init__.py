@@ -4,10 +4,11 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from registry import crypto, db, errors, web
+from registry import crypto, db, errors, files, web
 from registry.api import init_api
 from registry.config import Settings, load_settings
 from registry.eligibility.rulesets import load_rulesets
+from registry.keys import matching
 
 # Pages may load only the registry's own files: no inline script, no other site, and no
 # framing by another page (clickjacking).
@@ -21,6 +22,7 @@ API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
+    files.secure_instance(settings)  # folder 700, database and anchor 600
     keyring = crypto.Keyring.load(settings.keys_dir)  # ConfigError names what is wrong
 
     app = Flask(__name__, instance_path=str(settings.instance_path))
@@ -33,7 +35,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies, x_host=0
         )
-    db.init_app(app, db.make_engine(settings.database_url))
+    engine = db.make_engine(settings.database_url)
+    try:
+        matching.check_database(engine, keyring)  # the keys are this database's, or no start
+    except Exception:
+        engine.dispose()
+        raise
+    db.init_app(app, engine)
     init_api(app)
     _init_pages(app, settings, keyring)
     db.commit_every_view(app)  # the one place a request commits (API and pages)

@@ -150,7 +150,10 @@ KID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
 
 
 def _load_key(path: Path, purpose: str):
-    data = path.read_bytes()
+    return _load_key_bytes(path.read_bytes(), purpose)
+
+
+def _load_key_bytes(data: bytes, purpose: str):
     if purpose == "receipts":
         key = serialization.load_pem_private_key(data, password=None)
         if not isinstance(key, Ed25519PrivateKey):
@@ -196,15 +199,6 @@ def _load_purpose(keys_dir: Path, purpose: str) -> dict:
             raise KeyFileError(
                 _("{path}: not a key file name that `registry init` makes", path=path)
             )
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise KeyFileError(
-                _(
-                    "{path}: other users may read it (mode {mode:o}); chmod 600 it",
-                    path=path,
-                    mode=mode,
-                )
-            )
         try:
             keys[kid] = _load_key(path, purpose)
         except (ValueError, TypeError) as exc:
@@ -217,6 +211,116 @@ def _load_purpose(keys_dir: Path, purpose: str) -> dict:
                 )
             ) from exc
     return keys
+
+
+def check_private(keys_dir: Path) -> None:
+    """Refuse a keys folder, or anything in it, that the group or other users may read,
+    write or enter, naming the ``chmod`` that fixes it: a key readable by another account
+    unmasks every identity number, and one writable by it can be swapped."""
+    root = Path(keys_dir)
+    if not root.is_dir():
+        return  # missing keys are reported as such
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for path, wanted in [(Path(folder), 0o700)] + [
+            (Path(folder) / name, 0o600) for name in sorted(files)
+        ]:
+            mode = path.stat().st_mode & 0o777  # a mounted secret's link: its file
+            if mode & 0o077:
+                raise KeyFileError(
+                    _(
+                        "{path}: the group or other users may use it (mode {mode:o}); fix it "
+                        "with: chmod {wanted:o} {path}",
+                        path=path,
+                        mode=mode,
+                        wanted=wanted,
+                    )
+                )
+
+
+# -- key check values ----------------------------------------------------------------
+
+# A keyed value of a fixed label under each key, stored in the database (``key_check``):
+# at start, the keys in the folder must be the ones the database was written with. The
+# value reveals nothing of the key (HMAC-SHA256; for a signing key, a hash of its public
+# key), only whether two keys are the same.
+_CHECK_LABEL = b"registry key check value v1"
+
+
+def _check_value(purpose: str, data: bytes) -> str:
+    key = _load_key_bytes(data, purpose)
+    if purpose == "receipts":
+        public = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return hashlib.sha256(_CHECK_LABEL + public).hexdigest()[:32]
+    raw = base64.b64decode(data.strip(), validate=True)
+    return hmac.digest(raw, _CHECK_LABEL, "sha256").hex()[:32]
+
+
+def check_values(keys_dir: Path, *, retired: bool = False) -> dict[str, dict[str, str]]:
+    """The check value of every key in the folder by purpose and kid (with the retired
+    ones too when ``retired``); a file that is no key is left to ``Keyring.load``."""
+    values: dict[str, dict[str, str]] = {}
+    folders = [Path(keys_dir)] + ([Path(keys_dir) / RETIRED] if retired else [])
+    for purpose in PURPOSES:
+        found = values.setdefault(purpose, {})
+        for folder in folders:
+            for path in sorted((folder / purpose).glob(f"*{_SUFFIX[purpose]}")):
+                kid = path.name.removesuffix(_SUFFIX[purpose])
+                try:
+                    found.setdefault(kid, _check_value(purpose, path.read_bytes()))
+                except (ValueError, TypeError, OSError):
+                    continue
+    return values
+
+
+# -- keys wrapped under a passphrase (backups) -----------------------------------------
+
+# scrypt at 2**17 x 8 (128 MiB, about half a second): a backup's passphrase is guessed
+# offline, with no rate limit, so it costs more than a sign-in's password.
+_WRAP_N, _WRAP_R, _WRAP_P = 2**17, 8, 1
+_WRAP_AAD = b"registry backup keys v1"
+
+
+class WrongPassphrase(ValueError):
+    """The passphrase does not open the wrapped keys (or they were altered)."""
+
+
+def wrap_secret(plaintext: bytes, passphrase: str) -> dict:
+    """``plaintext`` sealed with AES-256-GCM under a key derived from ``passphrase`` with
+    scrypt; a dict of the parameters and the sealed bytes, ready for JSON."""
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(_NONCE_BYTES)
+    key = Scrypt(salt=salt, length=32, n=_WRAP_N, r=_WRAP_R, p=_WRAP_P).derive(
+        passphrase.encode("utf-8")
+    )
+    b64 = base64.b64encode
+    return {
+        "kdf": "scrypt",
+        "n": _WRAP_N,
+        "r": _WRAP_R,
+        "p": _WRAP_P,
+        "salt": b64(salt).decode(),
+        "cipher": "AES-256-GCM",
+        "nonce": b64(nonce).decode(),
+        "sealed": b64(AESGCM(key).encrypt(nonce, plaintext, _WRAP_AAD)).decode(),
+    }
+
+
+def unwrap_secret(box: dict, passphrase: str) -> bytes:
+    """The plaintext of ``wrap_secret``; ``WrongPassphrase`` when it does not open."""
+    try:
+        if box["kdf"] != "scrypt" or box["cipher"] != "AES-256-GCM":
+            raise ValueError("unknown wrapping")
+        n, r, p = int(box["n"]), int(box["r"]), int(box["p"])
+        if n > 2**20 or r > 16 or p > 4:  # a doctored file must not exhaust the memory
+            raise ValueError("scrypt parameters out of range")
+        salt, nonce = base64.b64decode(box["salt"]), base64.b64decode(box["nonce"])
+        sealed = base64.b64decode(box["sealed"])
+        key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
+        return AESGCM(key).decrypt(nonce, sealed, _WRAP_AAD)
+    except (KeyError, TypeError, ValueError, InvalidTag) as exc:
+        raise WrongPassphrase(str(exc) or type(exc).__name__) from exc
 
 
 @dataclass(frozen=True)
@@ -234,6 +338,7 @@ class Keyring:
     def load(cls, keys_dir: Path) -> "Keyring":
         # Taken before reading: a change made while we read shows as a change next time.
         stamp = _files_stamp(keys_dir)
+        check_private(keys_dir)
         missing = missing_purposes(keys_dir)
         if missing:
             raise KeyFileError(

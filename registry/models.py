@@ -7,6 +7,7 @@ from registry.bans.models import Ban, BanCheck
 from registry.credentials.models import Certificate, CertificateChange
 from registry.imports.models import ImportBatch, ImportJob, ImportRowError
 from registry.institutions.models import Institution, InstitutionClass
+from registry.keys.models import KeyCheck
 from registry.limits import LimitedRequest
 from registry.people.models import Experience, Person, PersonChange
 from registry.staffing.models import Employment
@@ -26,6 +27,7 @@ __all__ = [
     "ImportRowError",
     "Institution",
     "InstitutionClass",
+    "KeyCheck",
     "LimitedRequest",
     "Person",
     "PersonChange",

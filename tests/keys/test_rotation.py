@@ -21,9 +21,9 @@ from registry.auth import services as auth
 from registry.auth.models import SystemActor
 from registry.bans import services as bans
 from registry.bans.models import BanCheck
-from registry.db import Base, get_session, utcnow
+from registry.db import Base, command_transaction, get_session, utcnow
 from registry.institutions import services as institutions
-from registry.keys import services
+from registry.keys import matching, services
 from registry.people.models import Person
 from registry.staffing.models import Employment
 from tests.conftest import CODES, id_number
@@ -305,6 +305,10 @@ def test_checks_answer_right_before_during_and_after(live, keys_dir, make_app):
     for number in (NEVER_SEEN, CHECKED_ONLY):
         assert _who_checked(live, number, fresh) == live.checks[number] - checked_before[number]
 
+    # The command records the new keys' check values with the rotation (an app started
+    # before that, as above, finds the old keys it recorded among the retired ones).
+    with live.app.app_context(), command_transaction() as session:
+        matching.record(session, keys_dir)
     # A dump holds nothing under the old keys but the checks nobody could re-key.
     left = []
     for table, rows in _dump(fresh).items():
@@ -363,6 +367,10 @@ def test_the_rotate_command(live, keys_dir, make_app):
         }
         assert event.data["rows"]["people"] == 3
         assert verify_chain(session)[1] is None
+        # The check values follow the keys: the new ones, not the retired.
+        stored = matching.stored_values(session)
+        assert stored == matching.current_values(keys_dir)
+        assert set(stored["blind_index"]) == {new.active_blind_kid}
 
     # The next rotation starts afresh, from the keys the last one made.
     again = _cli(live)
@@ -457,8 +465,9 @@ def test_only_one_rotation_at_a_time(keys_dir):
 
 
 @pytest.fixture
-def keys_app(make_app, keys_dir):
-    return make_app(keys_dir=keys_dir)
+def keys_app(make_app, keys_dir, scratch_database_url):
+    # A database of its own: the shared one was written with other keys, and refuses these.
+    return make_app(keys_dir=keys_dir, database_url=scratch_database_url)
 
 
 def test_a_running_app_loads_new_keys_and_drops_retired_ones(keys_app, keys_dir, reload_at_once):
