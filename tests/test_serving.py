@@ -144,3 +144,16 @@ def test_logs_keep_no_identity_number_from_a_path_or_a_query(server):
     assert '"GET /director/check HTTP/1.1"' in access
     assert "id_number" not in access
     assert MASKED in errors  # the malformed line was logged, masked
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_sent(server):
+    base, _ = server
+    # Only the headers and a first kilobyte of a 10 MB body: the answer comes at once,
+    # before any user is looked up (there is no token) and before the body is read.
+    raw = (
+        b"POST /api/v1/people HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % (10 * 1024 * 1024) + b"[" + b"1," * 512
+    )
+    status, headers, body = _exchange(base, raw)
+    assert status == 413
+    _assert_error_shape(headers, body, "too_large")
