@@ -127,7 +127,12 @@ class JsonErrorWorker(SyncWorker):
 
     def handle_error(self, req, client, addr, exc):
         if self.timed_out and isinstance(exc, SystemExit):
-            self.log.error("request stopped at the worker timeout of %ss", self.cfg.timeout)
+            self.log.error(
+                "%s %s stopped at the worker timeout of %ss: answered 503",
+                getattr(req, "method", "-"),
+                getattr(req, "path", "(headers not read)"),  # never the query
+                self.cfg.timeout,
+            )
             status = 503
         else:
             captured = _Captured(client)

@@ -109,8 +109,9 @@ def test_the_applications_answers_are_unchanged(server):
 
 
 def test_a_request_past_the_worker_timeout_is_answered_503(instance):
-    _, env = instance
-    with live.served(env, 1, "--timeout", "2") as base:
+    folder, env = instance
+    error_log = folder / "timeout-error.log"
+    with live.served(env, 1, "--timeout", "2", "--error-log", str(error_log)) as base:
         # A body announced and never finished: the worker waits for it past the timeout.
         raw = (
             b"POST /login HTTP/1.1\r\nHost: x\r\n"
@@ -120,6 +121,7 @@ def test_a_request_past_the_worker_timeout_is_answered_503(instance):
         status, headers, body = _exchange(base, raw, timeout=60)
     assert status == 503
     _assert_error_shape(headers, body, "timeout")
+    assert "POST /login stopped at the worker timeout of 2s: answered 503" in error_log.read_text()
 
 
 def test_logs_keep_no_identity_number_from_a_path_or_a_query(server):
