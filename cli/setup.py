@@ -97,9 +97,24 @@ def _safe_url(url: str) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def serve(host, port, workers):
+@click.option(
+    "--timeout",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds a request may run before its worker is stopped (answered 503).",
+)
+@click.option(
+    "--access-log", default="-", show_default=True, help="File for the access log; - is stdout."
+)
+@click.option(
+    "--error-log", default="-", show_default=True, help="File for the error log; - is stderr."
+)
+def serve(host, port, workers, timeout, access_log, error_log):
     """Serve the web pages and the API with gunicorn."""
     from gunicorn.app.base import BaseApplication
+
+    from registry import serving
 
     app = create_app()  # fail here, not in every worker
     settings = app.extensions["registry.settings"]
@@ -124,10 +139,14 @@ def serve(host, port, workers):
 
     class Server(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            # The access log records paths only; identity numbers never travel in URLs.
-            self.cfg.set("accesslog", "-")
+            for name, value in serving.settings(
+                bind=f"{host}:{port}",
+                workers=workers,
+                timeout=timeout,
+                access_log=access_log,
+                error_log=error_log,
+            ).items():
+                self.cfg.set(name, value)
 
         def load(self):
             return create_app()

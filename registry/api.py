@@ -1,9 +1,21 @@
 """The HTTP API under /api/v1 and its OpenAPI document (flask-smorest)."""
 
+import flask_smorest
+from flask import current_app, request
 from flask_smorest import Api
+from webargs.flaskparser import FlaskParser, abort
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from registry.errors import ErrorSchema
+from registry.messages import _
+
+# Deeper than any body the API takes (a list of objects inside an object is 3): a client
+# nesting more is mistaken or probing, and JSON nested 1,000 deep would exhaust the stack.
+MAX_JSON_DEPTH = 16
+
+# Endpoints whose body is a roll: they keep the upload limit (MAX_CONTENT_LENGTH).
+ROLL_UPLOADS = frozenset({"imports.upload"})
 
 
 class RegistryApi(Api):
@@ -28,6 +40,58 @@ class RegistryApi(Api):
         )
 
 
+class RegistryParser(FlaskParser):
+    """webargs' parser, refusing JSON nested deeper than ``MAX_JSON_DEPTH`` with a 422
+    that says so, instead of a RecursionError's 500."""
+
+    def _raw_load_json(self, req):
+        try:
+            data = super()._raw_load_json(req)
+        except RecursionError:
+            data = None
+            too_deep = True
+        else:
+            too_deep = _nested_deeper_than(data, MAX_JSON_DEPTH)
+        if too_deep:
+            message = _("nested more than {depth} levels deep", depth=MAX_JSON_DEPTH)
+            abort(422, messages={"json": {"_schema": [message]}})
+        return data
+
+
+def _nested_deeper_than(value, depth: int) -> bool:
+    # Iterative, so the check itself cannot exhaust the stack.
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, level = stack.pop()
+        if level > depth:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, level + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The API's blueprints: their arguments are parsed by ``RegistryParser``."""
+
+    ARGUMENTS_PARSER = RegistryParser()
+
+
+def _limit_body() -> None:
+    """Every API request but a roll's upload carries at most ``max_json_bytes``: a
+    larger declared length is refused before anything is read (or a user is looked
+    up), and a body streamed without one is cut off when it passes the limit."""
+    if not _is_api(request.path) or request.endpoint in ROLL_UPLOADS:
+        return
+    limit = current_app.extensions["registry.settings"].max_json_bytes
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+
+
+def _is_api(path: str) -> bool:
+    return path == "/api/v1" or path.startswith("/api/v1/")
+
+
 class IdConverter(IntegerConverter):
     """``<id:…>`` in a route: a row id, 1 to 2**31 - 1. A larger number is a 404, not
     an overflow in the database driver."""
@@ -49,6 +113,7 @@ def init_api(app) -> Api:
         },
     )
     app.url_map.converters["id"] = IdConverter
+    app.before_request(_limit_body)
     api = RegistryApi(app)
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}

@@ -26,6 +26,8 @@ class Settings:
     keys_dir: Path
     # Upload limit for the roll import endpoint (413 beyond it).
     max_content_length: int = 512 * 1024 * 1024
+    # Every other API request's body, JSON (413 beyond it).
+    max_json_bytes: int = 1024 * 1024
     # Hiring checks a user may make in any window of that many seconds (429 beyond).
     check_limit: int = 120
     check_window: int = 60
@@ -81,6 +83,7 @@ def load_settings(environ: dict | None = None) -> Settings:
         https=_flag(environ, "REGISTRY_HTTPS"),
         proxies=_count(environ, "REGISTRY_PROXIES"),
         token_days=_positive(environ, "REGISTRY_TOKEN_DAYS", 365),
+        max_json_bytes=_positive(environ, "REGISTRY_MAX_JSON_BYTES", 1024 * 1024),
         import_background_bytes=_count(environ, "REGISTRY_IMPORT_BACKGROUND_BYTES")
         if environ.get("REGISTRY_IMPORT_BACKGROUND_BYTES")
         else 256 * 1024,

@@ -2,13 +2,94 @@
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate
 
 from registry import clock
 from registry.identity import ID_TYPES, InvalidIdentifier, parse_identity, parse_institution_code
 from registry.messages import _
+
+# Caps on a client's input where a field states none of its own: no list the registry
+# takes holds more (an institution's classes, a person's experience), and no text it
+# keeps is longer.
+MAX_ITEMS = 50
+MAX_TEXT = 1000
+
+
+class InputSchema(Schema):
+    """The base of every schema a client's input is loaded with (bodies, queries,
+    forms), and of the schemas nested in one.
+
+    Each string field has a maximum length (its own ``validate.Length(max=…)``, or
+    ``MAX_TEXT``) and each list a maximum count (``MAX_ITEMS`` unless it states one).
+    They are checked on the raw input before any field parses or normalises it, so a
+    10 MB name or a list of a million items is refused at once, naming the field, and
+    they are ``Length`` validators, so the OpenAPI document states them as
+    ``maxLength`` and ``maxItems``.
+    """
+
+    def on_bind_field(self, field_name, field_obj):
+        super().on_bind_field(field_name, field_obj)
+        if field_obj.dump_only:
+            return
+        _cap(field_obj)
+        if isinstance(field_obj, fields.List):
+            _cap(field_obj.inner)
+
+    @pre_load
+    def _refuse_oversized(self, data, **kwargs):
+        if not isinstance(data, Mapping):
+            return data  # marshmallow answers "Invalid input type."
+        errors = {}
+        for name, field in self.load_fields.items():
+            key = field.data_key or name
+            if key in data:
+                problem = _oversized(field, data[key])
+                if problem:
+                    errors[key] = [problem]
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
+def _cap(field: fields.Field) -> None:
+    if isinstance(field, fields.List) and _maximum(field) is None:
+        field.validators.append(
+            validate.Length(
+                max=MAX_ITEMS, error=_("too many items: at most {count}", count=MAX_ITEMS)
+            )
+        )
+    elif isinstance(field, fields.String) and _maximum(field) is None:
+        message = _("too long: at most {length} characters", length=MAX_TEXT)
+        field.validators.append(validate.Length(max=MAX_TEXT, error=message))
+
+
+def _maximum(field: fields.Field) -> int | None:
+    limits = [v.max for v in field.validators if isinstance(v, validate.Length) and v.max]
+    return min(limits) if limits else None
+
+
+def _oversized(field: fields.Field, value) -> str | None:
+    """What is wrong with a raw ``value`` too large for ``field``, or None."""
+    if isinstance(value, str):
+        limit = _maximum(field) or MAX_TEXT
+        if len(value) > limit:
+            return _("too long: at most {length} characters", length=limit)
+    elif isinstance(field, fields.List) and isinstance(value, (list, tuple)):
+        limit = _maximum(field) or MAX_ITEMS
+        if len(value) > limit:
+            return _("too many items: at most {count}", count=limit)
+        limit = _maximum(field.inner) or MAX_TEXT
+        for index, item in enumerate(value):
+            if isinstance(item, str) and len(item) > limit:
+                return _(
+                    "item {index}: too long: at most {length} characters",
+                    index=index,
+                    length=limit,
+                )
+    return None
 
 
 class Text(fields.String):
@@ -51,7 +132,7 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-class IdentitySchema(Schema):
+class IdentitySchema(InputSchema):
     """The identity number fields of a request body, parsed into ``data["identity"]``.
 
     The number travels only in bodies (never in URLs) and is never dumped back.
@@ -60,6 +141,8 @@ class IdentitySchema(Schema):
     id_number = fields.String(
         required=True,
         load_only=True,
+        # Longer than any document number even with spaces between its digits.
+        validate=validate.Length(max=64),
         metadata={
             "description": "证件号码: full-width digits, spaces, hyphens and a lower-case x "
             "are accepted",

@@ -38,14 +38,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(env: dict, workers: int = 2):
-    """``registry serve`` on a free port of 127.0.0.1; yields its base URL once it
-    answers, and stops it afterwards. Its output goes to a file, never a pipe nobody
-    reads: a full pipe would stall gunicorn's access log, and with it every request."""
+def served(env: dict, workers: int = 2, *options: str):
+    """``registry serve`` on a free port of 127.0.0.1 (with more ``options``); yields its
+    base URL once it answers, and stops it afterwards. Its output goes to a file, never
+    a pipe nobody reads: a full pipe would stall gunicorn's access log, and with it
+    every request."""
     port = free_port()
     with tempfile.TemporaryFile() as output:
         server = subprocess.Popen(
-            [REGISTRY, "serve", "--port", str(port), "--workers", str(workers)],
+            [REGISTRY, "serve", "--port", str(port), "--workers", str(workers), *options],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

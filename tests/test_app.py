@@ -140,7 +140,7 @@ def test_broken_check_constraint_is_a_500_not_a_conflict(make_app):
 
 
 def test_too_large_bodies_are_a_json_413(make_app):
-    app = make_app(max_content_length=100)
+    app = make_app(max_json_bytes=100)  # an API route that takes no roll
 
     @app.post("/api/v1/upload")
     def upload():

@@ -1,10 +1,10 @@
 from marshmallow import Schema, fields, validate
 
-from registry.fields import InstitutionCode
+from registry.fields import InputSchema, InstitutionCode
 from registry.vocabulary import ALERT_KINDS
 
 
-class AlertQuerySchema(Schema):
+class AlertQuerySchema(InputSchema):
     acknowledged = fields.Boolean(
         load_default=None, metadata={"description": "true: only acknowledged; false: only open"}
     )

@@ -1,5 +1,4 @@
-from flask_smorest import Blueprint
-
+from registry.api import Blueprint
 from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
 from registry.paging import paginate, respond

@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from registry.fields import InstitutionCode, Text
+from registry.fields import InputSchema, InstitutionCode, Text
 from registry.messages import _
 from registry.vocabulary import USER_ROLES
 
@@ -21,7 +21,7 @@ PASSWORD_LENGTH = [
 ROLE = validate.OneOf(list(USER_ROLES))
 
 
-class NewUserSchema(Schema):
+class NewUserSchema(InputSchema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
     role = fields.String(required=True, validate=ROLE)
@@ -44,16 +44,16 @@ class UserSchema(Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class UserQuerySchema(Schema):
+class UserQuerySchema(InputSchema):
     role = fields.String(load_default=None, validate=ROLE)
 
 
-class RoleSchema(Schema):
+class RoleSchema(InputSchema):
     role = fields.String(required=True, validate=ROLE)
     institution = InstitutionCode(load_default=None, metadata={"description": "directors only"})
 
 
-class PasswordResetSchema(Schema):
+class PasswordResetSchema(InputSchema):
     password = fields.String(
         required=True,
         load_only=True,
@@ -62,7 +62,7 @@ class PasswordResetSchema(Schema):
     )
 
 
-class NewTokenSchema(Schema):
+class NewTokenSchema(InputSchema):
     label = Text(load_default="", validate=validate.Length(max=100))
     expires_in_days = fields.Integer(
         load_default=None,
@@ -100,5 +100,5 @@ class IssuedTokenSchema(TokenSchema):
     token = fields.String(dump_only=True, metadata={"description": "shown once, never again"})
 
 
-class TokenQuerySchema(Schema):
+class TokenQuerySchema(InputSchema):
     username = fields.String(load_default=None, metadata={"description": "admin only"})

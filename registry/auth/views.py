@@ -1,8 +1,7 @@
 """Users and API tokens under /api/v1: administrators manage every account, a bureau
 user the accounts of directors and HR; everyone sees and revokes the own tokens."""
 
-from flask_smorest import Blueprint
-
+from registry.api import Blueprint
 from registry.db import get_session
 from registry.errors import Forbidden
 from registry.messages import _

@@ -1,6 +1,13 @@
 from marshmallow import Schema, fields, validate, validates_schema
 
-from registry.fields import Day, IdentitySchema, InstitutionCode, Text, end_not_before_start
+from registry.fields import (
+    Day,
+    IdentitySchema,
+    InputSchema,
+    InstitutionCode,
+    Text,
+    end_not_before_start,
+)
 from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES, CHECK_RESULTS
 
 
@@ -39,7 +46,7 @@ class BanSchema(IdentitySchema):
         end_not_before_start(data, "effective_on", "until")
 
 
-class BanQuerySchema(Schema):
+class BanQuerySchema(InputSchema):
     status = fields.String(
         load_default=None,
         validate=validate.OneOf(list(BAN_STATUSES)),
@@ -47,7 +54,7 @@ class BanQuerySchema(Schema):
     )
 
 
-class RevokeBanSchema(Schema):
+class RevokeBanSchema(InputSchema):
     reason = Text(required=True, validate=validate.Length(max=200))
 
 

@@ -1,9 +1,9 @@
 import base64
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from registry import clock, limits
+from registry.api import Blueprint
 from registry.auth.access import asking_for, current_user, require
 from registry.crypto import current_keyring
 from registry.db import begin_writing, get_session, reads_first

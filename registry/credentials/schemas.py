@@ -3,6 +3,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from registry.fields import (
     CertificateNumber,
     Day,
+    InputSchema,
     OrganisationName,
     Text,
     end_not_before_start,
@@ -15,7 +16,7 @@ from . import catalogue
 STATES = ("valid", "expired", "revoked", "not_yet_valid")
 
 
-class CertificateSchema(Schema):
+class CertificateSchema(InputSchema):
     """A certificate as recorded. ``kind`` takes the contract value or any Chinese name
     of the catalogue (保育员 → childcare_worker); ``level`` any of the usual forms
     (三级, 3, 高级工), stored as "1" (highest) to "5"."""
@@ -53,7 +54,7 @@ class CertificateSchema(Schema):
         return data
 
 
-class RenewalSchema(Schema):
+class RenewalSchema(InputSchema):
     """The new certificate of a renewal; kind and person are the renewed one's."""
 
     level = Text(load_default=None)
@@ -69,7 +70,7 @@ class RenewalSchema(Schema):
         end_not_before_start(data, "issued_on", "expires_on")
 
 
-class RevocationSchema(Schema):
+class RevocationSchema(InputSchema):
     reason = Text(required=True, validate=validate.Length(max=200))
     revoked_on = Day(
         load_default=None, validate=not_in_future, metadata={"description": "default: today"}

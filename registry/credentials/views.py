@@ -1,6 +1,5 @@
-from flask_smorest import Blueprint
-
 from registry import clock
+from registry.api import Blueprint
 from registry.auth.access import current_user, require
 from registry.db import get_session
 

@@ -1,11 +1,11 @@
 from marshmallow import Schema, fields, validate
 
 from registry.eligibility.rulesets import SEVERITIES
-from registry.fields import Day, IdentitySchema, InstitutionCode, Text
+from registry.fields import Day, IdentitySchema, InputSchema, InstitutionCode, Text
 from registry.vocabulary import STAFF_ROLES
 
 
-class DispatchSchema(Schema):
+class DispatchSchema(InputSchema):
     """A security guard's dispatching company and its 保安服务许可证 number."""
 
     dispatch_company = Text(

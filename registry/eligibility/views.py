@@ -1,6 +1,5 @@
-from flask_smorest import Blueprint
-
 from registry import clock, limits
+from registry.api import Blueprint
 from registry.auth.access import asking_for, current_user, require
 from registry.db import get_session
 

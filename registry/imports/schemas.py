@@ -1,10 +1,11 @@
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
+from registry.fields import InputSchema
 from registry.vocabulary import IMPORT_STATUSES
 
 
-class ImportFileSchema(Schema):
+class ImportFileSchema(InputSchema):
     file = Upload(
         required=True,
         metadata={
@@ -13,7 +14,7 @@ class ImportFileSchema(Schema):
     )
 
 
-class ImportOptionsSchema(Schema):
+class ImportOptionsSchema(InputSchema):
     dry_run = fields.Boolean(
         load_default=False, metadata={"description": "validate and report; write nothing"}
     )
@@ -88,7 +89,7 @@ class RejectedImportSchema(ImportSummarySchema):
     )
 
 
-class ImportQuerySchema(Schema):
+class ImportQuerySchema(InputSchema):
     status = fields.String(
         load_default=None,
         validate=validate.OneOf(list(IMPORT_STATUSES)),

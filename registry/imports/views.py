@@ -4,8 +4,8 @@ import os
 import tempfile
 
 from flask import Response, stream_with_context
-from flask_smorest import Blueprint
 
+from registry.api import Blueprint
 from registry.auth.access import current_user, require
 from registry.db import get_session
 from registry.errors import ErrorSchema, ImportRejected, UnusableRoll

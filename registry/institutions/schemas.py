@@ -1,16 +1,16 @@
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from registry.eligibility.rulesets import current_rulesets
-from registry.fields import InstitutionCode, StrictBoolean, Text
+from registry.fields import InputSchema, InstitutionCode, StrictBoolean, Text
 from registry.vocabulary import CLASS_TYPES
 
 
-class ClassSchema(Schema):
+class ClassSchema(InputSchema):
     type = fields.String(required=True, validate=validate.OneOf(list(CLASS_TYPES)))
     children = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=500))
 
 
-class InstitutionSchema(Schema):
+class InstitutionSchema(InputSchema):
     code = InstitutionCode(
         required=True,
         metadata={
@@ -37,7 +37,7 @@ class InstitutionSchema(Schema):
         return current_rulesets().for_district(institution.district).id
 
 
-class InstitutionUpdateSchema(Schema):
+class InstitutionUpdateSchema(InputSchema):
     """Fields to change; `classes`, when given, replaces the list of classes."""
 
     name = Text(validate=validate.Length(max=200))
@@ -46,7 +46,7 @@ class InstitutionUpdateSchema(Schema):
     meals_on_site = StrictBoolean()
 
 
-class InstitutionQuerySchema(Schema):
+class InstitutionQuerySchema(InputSchema):
     district = Text(
         load_default=None,
         validate=validate.Length(max=100),

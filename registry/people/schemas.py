@@ -4,6 +4,7 @@ from registry.credentials.schemas import CertificateOutSchema
 from registry.fields import (
     Day,
     IdentitySchema,
+    InputSchema,
     StrictBoolean,
     Text,
     end_not_before_start,
@@ -13,7 +14,7 @@ from registry.messages import _
 from registry.vocabulary import EDUCATION_LEVELS, EXPERIENCE_FIELDS
 
 
-class ExperienceSchema(Schema):
+class ExperienceSchema(InputSchema):
     id = fields.Integer(dump_only=True)
     field = fields.String(
         required=True,
@@ -58,7 +59,7 @@ class LookupSchema(IdentitySchema):
     as_of = Day(load_default=None, metadata={"description": "default: today"})
 
 
-class ExperienceListSchema(Schema):
+class ExperienceListSchema(InputSchema):
     experience = fields.List(
         fields.Nested(ExperienceSchema), required=True, validate=validate.Length(min=1)
     )
@@ -72,7 +73,7 @@ def _reason():
     )
 
 
-class ExperienceCorrectionSchema(Schema):
+class ExperienceCorrectionSchema(InputSchema):
     """A period to add (no ``id``: field, organization and start required) or to correct
     (its ``id`` and the fields that change)."""
 
@@ -99,7 +100,7 @@ class ExperienceCorrectionSchema(Schema):
         end_not_before_start(data)
 
 
-class CorrectionSchema(Schema):
+class CorrectionSchema(InputSchema):
     """A correction: the fields that change, and why. ``major: null`` clears the major."""
 
     reason = _reason()
@@ -134,7 +135,7 @@ class HistoryEntrySchema(Schema):
     changed_at = fields.DateTime()
 
 
-class NameSearchSchema(Schema):
+class NameSearchSchema(InputSchema):
     name = Text(required=True, validate=validate.Length(max=100), metadata={"example": "王芳"})
 
 
@@ -152,7 +153,7 @@ class SearchResultSchema(Schema):
     more = fields.Boolean(metadata={"description": "more people have the name than listed"})
 
 
-class MergeSchema(Schema):
+class MergeSchema(InputSchema):
     into = fields.Integer(
         required=True,
         validate=validate.Range(min=1, max=2**31 - 1),

@@ -1,6 +1,5 @@
-from flask_smorest import Blueprint
-
 from registry import clock, limits
+from registry.api import Blueprint
 from registry.auth.access import current_user, require
 from registry.credentials import services as credentials
 from registry.credentials.schemas import CertificateOutSchema, CertificateSchema

@@ -1,10 +1,10 @@
 from marshmallow import Schema, fields, post_dump
 
 from registry.credentials.schemas import CertificateOutSchema
-from registry.fields import Day, Text
+from registry.fields import Day, InputSchema, Text
 
 
-class RatesQuerySchema(Schema):
+class RatesQuerySchema(InputSchema):
     as_of = Day(load_default=None, metadata={"description": "default: today"})
     district = Text(
         load_default=None,

@@ -1,6 +1,5 @@
-from flask_smorest import Blueprint
-
 from registry import clock
+from registry.api import Blueprint
 from registry.auth.access import require
 from registry.db import get_session
 

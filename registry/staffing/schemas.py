@@ -2,7 +2,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.eligibility.schemas import DispatchSchema, ReasonSchema, RulesetRefSchema
-from registry.fields import Day, IdentitySchema, StrictBoolean, Text
+from registry.fields import Day, IdentitySchema, InputSchema, StrictBoolean, Text
 from registry.messages import _
 from registry.rates.schemas import RateSchema
 from registry.vocabulary import STAFF_ROLES
@@ -50,11 +50,11 @@ class EmploymentSchema(Schema):
     )
 
 
-class EndSchema(Schema):
+class EndSchema(InputSchema):
     end = Day(required=True, metadata={"description": "the last day in post"})
 
 
-class AsOfSchema(Schema):
+class AsOfSchema(InputSchema):
     as_of = Day(load_default=None, metadata={"description": "default: today"})
 
 

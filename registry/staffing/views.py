@@ -1,6 +1,5 @@
-from flask_smorest import Blueprint
-
 from registry import clock, limits
+from registry.api import Blueprint
 from registry.auth.access import current_user, require, scoped_institution
 from registry.db import get_session
 from registry.eligibility.schemas import ReasonSchema
