@@ -125,8 +125,10 @@ def stdin_is_terminal() -> bool:
 
 def read_id_number(value: str | None, param_hint: str = "'--id-number'") -> str:
     """An identity number kept out of the process list: ``-`` reads the first line of
-    standard input; omitted, it is asked on a terminal without echo; omitted with no
-    terminal, a usage error (exit 2). A number given in place still works."""
+    standard input; omitted (or ``-`` on a terminal), it is asked without echo; omitted
+    with no terminal, a usage error (exit 2). A number given in place still works."""
+    if value == "-" and stdin_is_terminal():
+        value = None  # asked without echo rather than read as typed, shown on the screen
     if value == "-":
         line = sys.stdin.readline()
         if not line.strip():

@@ -68,6 +68,13 @@ def test_omitted_on_a_terminal_is_asked_without_echo(run, registered, monkeypatc
     assert NUMBER not in result.output  # hidden input is not echoed
 
 
+def test_a_dash_on_a_terminal_asks_without_echo(run, registered, monkeypatch):
+    monkeypatch.setattr(cli.common, "stdin_is_terminal", lambda: True)
+    result = run("bans", "check", "--id-number", "-", input=f"{NUMBER}\n")
+    assert result.exit_code == 0 and result.stdout.splitlines()[-1] == "clear"
+    assert "证件号码（identity number）:" in result.output and NUMBER not in result.output
+
+
 def test_an_empty_standard_input_names_the_option(run):
     result = run("bans", "check", "--id-number", "-", input="")
     assert result.exit_code == 2
