@@ -110,6 +110,39 @@ def _signed_checkpoint(path: Path, trusted: bytes | None) -> Checkpoint:
     return checkpoint
 
 
+def _walk(anchor_file: Path, checkpoint: Checkpoint | None = None):
+    """The chain verified from its first event, the anchor and the checkpoint checked:
+    how many events hold, the anchor of the newest, and whether an anchor is missing
+    that a registry in use must have. A problem raises."""
+    anchor = _read_anchor(anchor_file)
+    with session_scope() as session:
+        # Verifying only reads: on SQLite it must not hold the write lock while it walks
+        # the whole log, or every write would wait for it.
+        session.connection(execution_options={"registry_writes": False})
+        intact, problem = verify_chain(session)
+        if problem is None and anchor is not None:
+            problem = check_anchor(session, anchor)
+        if problem is None and checkpoint:
+            problem = check_checkpoint(session, checkpoint)
+        if problem is not None:
+            raise _chain_broken(problem, intact)
+        missing = anchor is None and anchor_needed(session)
+        return intact, newest_anchor(session, intact), missing
+
+
+def _anchor_missing(anchor_file: Path, events: int) -> CommandError:
+    return CommandError(
+        _(
+            "the audit anchor {path} is missing, but this registry is in use ({events} "
+            "events): it was deleted, perhaps with the newest events. If you know why, "
+            "`registry audit verify --accept-missing-anchor` starts a new one and "
+            "records that in the audit log",
+            path=anchor_file,
+            events=events,
+        )
+    )
+
+
 @audit.command("verify")
 @click.option(
     "--anchor",
@@ -145,31 +178,9 @@ def verify(anchor_file, accept_missing_anchor, checkpoint_file, public_key):
     """
     anchor_file = anchor_file or anchor_path(_settings().instance_path)
     checkpoint = checkpoint_file and _signed_checkpoint(checkpoint_file, public_key)
-    anchor = _read_anchor(anchor_file)
-    with session_scope() as session:
-        # Verifying only reads: on SQLite it must not hold the write lock while it walks
-        # the whole log, or every write would wait for it.
-        session.connection(execution_options={"registry_writes": False})
-        intact, problem = verify_chain(session)
-        if problem is None and anchor is not None:
-            problem = check_anchor(session, anchor)
-        if problem is None and checkpoint:
-            problem = check_checkpoint(session, checkpoint)
-        if problem is not None:
-            raise _chain_broken(problem, intact)
-        missing = anchor is None and anchor_needed(session)
-        newest = newest_anchor(session, intact)
+    intact, newest, missing = _walk(anchor_file, checkpoint)
     if missing and not accept_missing_anchor:
-        raise CommandError(
-            _(
-                "the audit anchor {path} is missing, but this registry is in use ({events} "
-                "events): it was deleted, perhaps with the newest events. If you know why, "
-                "`registry audit verify --accept-missing-anchor` starts a new one and "
-                "records that in the audit log",
-                path=anchor_file,
-                events=intact,
-            )
-        )
+        raise _anchor_missing(anchor_file, intact)
     if missing:
         with session_scope() as session:
             record_event(
@@ -209,16 +220,22 @@ def verify(anchor_file, accept_missing_anchor, checkpoint_file, public_key):
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the checkpoint to this file instead of standard output",
 )
-def checkpoint(output):
+@click.option(
+    "--anchor",
+    "anchor_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the anchor `registry audit verify` keeps (default: <instance>/audit-anchor.json)",
+)
+def checkpoint(output, anchor_file):
     """Sign the newest event of the intact chain (id, hash, count, time) with the
-    instance's checkpoint key: copy it off the server, daily, and keep it there."""
-    key = crypto.checkpoint_signing_key(_settings().keys_dir)
-    with session_scope() as session:
-        session.connection(execution_options={"registry_writes": False})
-        intact, problem = verify_chain(session)
-        if problem is not None:
-            raise _chain_broken(problem, intact)
-        newest = newest_anchor(session, intact)
+    instance's checkpoint key: copy it off the server, daily, and keep it there. The
+    chain is verified first, with the anchor, as `verify` does (the anchor stays)."""
+    settings = _settings()
+    anchor_file = anchor_file or anchor_path(settings.instance_path)
+    intact, newest, missing = _walk(anchor_file)
+    if missing:
+        raise _anchor_missing(anchor_file, intact)
+    key = crypto.checkpoint_signing_key(settings.keys_dir)
     if newest.event_id == 0:
         raise CommandError(_("the audit log is empty: there is nothing to checkpoint yet"))
     text = Checkpoint.make(newest, key).dumps() + "\n"

@@ -128,8 +128,9 @@ def test_init_starts_the_anchor_and_a_deleted_one_is_found(tmp_path, scratch_dat
 @pytest.fixture
 def checkpoint(run, settings, events, tmp_path):
     """A checkpoint of the log as the events left it, written to a file."""
-    path = tmp_path / "checkpoint.json"
-    result = run("audit", "checkpoint", "--output", str(path))
+    path, anchor = tmp_path / "checkpoint.json", tmp_path / "checkpoint-anchor.json"
+    EMPTY_ANCHOR.write(anchor)
+    result = run("audit", "checkpoint", "--output", str(path), "--anchor", str(anchor))
     assert result.exit_code == 0, result.output
     return path
 
@@ -153,12 +154,25 @@ def test_a_checkpoint_is_signed_and_verifies(verify, anchor, checkpoint, session
     assert verify("--checkpoint", str(checkpoint)).exit_code == 0
 
 
-def test_a_checkpoint_goes_to_stdout_by_default(run, events):
-    result = run("audit", "checkpoint")
+def test_a_checkpoint_goes_to_stdout_by_default(run, anchor, events):
+    EMPTY_ANCHOR.write(anchor)
+    result = run("audit", "checkpoint", "--anchor", str(anchor))
     assert result.exit_code == 0, result.output
     checkpoint = Checkpoint.loads(result.stdout)
     assert checkpoint.event_id == events[-1]
     assert "请将其保存在本服务器之外" in result.stderr
+
+
+def test_no_checkpoint_of_a_log_the_anchor_shows_cut_back(run, verify, anchor, session, events):
+    checkpoint = ("audit", "checkpoint", "--anchor", str(anchor))
+    missing = run(*checkpoint)  # nor while the anchor is missing
+    assert missing.exit_code == 1 and MISSING in missing.output and not missing.stdout
+    EMPTY_ANCHOR.write(anchor)
+    assert verify().exit_code == 0
+    session.execute(sa.delete(AuditEvent).where(AuditEvent.id == events[-1]))
+    result = run(*checkpoint)
+    assert result.exit_code == 1 and "the event last verified is gone" in result.output
+    assert '"signature"' not in result.output
 
 
 @pytest.mark.parametrize(
