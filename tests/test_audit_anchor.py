@@ -305,3 +305,10 @@ def test_the_page_shows_an_anchor_no_longer_in_the_chain(page, run, settings, se
     shown = page()
     assert f"审计链在第 {kept.event_id} 条记录处断开" in shown
     assert "the event last verified is gone" in shown
+
+
+def test_the_page_shows_an_unreadable_anchor_as_a_problem(page, settings, events):
+    (settings.instance_path / "audit-anchor.json").write_text("not an anchor", encoding="utf-8")
+    shown = page()
+    assert "审计锚点文件（audit-anchor.json）无法读取" in shown
+    assert "已从第一条起核验全部" in shown  # the walk falls back to the first event
