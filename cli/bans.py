@@ -10,6 +10,7 @@ from cli.common import (
     cli_actor,
     echo_listing,
     get_app,
+    id_number_option,
     load,
     page_options,
     session_scope,
@@ -26,7 +27,7 @@ from registry.vocabulary import BAN_CATEGORIES, BAN_STATUSES
 # Exit status of a check that found a ban, for scripts (0 is clear).
 BARRED = 3
 
-id_number = click.option("--id-number", required=True, help="证件号码 (any typed form)")
+id_number = id_number_option()
 id_type = click.option("--id-type", type=click.Choice(ID_TYPES), help="detected when omitted")
 
 

@@ -118,6 +118,57 @@ class DayType(click.ParamType):
 DAY = DayType()
 
 
+def stdin_is_terminal() -> bool:
+    """Whether a person types at this command (tests of the prompt replace it)."""
+    return sys.stdin.isatty()
+
+
+def read_id_number(value: str | None, param_hint: str = "'--id-number'") -> str:
+    """An identity number kept out of the process list: ``-`` reads the first line of
+    standard input; omitted (or ``-`` on a terminal), it is asked without echo; omitted
+    with no terminal, a usage error (exit 2). A number given in place still works."""
+    if value == "-" and stdin_is_terminal():
+        value = None  # asked without echo rather than read as typed, shown on the screen
+    if value == "-":
+        line = sys.stdin.readline()
+        if not line.strip():
+            raise click.BadParameter(
+                _("standard input held no identity number (one line is read)"),
+                param_hint=param_hint,
+            )
+        return line.strip()
+    if value is not None:
+        return value
+    if not stdin_is_terminal():
+        raise click.UsageError(
+            _(
+                "no identity number: give {option} - and write it to standard input, "
+                "or run the command on a terminal to be asked for it",
+                option=param_hint.strip("'"),
+            )
+        )
+    return click.prompt(_("identity number"), hide_input=True).strip()
+
+
+def id_number_option(*, required: bool = True, help: str = "证件号码 (any typed form)"):
+    """``--id-number``: ``-`` reads the number from standard input, and when it is omitted
+    a terminal asks for it without echo, so that it never shows in ``ps`` or the shell's
+    history. ``required=False`` leaves an omitted number None (the command decides)."""
+
+    def resolve(ctx, param, value):
+        if value is None and not required:
+            return None
+        return read_id_number(value, param.get_error_hint(ctx))
+
+    return click.option(
+        "--id-number",
+        "id_number",
+        callback=resolve,
+        metavar="-|N",
+        help=f"{help}; - reads it from standard input; omitted, a terminal asks for it",
+    )
+
+
 def read_secret(prompt: str) -> str:
     """A password from a terminal (asked twice) or from stdin (first line)."""
     if sys.stdin.isatty():

@@ -1,9 +1,8 @@
 import json
-import sys
 
 import click
 
-from cli.common import cli_actor, echo_table, load, session_scope
+from cli.common import cli_actor, echo_table, id_number_option, load, read_id_number, session_scope
 from registry.errors import Invalid, NotFound
 from registry.identity import ID_TYPES
 from registry.messages import _
@@ -24,15 +23,20 @@ def people():
     """People: corrections, merges of a wrong number, search by name."""
 
 
-def _person(session, person_id, id_number, id_type):
-    """The person named by ``--id`` or by ``--id-number`` (``-``: from stdin, so that the
-    number never shows in a process list)."""
-    if (person_id is None) == (id_number is None):
+def _one_person(person_id, id_number):
+    """``--id`` or ``--id-number``; with neither, a terminal asks for the number (before
+    the transaction begins: nothing waits on a person typing)."""
+    if person_id is not None and id_number is not None:
         raise click.UsageError(_("give either --id or --id-number"))
+    if person_id is None and id_number is None:
+        return None, read_id_number(None)
+    return person_id, id_number
+
+
+def _person(session, person_id, id_number, id_type):
+    """The person named by ``--id`` or by ``--id-number`` (``_one_person``)."""
     if person_id is not None:
         return services.get_person(session, person_id)
-    if id_number == "-":
-        id_number = sys.stdin.readline().strip()
     options = {"id_number": id_number} | ({"id_type": id_type} if id_type else {})
     identity = load(LookupSchema(), options, _("the identity number is invalid"))
     person = services.find_person(session, identity["identity"])
@@ -43,7 +47,7 @@ def _person(session, person_id, id_number, id_type):
 
 @people.command("correct")
 @click.option("--id", "person_id", type=click.IntRange(min=1), help="the person's id")
-@click.option("--id-number", help="证件号码 instead of --id; - reads it from stdin")
+@id_number_option(required=False, help="证件号码 instead of --id")
 @click.option("--id-type", type=click.Choice(ID_TYPES), help="detected when omitted")
 @click.option("--reason", required=True, help="why, kept in the history")
 @click.option("--name")
@@ -77,6 +81,7 @@ def correct(person_id, id_number, id_type, reason, name, education, major, no_ma
     if more["remove_experience"]:
         data["remove_experience"] = list(more["remove_experience"])
     data = load(CorrectionSchema(), data, _("the correction was not made"))
+    person_id, id_number = _one_person(person_id, id_number)
     with session_scope() as session:
         person = _person(session, person_id, id_number, id_type)
         entry = services.correct_person(session, cli_actor(), person, data)

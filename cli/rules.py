@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import DAY, cli_actor, load, session_scope
+from cli.common import DAY, cli_actor, id_number_option, load, session_scope
 from registry import clock
 from registry.eligibility import services
 from registry.eligibility.rulesets import SEVERITIES, load_rulesets
@@ -92,9 +92,7 @@ NOT_ELIGIBLE = 4
 
 
 @click.command()
-@click.option(
-    "--id-number", required=True, help="证件号码 (any typed form); - reads it from standard input"
-)
+@id_number_option()
 @click.option("--id-type", type=click.Choice(ID_TYPES), help="detected when omitted")
 @click.option("--role", required=True, type=click.Choice(list(STAFF_ROLES)))
 @click.option("--institution", "code", help="whose district's rules apply (default: national)")
@@ -105,8 +103,6 @@ NOT_ELIGIBLE = 4
 def eligibility(id_number, id_type, role, code, as_of, dispatch_company, dispatch_licence, format_):
     """May this person hold ROLE? Every rule with its severity and source; exit 0
     eligible, 4 when a required rule fails (advisory ones never refuse)."""
-    if id_number == "-":
-        id_number = sys.stdin.readline().strip()
     options = {
         "id_number": id_number,
         "id_type": id_type,

@@ -58,6 +58,31 @@ def init():
     indexed = _index_names(app)
     if indexed:
         click.echo(_("indexed the names of {count} people", count=indexed))
+    _start_audit_anchor(app, settings)
+
+
+def _start_audit_anchor(app, settings) -> None:
+    """A new registry's anchor is written here, before its first event, so that from
+    then on an anchor that is gone is a finding of `registry audit verify`."""
+    from registry.audit import EMPTY_ANCHOR, anchor_needed, anchor_path
+
+    path = anchor_path(settings.instance_path)
+    if path.exists():
+        return
+    with app.app_context(), command_transaction() as session:
+        needed = anchor_needed(session)
+    app.extensions["registry.engine"].dispose()
+    if not needed:
+        EMPTY_ANCHOR.write(path)
+        return
+    click.echo(
+        _(
+            "the audit anchor {path} is missing: `registry audit verify` fails until it is "
+            "run once with --accept-missing-anchor",
+            path=path,
+        ),
+        err=True,
+    )
 
 
 def _index_names(app) -> int:

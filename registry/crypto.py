@@ -501,6 +501,41 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> boo
     return True
 
 
+# -- the audit log's checkpoints -------------------------------------------------------
+
+# One Ed25519 key that signs audit checkpoints (``registry audit checkpoint``). It is no
+# purpose of the keyring: nothing the database holds depends on it, so it is made on
+# first use, in production too, and never rotated; a verifier keeps its public key.
+CHECKPOINT_KEY = Path("checkpoints") / "signing.pem"
+
+
+def checkpoint_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
+    """The key that signs audit checkpoints, made (mode 600) when there is none yet."""
+    path = Path(keys_dir) / CHECKPOINT_KEY
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            _write_secret(path, data)
+        except FileExistsError:  # made at the same moment by another command: use it
+            pass
+    try:
+        return _load_key(path, "receipts")
+    except ValueError as exc:
+        raise KeyFileError(
+            _("{path} is not an Ed25519 private key: {reason}", path=path, reason=exc)
+        ) from exc
+
+
+def raw_public_key(key: Ed25519PrivateKey) -> bytes:
+    """The 32 bytes of a signing key's public half."""
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
 # -- secrets of users and programs ---------------------------------------------------
 
 # scrypt parameters: 2**15 x 8 costs 32 MiB and about 0.1 s a hash (OWASP's minimum is

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from cli import main
 from migrations import alembic_config
 from registry.audit import (
+    EMPTY_ANCHOR,
     GENESIS,
     AuditEvent,
     canonical_form,
@@ -111,9 +112,11 @@ def test_nan_is_refused(session):
 
 @pytest.fixture
 def verify(run, tmp_path):
-    """`registry audit verify` with an anchor file of this test's own."""
+    """`registry audit verify` with an anchor file of this test's own, started before the
+    first event as `registry init` starts it."""
     anchor = tmp_path / "audit-anchor.json"
-    return lambda: run("audit", "verify", "--anchor", str(anchor))
+    EMPTY_ANCHOR.write(anchor)
+    return lambda *more: run("audit", "verify", "--anchor", str(anchor), *more)
 
 
 def test_verify_says_the_chain_is_intact(verify, session, events):
@@ -276,8 +279,9 @@ def test_concurrent_writers_keep_one_chain(make_app, scratch_database_url, tmp_p
         list(pool.map(record_pairs, range(WRITERS)))
 
     expected = 2 + WRITERS + WRITERS * 3 * 2  # user and token, institutions, pairs
-    anchor = str(tmp_path / "audit-anchor.json")
-    result = CliRunner().invoke(main, ["audit", "verify", "--anchor", anchor], obj=app)
+    anchor = tmp_path / "audit-anchor.json"
+    EMPTY_ANCHOR.write(anchor)
+    result = CliRunner().invoke(main, ["audit", "verify", "--anchor", str(anchor)], obj=app)
     assert result.exit_code == 0, result.output
     assert (
         result.output

@@ -369,13 +369,15 @@ AUDIT_PAGE_SIZE = 50
 @bp.route("/audit")
 @page("admin", "bureau")
 def audit_log():
-    """The chain verified from its first event (or where it first breaks), and the
-    events, newest first. Events hold ids, codes and keyed references, never a number."""
+    """The chain verified from the anchor on (``?full=1``: from its first event), or
+    where it first breaks, whether the anchor is kept, and the events, newest first.
+    Events hold ids, codes and keyed references, never a number."""
     session = get_session()
-    intact, problem = audit.verify_chain(session)
+    instance = current_app.extensions["registry.settings"].instance_path
+    full = request.args.get("full") == "1"
     return render_template(
         "auth/audit.html",
-        intact=intact,
-        problem=problem,
+        report=audit.verify_from_anchor(session, audit.anchor_path(instance), full=full),
+        full=full,
         found=audit.recent_events(session, page=page_number(), page_size=AUDIT_PAGE_SIZE),
     )
