@@ -15,7 +15,8 @@ For SQLite and PostgreSQL in turn:
    the database's durability settings as the registry leaves them);
 4. --clients closed-loop clients (threads, each with its own ``http.client``
    connection, in --processes generator processes) warm the three routes up, then ask
-   each in turn for --seconds: bare, floor, then ``POST /api/v1/ban-checks``. Half the
+   each for --seconds in all: bare, floor, then ``POST /api/v1/ban-checks``, taking
+   turns in --rounds rounds so that the machine's other work weighs on each. Half the
    numbers checked are barred, half clear, typed as issued, with a lower-case x, in
    full-width digits, with spaces, or as 15-digit legacy numbers.
 
@@ -366,6 +367,14 @@ class Load:
     generator_cpu: float = 0.0  # CPU seconds of the load generator
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by whom, and idle
 
+    def add(self, other: "Load") -> None:
+        self.latencies += other.latencies
+        self.failures += other.failures
+        self.elapsed += other.elapsed
+        self.generator_cpu += other.generator_cpu
+        for who, seconds in other.cpu.items():
+            self.cpu[who] = self.cpu.get(who, 0.0) + seconds
+
     @property
     def throughput(self) -> float:
         return len(self.latencies) / self.elapsed
@@ -558,7 +567,13 @@ def bench_instance(kind, url, env, instance, options) -> Result:
         run = (port, server.pid)
         spread = (options.clients, options.processes)
         warm_ups = [measure(*run, route, headers, *spread, WARM_UP_SECONDS) for route in routes]
-        loads = [measure(*run, route, headers, *spread, options.seconds) for route in routes]
+        # In rounds, each route in turn for its share of --seconds: on a shared machine
+        # the others' load drifts, and should weigh on the three routes alike.
+        loads = [Load() for _ in routes]
+        for _round in range(options.rounds):
+            for total, route in zip(loads, routes, strict=True):
+                part = measure(*run, route, headers, *spread, options.seconds / options.rounds)
+                total.add(part)
         with engine.connect() as conn:
             floor_rows = conn.execute(sa.select(sa.func.count()).select_from(FLOOR)).scalar()
     engine.dispose()
@@ -640,7 +655,8 @@ def report_settings(options) -> None:
     print(
         f"load: {options.clients} closed-loop clients (threads, one HTTP connection each) in "
         f"{options.processes} generator process(es); {WARM_UP_SECONDS:g} s warm-up of each "
-        f"route, then bare, floor and check for {options.seconds:g} s each"
+        f"route, then bare, floor and check for {options.seconds:g} s each, taking turns "
+        f"in {options.rounds} rounds"
     )
     print(
         f"rate limit lifted: REGISTRY_CHECK_LIMIT={CHECK_LIMIT:,} in "
@@ -669,6 +685,12 @@ def parse_options(argv=None):
         default=cpus,
         help="load generator processes, the clients split between them (one per CPU: a "
         "single process, its threads taking turns on the GIL, held the baseline ~10%% lower)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="the three routes take turns this many times, each for --seconds / rounds",
     )
     parser.add_argument(
         "--check-window", type=int, default=1, help="REGISTRY_CHECK_WINDOW during the run"
