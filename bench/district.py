@@ -23,7 +23,7 @@ from registry.alerts.models import Alert
 from registry.bans.models import Ban
 from registry.credentials.models import Certificate
 from registry.db import utcnow
-from registry.identity import gb11643_check_char, parse_identity
+from registry.identity import gb11643_check_char, parse_identity, uscc_check_char
 from registry.institutions.models import Institution, InstitutionClass
 from registry.people.models import Person
 from registry.people.names import LABEL as NAME_LABEL
@@ -50,8 +50,9 @@ def resident_id(area: str, i: int) -> str:
 
 
 def institution_code(i: int) -> str:
-    """A distinct 18-character unified social credit code (the registry checks its shape)."""
-    return f"91330106M{i:07d}Y{i % 10}"[:18]
+    """The ``i``-th valid unified social credit code (check character included)."""
+    first17 = f"91330106M{i:07d}A"
+    return first17 + uscc_check_char(first17)
 
 
 def person_name(i: int) -> str:
