@@ -23,7 +23,13 @@ PAGES = [
 
 @pytest.mark.parametrize(("role", "path", "shown"), PAGES)
 def test_list_pages_run_a_bounded_number_of_statements(
-    client, session, world, make_user, role, path, shown  # noqa: F811 (the fixture)
+    client,
+    session,
+    world,  # noqa: F811 (the fixture imported above)
+    make_user,
+    role,
+    path,
+    shown,  # noqa: F811 (the fixture)
 ):
     grow, _bureau = world
     home = session.scalar(sa.select(Institution).where(Institution.code == CODES[0]))
