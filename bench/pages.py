@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,10 +41,10 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
-import requests
 import sqlalchemy as sa
 from alembic import command
 from ban_check import BenchFailed, free_port, tail
@@ -124,7 +125,7 @@ def running_server(env: dict, workers: int, log_path: Path):
     port = free_port()
     argv = [sys.executable, __file__, "--serve", "--port", str(port), "--workers", str(workers)]
     with open(log_path, "wb") as log:
-        process = __import__("subprocess").Popen(argv, env=env, stdout=log, stderr=log)
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -143,7 +144,11 @@ def running_server(env: dict, workers: int, log_path: Path):
         yield port, process
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # -- the district and its users -----------------------------------------------------------
@@ -175,22 +180,31 @@ def create_users(app) -> None:
 
 def sign_in(port: int, username: str) -> tuple[str, str]:
     """Sign in through the form; returns the Cookie header and a form's CSRF token."""
-    base = f"http://127.0.0.1:{port}"
-    with requests.Session() as s:
-        page = s.get(f"{base}/login", timeout=60)
-        token = CSRF.search(page.content).group(1).decode()
-        answer = s.post(
-            f"{base}/login",
-            data={"username": username, "password": PASSWORD, "csrf_token": token},
-            timeout=60,
-            allow_redirects=False,
-        )
-        if answer.status_code != 302 or COOKIE not in s.cookies:
-            raise BenchFailed(f"{username} could not sign in: {answer.status_code}")
-        page = s.get(f"{base}/", timeout=60)
-        token = CSRF.search(page.content).group(1).decode()
-        cookie = "; ".join(f"{k}={v}" for k, v in s.cookies.get_dict().items())
-    return cookie, token
+    cookies: dict[str, str] = {}
+
+    def ask(method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body and urlencode(body), headers)
+        response = conn.getresponse()
+        answer = response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                cookies[name] = morsel.value
+        conn.close()
+        return response.status, answer
+
+    _status, page = ask("GET", "/login")
+    token = CSRF.search(page).group(1).decode()
+    form = {"username": username, "password": PASSWORD, "csrf_token": token}
+    status, _answer = ask("POST", "/login", form)
+    if status != 302 or COOKIE not in cookies:
+        raise BenchFailed(f"{username} could not sign in: HTTP {status}")
+    _status, page = ask("GET", "/")
+    token = CSRF.search(page).group(1).decode()
+    return "; ".join(f"{k}={v}" for k, v in cookies.items()), token
 
 
 # -- the pages ----------------------------------------------------------------------------
