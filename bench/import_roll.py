@@ -2,7 +2,8 @@
 
 For each size (default 100,000 and 1,000,000 rows) this writes a roll as Excel saves it
 (UTF-8 CSV with BOM, Chinese headers, distinct valid resident ID numbers, certificates
-of the catalogue, dates in several SPEC §3 forms), then on SQLite and on PostgreSQL:
+of the catalogue, dates in several of the forms the registry reads), then on SQLite and
+on PostgreSQL:
 
 * imports it end to end: ``registry init`` and ``registry import-roll FILE --format json``
   against a fresh instance, in a process of its own, checking that every row is accepted;
