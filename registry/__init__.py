@@ -31,7 +31,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies, x_host=0
         )
-    db.init_app(app, db.make_engine(settings.database_url))
+    engine = db.make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    db.init_app(app, engine)
     init_api(app)
     _init_pages(app, settings, keyring)
     db.commit_every_view(app)  # the one place a request commits (API and pages)
