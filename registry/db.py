@@ -157,7 +157,7 @@ def _configure_sqlite(engine: sa.Engine, busy_timeout_ms: int) -> None:
         connection.info[_STATE] = None
 
 
-def _begin_immediate(connection: sa.Connection) -> None:
+def _begin_immediate(connection: sa.Connection, timeout_ms: int | None = None) -> None:
     """BEGIN IMMEDIATE, trying again for the write lock after 0.1 ms, 0.2 ms and then
     every 0.4 ms, for as long as the busy timeout.
 
@@ -172,7 +172,9 @@ def _begin_immediate(connection: sa.Connection) -> None:
     passes: the error handlers answer it 503 with ``Retry-After``.
     """
     raw = connection.connection.dbapi_connection
-    timeout_ms = connection.info.get(_BUSY_MS, SQLITE_BUSY_TIMEOUT_MS)
+    busy_timeout_ms = connection.info.get(_BUSY_MS, SQLITE_BUSY_TIMEOUT_MS)
+    if timeout_ms is None:
+        timeout_ms = busy_timeout_ms
     raw.execute("PRAGMA busy_timeout = 0")
     try:
         deadline = time.monotonic() + timeout_ms / 1000
@@ -190,10 +192,10 @@ def _begin_immediate(connection: sa.Connection) -> None:
             time.sleep(pause)
             pause = min(2 * pause, 0.0004)
     finally:
-        raw.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        raw.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
 
 
-def _take_write_lock(connection: sa.Connection) -> None:
+def _take_write_lock(connection: sa.Connection, timeout_ms: int | None = None) -> None:
     """Turn a request's reading transaction into a writing one, on SQLite.
 
     The reading transaction ends (it changed nothing, and under WAL it held no lock),
@@ -213,7 +215,7 @@ def _take_write_lock(connection: sa.Connection) -> None:
     connection.info[_STATE] = None
     if raw.in_transaction:
         raw.execute("COMMIT")
-    _begin_immediate(connection)
+    _begin_immediate(connection, timeout_ms)
     connection.info[_STATE] = "writing"
 
 
@@ -271,7 +273,7 @@ def get_session() -> Session:
     return g.db_session
 
 
-def begin_writing(session: Session) -> None:
+def begin_writing(session: Session, *, wait: bool = True) -> None:
     """Take SQLite's write lock now, for the rest of the transaction.
 
     A request's transaction does this by itself at its first INSERT, UPDATE or DELETE.
@@ -281,10 +283,13 @@ def begin_writing(session: Session) -> None:
     with BEGIN IMMEDIATE, so what is read after this is read under the lock. PostgreSQL
     takes no lock at BEGIN (its advisory and row locks are taken where they are needed),
     and a transaction that already writes goes on: both are left as they are.
+
+    ``wait=False``: on SQLite, try for the lock once and raise ``OperationalError`` at
+    once if another writer holds it, for a write that can be skipped.
     """
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        _take_write_lock(connection)
+        _take_write_lock(connection, None if wait else 0)
 
 
 def committing(view):
