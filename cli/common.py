@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from registry.auth.models import SystemActor
 from registry.config import ConfigError
 from registry.db import is_unique_violation
-from registry.errors import CONFLICT_MESSAGE, Invalid, RegistryError
+from registry.errors import BUSY_MESSAGE, CONFLICT_MESSAGE, Invalid, RegistryError, is_busy
 from registry.imports.rows import CellError, parse_date
 from registry.messages import _, translate
 from registry.paging import MAX_PAGE_SIZE, PAGE_SIZE, Page
@@ -57,6 +57,8 @@ class RegistryGroup(click.Group):
                 raise
             raise CommandError(CONFLICT_MESSAGE) from exc
         except sa.exc.DBAPIError as exc:
+            if isinstance(exc, sa.exc.OperationalError) and is_busy(exc):
+                raise CommandError(BUSY_MESSAGE) from exc
             # First line only: the rest may quote the values of the statement.
             reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
             raise CommandError(

@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=settings.proxies, x_proto=settings.proxies, x_host=0
         )
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         matching.check_database(engine, keyring)  # the keys are this database's, or no start
     except Exception:

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column
 
-from registry.db import Base, intpk, str64, str200, timestamp, utcnow
+from registry.db import Base, begin_writing, intpk, str64, str200, timestamp, utcnow
 
 # What the first event follows.
 GENESIS = bytes(32)
@@ -152,15 +152,17 @@ def _statements() -> SimpleNamespace:
 def take_turn(session: Session) -> None:
     """Let one transaction at a time read the head of the chain and append to it.
 
-    On SQLite a writing transaction holds the database's write lock from its BEGIN
-    (``registry.db``), and a reading one that writes fails rather than fork the chain.
-    On PostgreSQL the lock below is held until the transaction ends, so the next
-    appender reads the head only after this one's events are committed (or gone).
+    On SQLite the turn is the database's write lock: a request's transaction takes it
+    here (``registry.db.begin_writing``) if it has not yet, and holds it to the commit;
+    a command's holds it from its BEGIN. On PostgreSQL the lock below is held until the
+    transaction ends, so the next appender reads the head only after this one's events
+    are committed (or gone).
     ``record_event`` takes the turn; a caller that must also read something else in
     turn (the hiring check's rate limit) takes it earlier, and only once.
     """
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name == "sqlite":
+        begin_writing(session)
         return
     # A savepoint rolled back gives back the locks taken in it, so the turn is known to
     # be held only in the (sub)transaction that took it; each begin makes a new object.

@@ -47,6 +47,9 @@ class Settings:
     # A roll uploaded on the web page larger than this (bytes) is imported in the
     # background, the page showing its progress; a smaller one while the page waits.
     import_background_bytes: int = 256 * 1024
+    # SQLite: how long (milliseconds) a request waits for the write lock before it is
+    # answered 503 with Retry-After.
+    sqlite_busy_timeout_ms: int = 10_000
 
     @property
     def production(self) -> bool:
@@ -87,6 +90,7 @@ def load_settings(environ: dict | None = None) -> Settings:
         import_background_bytes=_count(environ, "REGISTRY_IMPORT_BACKGROUND_BYTES")
         if environ.get("REGISTRY_IMPORT_BACKGROUND_BYTES")
         else 256 * 1024,
+        sqlite_busy_timeout_ms=_positive(environ, "REGISTRY_SQLITE_BUSY_TIMEOUT_MS", 10_000),
     )
 
 

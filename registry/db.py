@@ -4,6 +4,7 @@ The naming convention keeps constraint names identical on SQLite and PostgreSQL,
 migrations written once apply to both. The typed aliases keep the models short.
 """
 
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -94,24 +95,40 @@ class EncryptedIdentity:
     name_enc: Mapped[ciphertext]
 
 
-def make_engine(url: str, **kwargs) -> sa.Engine:
+# How long a writer waits for SQLite's write lock (REGISTRY_SQLITE_BUSY_TIMEOUT_MS) before
+# its request is answered 503 with Retry-After.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs) -> sa.Engine:
     # Statement parameters stay out of errors and logs: they hold identity numbers'
     # ciphertexts and blind indexes, and a failed statement's message is logged.
     engine = sa.create_engine(url, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms)
     return engine
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+# In a SQLite connection's info: what its transaction may do. "writing": it holds the
+# write lock (BEGIN IMMEDIATE); "reading": a deferred transaction left as it is (the
+# import's staging, which writes only to its temporary tables); "upgradable": a request's
+# transaction, which reads without any lock and takes the write lock at its first write.
+_STATE = "registry.transaction"
+_BUSY_MS = "registry.busy_timeout_ms"
+# A statement that changes the database (and so needs the write lock).
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
+def _configure_sqlite(engine: sa.Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection, record):
         # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling breaks
         # SAVEPOINT and delays BEGIN past the first read).
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
         dbapi_connection.execute("PRAGMA journal_mode = WAL")
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        record.info[_BUSY_MS] = busy_timeout_ms
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
@@ -119,16 +136,28 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # reads and then writes fails at once ("database is locked") when another writer
         # committed in between, and busy_timeout cannot help it. Readers stay deferred,
         # so under WAL they never wait for a writer.
-        if connection.get_execution_options().get("registry_writes", False):
+        options = connection.get_execution_options()
+        if options.get("registry_writes", False):
+            connection.info[_STATE] = None
             _begin_immediate(connection)
+            connection.info[_STATE] = "writing"
         else:
             connection.exec_driver_sql("BEGIN")
+            upgradable = options.get("registry_upgrades", False)
+            connection.info[_STATE] = "upgradable" if upgradable else "reading"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_execute(connection, _cursor, statement, _parameters, _context, _many):
+        if connection.info.get(_STATE) == "upgradable" and _WRITES.match(statement):
+            _take_write_lock(connection)
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection):
+        connection.info[_STATE] = None
 
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-def _begin_immediate(connection: sa.Connection) -> None:
+def _begin_immediate(connection: sa.Connection, timeout_ms: int | None = None) -> None:
     """BEGIN IMMEDIATE, trying again for the write lock after 0.1 ms, 0.2 ms and then
     every 0.4 ms, for as long as the busy timeout.
 
@@ -138,11 +167,17 @@ def _begin_immediate(connection: sa.Connection) -> None:
     than the writes before it, and BEGIN IMMEDIATE waited 21 ms at the 90th percentile,
     186 ms at the 99th and up to 1.2 s while the lock stood free. A failed try costs a
     few microseconds; SQLite's lock stays the only one.
+
+    Raises SQLAlchemy's ``OperationalError`` ("database is locked") when the busy timeout
+    passes: the error handlers answer it 503 with ``Retry-After``.
     """
     raw = connection.connection.dbapi_connection
+    busy_timeout_ms = connection.info.get(_BUSY_MS, SQLITE_BUSY_TIMEOUT_MS)
+    if timeout_ms is None:
+        timeout_ms = busy_timeout_ms
     raw.execute("PRAGMA busy_timeout = 0")
     try:
-        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        deadline = time.monotonic() + timeout_ms / 1000
         pause = 0.0001
         while True:
             try:
@@ -151,13 +186,37 @@ def _begin_immediate(connection: sa.Connection) -> None:
             except sqlite3.OperationalError as exc:
                 busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
                 if not busy or time.monotonic() >= deadline:
-                    break
+                    # The statement that failed, as SQLAlchemy reports its own failures.
+                    statement = "BEGIN IMMEDIATE"
+                    raise sa.exc.OperationalError(statement, (), exc) from exc
             time.sleep(pause)
             pause = min(2 * pause, 0.0004)
-        # Once more through SQLAlchemy, which reports the failure as it reports others.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
     finally:
-        raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        raw.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+
+
+def _take_write_lock(connection: sa.Connection, timeout_ms: int | None = None) -> None:
+    """Turn a request's reading transaction into a writing one, on SQLite.
+
+    The reading transaction ends (it changed nothing, and under WAL it held no lock),
+    and BEGIN IMMEDIATE takes the write lock, held to the commit. SQLite cannot keep the
+    reading transaction's snapshot while it takes the lock (a deferred transaction that
+    writes after another writer's commit fails at once), so what was read before is
+    read again under the lock where it must hold: ``audit.take_turn`` comes here
+    first, as PostgreSQL's advisory lock does. This is what PostgreSQL's READ COMMITTED
+    gives too: each statement sees what was committed before it.
+    """
+    if connection.info.get(_STATE) != "upgradable":
+        return
+    if connection.in_nested_transaction():
+        # A savepoint would not survive the end of its transaction.
+        raise RuntimeError("take the write lock (db.begin_writing) before a savepoint")
+    raw = connection.connection.dbapi_connection
+    connection.info[_STATE] = None
+    if raw.in_transaction:
+        raw.execute("COMMIT")
+    _begin_immediate(connection, timeout_ms)
+    connection.info[_STATE] = "writing"
 
 
 def is_unique_violation(exc: sa.exc.IntegrityError) -> bool:
@@ -171,60 +230,66 @@ def is_unique_violation(exc: sa.exc.IntegrityError) -> bool:
 def init_app(app, engine: sa.Engine) -> None:
     app.extensions["registry.engine"] = engine
     app.extensions["registry.sessionmakers"] = {
-        "read": sessionmaker(bind=engine, expire_on_commit=False),
+        # A request's: it reads without a lock and, on SQLite, takes the write lock at
+        # its first write (or ``begin_writing``), after its body is read and checked.
+        "read": sessionmaker(
+            bind=engine.execution_options(registry_upgrades=True), expire_on_commit=False
+        ),
+        # A command's or a background job's: on SQLite the write lock from BEGIN.
         "write": sessionmaker(
             bind=engine.execution_options(registry_writes=True), expire_on_commit=False
         ),
     }
+    app.before_request(read_body_first)
     app.teardown_appcontext(_close_session)
+
+
+def read_body_first() -> None:
+    """Read a request's whole body before anything touches the database.
+
+    A client that sends its body slowly (or stops half-way) then ties up only its own
+    worker: no transaction is open while its bytes trickle in. Forms and uploads are
+    parsed (files spooled to disk, as werkzeug does); any other body is kept in memory,
+    within the upload limit (413 beyond it).
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        request.form  # noqa: B018 - parsing reads the body
+    else:
+        request.get_data(cache=True)
 
 
 def get_session() -> Session:
     """The session of the current request or CLI command (one per app context).
 
-    Requests that may change something (not GET, HEAD, OPTIONS) and CLI commands get
-    a writing session: on SQLite its transactions take the write lock when they begin.
-    A view marked ``reads_first`` gets a reading one and calls ``begin_writing``.
+    A request's session reads without a lock; on SQLite it takes the write lock when it
+    first writes (``begin_writing``), and holds it to the commit. A CLI command's (and
+    a background job's) takes the write lock when each transaction begins.
     """
     if "db_session" not in g:
-        reads_only = has_request_context() and (
-            request.method in ("GET", "HEAD", "OPTIONS") or g.get("db_reads_first", False)
-        )
-        g.db_session = current_app.extensions["registry.sessionmakers"][
-            "read" if reads_only else "write"
-        ]()
+        kind = "read" if has_request_context() else "write"
+        g.db_session = current_app.extensions["registry.sessionmakers"][kind]()
     return g.db_session
 
 
-def reads_first(view):
-    """Mark a view that reads much and then writes a little (a hiring check): its session
-    begins as a reading one, and the view calls ``begin_writing`` before it writes.
+def begin_writing(session: Session, *, wait: bool = True) -> None:
+    """Take SQLite's write lock now, for the rest of the transaction.
 
-    On SQLite a writing transaction holds the database's one write lock from its BEGIN;
-    a view that authenticates, looks up and only then writes would hold it throughout,
-    and every other writer of every worker would wait for its reads.
-    """
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        g.db_reads_first = True
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
-def begin_writing(session: Session) -> None:
-    """Where a ``reads_first`` view starts to write.
-
+    A request's transaction does this by itself at its first INSERT, UPDATE or DELETE.
+    A service calls it where something it reads must still hold when it writes: the
+    head of the audit chain, the count a limit is checked against (``audit.take_turn``).
     On SQLite the reading transaction ends (it changed nothing) and a writing one begins
-    with BEGIN IMMEDIATE, taking the write lock now: whatever must hold while the view
-    writes (a count to limit, the head of the audit chain) is read after this, under the
-    lock. PostgreSQL takes no lock at BEGIN, so there the transaction simply goes on.
+    with BEGIN IMMEDIATE, so what is read after this is read under the lock. PostgreSQL
+    takes no lock at BEGIN (its advisory and row locks are taken where they are needed),
+    and a transaction that already writes goes on: both are left as they are.
+
+    ``wait=False``: on SQLite, try for the lock once and raise ``OperationalError`` at
+    once if another writer holds it, for a write that can be skipped.
     """
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    session.commit()
-    session.connection(execution_options={"registry_writes": True})
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        _take_write_lock(connection, None if wait else 0)
 
 
 def committing(view):
@@ -234,7 +299,7 @@ def committing(view):
     except for a domain error marked ``audited``: a refusal that must stay on record.
     A failed commit propagates, so a unique constraint that stopped a concurrent write
     is answered 409 by the error handlers. Named exceptions commit earlier themselves:
-    the hiring check's lock sequence (``begin_writing``) and the roll import's phases.
+    the hiring check before its receipt is signed, and the roll import's phases.
     """
 
     @wraps(view)

@@ -7,11 +7,12 @@ exception is logged and answered with a bare 500.
 
 import logging
 import re
+import sqlite3
 import traceback
 
 from flask import has_request_context, jsonify, request
 from marshmallow import INCLUDE, Schema, fields
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from registry.db import is_unique_violation
@@ -104,6 +105,7 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid",
     429: "rate_limited",
+    503: "busy",
 }
 
 
@@ -200,6 +202,34 @@ def _handle_integrity_error(exc: IntegrityError):
     return error_response(409, "conflict", CONFLICT_MESSAGE)
 
 
+# Seconds a client is told to wait when the database was busy with other writes.
+BUSY_RETRY_AFTER = 2
+BUSY_MESSAGE = _("the registry is busy with other writes; nothing was changed, try again shortly")
+# PostgreSQL: lock_not_available (lock_timeout) and query_canceled (statement_timeout).
+_PG_BUSY = ("55P03", "57014")
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """Whether the database refused for want of a lock in time: SQLite's "database is
+    locked" after the busy timeout, PostgreSQL's lock or statement time-out."""
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        code = getattr(orig, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        return "database is locked" in str(orig)
+    return getattr(orig, "sqlstate", None) in _PG_BUSY
+
+
+def _handle_operational_error(exc: OperationalError):
+    # Another writer held the lock longer than we wait: the request changed nothing
+    # (its transaction is rolled back) and may simply be sent again.
+    if not is_busy(exc):
+        return _handle_unexpected(exc)
+    log.warning("database busy: a request gave up waiting for the write lock")
+    return error_response(503, "busy", BUSY_MESSAGE, headers={"Retry-After": str(BUSY_RETRY_AFTER)})
+
+
 def _handle_unexpected(exc: Exception):
     log.error("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", _("internal error"))
@@ -209,6 +239,7 @@ def register_error_handlers(app) -> None:
     app.register_error_handler(RegistryError, _for_pages(_handle_registry_error))
     app.register_error_handler(HTTPException, _for_pages(http_error_response))
     app.register_error_handler(IntegrityError, _for_pages(_handle_integrity_error))
+    app.register_error_handler(OperationalError, _for_pages(_handle_operational_error))
     app.register_error_handler(Exception, _for_pages(_handle_unexpected))
 
 
@@ -223,7 +254,9 @@ def _for_pages(handler):
         from registry.web import error_page
 
         body = response.get_json(silent=True) or {}
-        return error_page(response.status_code, body.get("message"))
+        page, status = error_page(response.status_code, body.get("message"))
+        retry_after = response.headers.get("Retry-After")
+        return page, status, {"Retry-After": retry_after} if retry_after else {}
 
     return handle
 

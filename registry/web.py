@@ -127,6 +127,7 @@ def error_page(status: int, message: str | None = None):
         422: "输入有误",
         429: "操作过于频繁",
         500: "系统错误",
+        503: "系统繁忙",
     }
     title = titles.get(status, "出错了")
     return render_template("error.html", status=status, title=title, message=message), status

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from migrations import alembic_config
-from registry import clock, db
+from registry import clock
 from registry.audit import AuditEvent, verify_chain
 from registry.auth import services as auth
 from registry.auth.models import SystemActor
@@ -185,10 +185,11 @@ def test_sqlite_writers_get_the_write_lock_soon_after_it_is_given_back(tmp_path)
         engine.dispose()
 
 
-def test_a_sqlite_writer_still_gives_up_after_the_busy_timeout(tmp_path, monkeypatch):
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+def test_a_sqlite_writer_still_gives_up_after_the_busy_timeout(tmp_path):
     path = tmp_path / "r.db"
-    engine = make_engine(f"sqlite:///{path}").execution_options(registry_writes=True)
+    engine = make_engine(f"sqlite:///{path}", busy_timeout_ms=200).execution_options(
+        registry_writes=True
+    )
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         with engine.connect() as conn:

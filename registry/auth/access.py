@@ -8,9 +8,10 @@ import logging
 from functools import wraps
 
 from flask import g, request
+from sqlalchemy.exc import OperationalError
 
 from registry.db import begin_writing, get_session
-from registry.errors import Forbidden, Unauthorized
+from registry.errors import Forbidden, Unauthorized, is_busy
 from registry.messages import _
 from registry.vocabulary import USER_ROLES
 
@@ -55,7 +56,9 @@ def after_request_write(function, *args) -> None:
     """Run ``function(session, *args)`` once the request is done (its answer sent, its
     own transaction over), in a short writing transaction: a token's ``last_used_at``, a
     session's ``last_seen_at``. At most once a minute each, so the requests that need
-    speed (the hiring check) rarely carry it, and never before their answer."""
+    speed (the hiring check) rarely carry it, and never before their answer. It never
+    waits for SQLite's write lock: while another writer (an import's merge, say) holds
+    it, the note is left to a later request."""
     g.setdefault("registry_after_writes", []).append((function, args))
 
 
@@ -66,10 +69,14 @@ def run_after_request_writes(_exc=None) -> None:
     session = get_session()
     try:
         session.rollback()
-        begin_writing(session)
+        begin_writing(session, wait=False)
         for function, args in writes:
             function(session, *args)
         session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        if not is_busy(exc):
+            log.warning("could not note the use of a token or session", exc_info=True)
     except Exception:  # noqa: BLE001 - a note of use is never worth a failed answer
         session.rollback()
         log.warning("could not note the use of a token or session", exc_info=True)

@@ -6,7 +6,7 @@ from registry import clock, limits
 from registry.api import Blueprint
 from registry.auth.access import asking_for, current_user, require
 from registry.crypto import current_keyring
-from registry.db import begin_writing, get_session, reads_first
+from registry.db import begin_writing, get_session
 from registry.paging import paginate, respond
 
 from . import services
@@ -70,7 +70,6 @@ def revoke_ban(data, ban_id):
 
 
 @blp.route("/ban-checks", methods=["POST"])
-@reads_first
 @require("director", "bureau", "inspector")
 @blp.arguments(CHECK_REQUEST)
 @blp.response(200, CheckResultSchema)

@@ -300,8 +300,9 @@ class _Import:
 
     @contextmanager
     def transaction(self, *, writes: bool):
-        # SQLite: a writing transaction begins with BEGIN IMMEDIATE (registry.db).
-        self.conn.execution_options(registry_writes=writes)
+        # SQLite: a writing transaction begins with BEGIN IMMEDIATE (registry.db); a
+        # reading one stays deferred even when it writes (to its temporary tables only).
+        self.conn.execution_options(registry_writes=writes, registry_upgrades=False)
         with self.conn.begin():
             yield
 

@@ -418,11 +418,13 @@ def test_a_person_registered_during_the_import_is_checked_before_the_merge(
 # --------------------------------------------------------------- the write lock
 
 
+@pytest.mark.parametrize("started_by", ["command", "request"])
 def test_sqlite_staging_does_not_hold_the_write_lock(
-    make_app, scratch_database_url, tmp_path, monkeypatch
+    make_app, scratch_database_url, tmp_path, monkeypatch, started_by
 ):
     """While a file is read and validated, other writers go on (SQLite's one write lock
-    is taken only by the short merge at the end)."""
+    is taken only by the short merge at the end), whether a command or a request (whose
+    own transactions take the lock at their first write) started the import."""
     from tests.test_concurrency import _live_app
 
     if not scratch_database_url.startswith("sqlite"):
@@ -444,12 +446,20 @@ def test_sqlite_staging_does_not_hold_the_write_lock(
             writer.start()
             writer.join()
 
-    path = write_csv(tmp_path / "roll.csv", [row(i) for i in range(10)])
+    # A row with an error in the first batch: staging writes it (to a temporary table).
+    rows = [row(i) for i in range(10)] + [row(10, issued="2021-02-30")]
+    rows.insert(3, rows.pop())
+    path = write_csv(tmp_path / "roll.csv", rows)
     monkeypatch.setattr(staging, "BATCH_ROWS", 7)
-    with app.app_context():
+    context = (
+        app.test_request_context("/", method="POST")
+        if started_by == "request"
+        else app.app_context()
+    )
+    with context:
         summary = services.run_import(
-            get_session(), SystemActor("test"), path, progress=write_meanwhile
+            get_session(), SystemActor("test"), path, progress=write_meanwhile, partial=True
         )
     assert statuses[0] == 201
     assert statuses[1] < 2  # the busy timeout is 10 s: it did not wait for a lock
-    assert summary.accepted == 10
+    assert (summary.accepted, summary.rejected) == (10, 1)
