@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise
     db.init_app(app, engine)
     init_api(app)
+    # After the API's body limit (a body over it is refused unread), before anything else.
+    app.before_request(db.read_body_first)
     _init_pages(app, settings, keyring)
     db.commit_every_view(app)  # the one place a request commits (API and pages)
     errors.register_error_handlers(app)  # after the API's own, which they replace

@@ -240,7 +240,6 @@ def init_app(app, engine: sa.Engine) -> None:
             bind=engine.execution_options(registry_writes=True), expire_on_commit=False
         ),
     }
-    app.before_request(read_body_first)
     app.teardown_appcontext(_close_session)
 
 
