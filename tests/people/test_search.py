@@ -1,6 +1,5 @@
 """Search by exact name for the bureau and HR, through the keyed index of the name."""
 
-import dataclasses
 from datetime import date
 
 import pytest
@@ -126,7 +125,7 @@ def test_a_bad_search_is_422_naming_the_name(client, hr, body):
 
 def test_searches_spend_the_budget_of_checks(app, client, hr, make_person):
     original = app.extensions["registry.settings"]
-    app.extensions["registry.settings"] = dataclasses.replace(original, check_limit=2)
+    app.extensions["registry.settings"] = original.with_budget(2, 1_000)
     try:
         assert [_search(client, hr, "王芳").status_code for _ in range(2)] == [200, 200]
         refused = _search(client, hr, "王芳")
