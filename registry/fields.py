@@ -148,3 +148,10 @@ class Day(fields.Date):
 def not_in_future(day: date) -> None:
     if day > clock.today():
         raise ValidationError(_("must not be in the future"))
+
+
+# How every masked number is described in the OpenAPI document.
+MASKED = {
+    "description": "the identity number masked: its first 3 and last 4 characters only",
+    "example": "110***********002X",
+}

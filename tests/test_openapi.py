@@ -56,3 +56,17 @@ def test_api_conforms_to_its_document(app, session, make_user, unlimited):
     assert ("POST /api/v1/people", 201) in statuses
     assert ("POST /api/v1/eligibility", 200) in statuses
     assert ("POST /api/v1/ban-checks", 200) in statuses
+
+
+def test_every_masked_number_is_described_as_three_and_four(client):
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    masked = {
+        (name, field): prop
+        for name, schema in schemas.items()
+        for field, prop in schema.get("properties", {}).items()
+        if "masked" in field or "masked" in prop.get("description", "")
+    }
+    assert ("Person", "id_number_masked") in masked and len(masked) >= 3
+    for prop in masked.values():
+        assert "first 3 and last 4" in prop["description"]
+        assert prop["example"] == "110***********002X"

@@ -2,6 +2,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.fields import (
+    MASKED,
     Day,
     IdentitySchema,
     StrictBoolean,
@@ -33,9 +34,7 @@ class ExperienceSchema(Schema):
 class PersonSchema(IdentitySchema):
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=validate.Length(max=100), metadata={"example": "王芳"})
-    id_number_masked = fields.String(
-        dump_only=True, metadata={"description": "first 3 and last 4 characters only"}
-    )
+    id_number_masked = fields.String(dump_only=True, metadata=MASKED)
     education = fields.String(required=True, validate=validate.OneOf(list(EDUCATION_LEVELS)))
     major = Text(
         load_default=None, validate=validate.Length(max=200), metadata={"example": "学前教育"}
@@ -142,7 +141,7 @@ class FoundPersonSchema(Schema):
     id = fields.Integer()
     name = fields.String()
     id_type = fields.String()
-    id_number_masked = fields.String()
+    id_number_masked = fields.String(metadata=MASKED)
     education = fields.String(allow_none=True)
     created_at = fields.DateTime()
 

@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, post_dump
 
 from registry.credentials.schemas import CertificateOutSchema
-from registry.fields import Day, Text
+from registry.fields import MASKED, Day, Text
 
 
 class RatesQuerySchema(Schema):
@@ -63,7 +63,7 @@ class CountedSchema(Schema):
     employment_id = fields.Integer()
     person_id = fields.Integer()
     name = fields.String()
-    id_number = fields.String(metadata={"description": "masked"})
+    id_number = fields.String(metadata=MASKED)
     role = fields.String()
     start = fields.Date()
     certified = fields.Boolean()
