@@ -19,12 +19,13 @@ lock), which is held to the commit.
 
 import functools
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from registry import clock
 from registry.audit import AuditEvent, record_event, take_turn
 from registry.db import Base, UTCDateTime, begin_writing, enum, intpk, utcnow
 from registry.errors import RateLimited
@@ -50,6 +51,8 @@ class LimitedRequest(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(enum(*KINDS, name="limited_kind"))
     made_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A lookup by number that found nobody (counted towards the bureau's alert).
+    missed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 @functools.cache
@@ -194,6 +197,29 @@ def admit(session: Session, user, *, stored: int = 0) -> None:
             retry_after=retry_after,
         )
     raise RateLimited(message, retry_after)
+
+
+def missed(session: Session, user) -> int:
+    """The lookup ``user`` just made (``spend``, in this transaction) found nobody: marks
+    it so, and answers how many of the user's lookups missed this China day. Called in
+    the turn ``spend`` took, so the user's newest lookup is this one."""
+    if not _is_user(user):
+        return 0
+    requests = LimitedRequest.__table__
+    newest = (
+        sa.select(sa.func.max(requests.c.id))
+        .where(requests.c.user_id == user.id, requests.c.kind == "lookup")
+        .scalar_subquery()
+    )
+    session.execute(sa.update(requests).where(requests.c.id == newest).values(missed=True))
+    day_began = datetime.combine(clock.today(), time(), clock.CHINA).astimezone(UTC)
+    return session.scalar(
+        sa.select(sa.func.count()).where(
+            requests.c.user_id == user.id,
+            requests.c.made_at >= day_began,
+            requests.c.missed,
+        )
+    )
 
 
 def spend(session: Session, user, kind: str) -> None:

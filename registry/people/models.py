@@ -1,3 +1,4 @@
+import secrets
 from datetime import date
 
 import sqlalchemy as sa
@@ -18,6 +19,13 @@ from registry.db import (
 )
 from registry.vocabulary import EDUCATION_LEVELS, EXPERIENCE_FIELDS
 
+# secrets.token_urlsafe(16): 16 random bytes in base64url without padding.
+PUBLIC_ID_LENGTH = 22
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(16)
+
 
 class Person(EncryptedIdentity, Base):
     """Somebody who works, or may work, with children under 3.
@@ -31,6 +39,11 @@ class Person(EncryptedIdentity, Base):
     __tablename__ = "people"
 
     id: Mapped[intpk]
+    # How a person is addressed in every URL, API body and export: 128 random bits,
+    # URL-safe. The integer id stays inside the database, so nobody counts through it.
+    public_id: Mapped[str] = mapped_column(
+        sa.String(PUBLIC_ID_LENGTH), unique=True, default=new_public_id
+    )
     id_index: Mapped[blind_index] = mapped_column(unique=True)
     education: Mapped[str | None] = mapped_column(enum(*EDUCATION_LEVELS, name="education_level"))
     major: Mapped[str200 | None]

@@ -10,8 +10,10 @@ into another (it had a wrong number) keeps its row but is found by neither.
 from datetime import date
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from registry import clock, limits
 from registry.audit import actor_name, record_event
 from registry.credentials.models import Certificate
 from registry.credentials.services import certificates_of, describe_certificate
@@ -128,7 +130,21 @@ def look_up(session: Session, actor, identity: IdentityNumber) -> Person | None:
     person = find_person(session, identity)
     subject = person_subject(person, identity)
     record_event(session, actor, "person.looked_up", subject, {"found": person is not None})
+    if person is None:
+        _count_miss(session, actor)
     return person
+
+
+def _count_miss(session: Session, actor) -> None:
+    # Someone walking the number space misses far more often than a clerk mistyping: past
+    # the day's threshold the bureau is alerted. Checks and eligibility questions about
+    # nobody are not counted: most candidates are not registered yet.
+    from registry.alerts.services import raise_for_lookup_misses
+
+    misses = limits.missed(session, actor)
+    threshold = current_app.extensions["registry.settings"].lookup_miss_threshold
+    if misses > threshold:
+        raise_for_lookup_misses(session, actor, misses, clock.today())
 
 
 def name_of(person: Person) -> str:
