@@ -1,9 +1,10 @@
 """The HTTP API under /api/v1 and its OpenAPI document (flask-smorest)."""
 
 from flask_smorest import Api
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import BaseConverter, IntegerConverter
 
 from registry.errors import ErrorSchema
+from registry.people.models import PUBLIC_ID_PATTERN
 
 
 class RegistryApi(Api):
@@ -36,6 +37,20 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=2**31 - 1)
 
 
+class PersonIdConverter(BaseConverter):
+    """``<person:…>`` in a route: a person's public id (32 hexadecimal characters, 128
+    random bits). People are never addressed by their row id, which counts up."""
+
+    regex = PUBLIC_ID_PATTERN
+
+
+PERSON_ID = {
+    "type": "string",
+    "pattern": f"^{PUBLIC_ID_PATTERN}$",
+    "example": "3f9c2a7e5b1d48c6a0e47d2b9f6c1e85",
+}
+
+
 def init_api(app) -> Api:
     app.config.update(
         API_TITLE="托育机构从业人员资质与禁入登记 · Staff registry",
@@ -49,10 +64,12 @@ def init_api(app) -> Api:
         },
     )
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["person"] = PersonIdConverter
     api = RegistryApi(app)
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )
+    api.register_converter(PersonIdConverter, lambda _: PERSON_ID)
     from registry.alerts.views import blp as alerts
     from registry.auth.views import tokens, users
     from registry.bans.views import blp as bans

@@ -130,7 +130,12 @@ class ErrorSchema(Schema):
     code = fields.String(metadata={"example": "invalid"})
     message = fields.String()
     errors = fields.Dict(metadata={"description": "messages by field name"})
-    id = fields.Integer(metadata={"description": "409 duplicate: the existing record"})
+    id = fields.Raw(
+        metadata={
+            "description": "409 duplicate: the existing record (a person's public id, a "
+            "string; another record's integer id)"
+        }
+    )
 
 
 def _handle_registry_error(exc: RegistryError):

@@ -1,9 +1,9 @@
 """oracle: people get a random public id; lookups that miss are counted and alerted
 
-People are addressed by ``public_id`` (128 random bits, base64url) in every URL and API
-body; existing rows get one each. ``limited_requests.missed`` marks a lookup by number
-that found nobody. Alerts of kind ``lookup_misses`` name a user and a day instead of an
-employment.
+People are addressed by ``public_id`` (128 random bits, 32 hexadecimal characters) in
+every URL and API body; existing rows get one each. ``limited_requests.missed`` marks a
+lookup by number that found nobody. Alerts of kind ``lookup_misses`` name a user and a
+day instead of an employment.
 
 Revision ID: 9e4a1c7b2f60
 Revises: 2b7c40d332b4
@@ -37,18 +37,16 @@ def _kinds(*kinds: str) -> str:
 
 def upgrade() -> None:
     with op.batch_alter_table("people", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("public_id", sa.String(length=22), nullable=True))
+        batch_op.add_column(sa.Column("public_id", sa.String(length=32), nullable=True))
     people = sa.table("people", sa.column("id", sa.Integer), sa.column("public_id", sa.String))
     connection = op.get_bind()
     ids = connection.execute(sa.select(people.c.id)).scalars().all()
     for person_id in ids:
         connection.execute(
-            people.update()
-            .where(people.c.id == person_id)
-            .values(public_id=secrets.token_urlsafe(16))
+            people.update().where(people.c.id == person_id).values(public_id=secrets.token_hex(16))
         )
     with op.batch_alter_table("people", schema=None) as batch_op:
-        batch_op.alter_column("public_id", existing_type=sa.String(length=22), nullable=False)
+        batch_op.alter_column("public_id", existing_type=sa.String(length=32), nullable=False)
         batch_op.create_unique_constraint(batch_op.f("uq_people_public_id"), ["public_id"])
 
     with op.batch_alter_table("limited_requests", schema=None) as batch_op:

@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from registry.fields import InstitutionCode
+from registry.fields import InstitutionCode, PersonId
 from registry.vocabulary import ALERT_KINDS
 
 
@@ -24,7 +24,7 @@ class AlertSchema(Schema):
     institution = fields.String(allow_none=True, metadata={"description": "null: lookup_misses"})
     institution_name = fields.String(allow_none=True)
     employment_id = fields.Integer(allow_none=True)
-    person_id = fields.Integer(allow_none=True)
+    person_id = PersonId(allow_none=True)
     name = fields.String(allow_none=True)
     role = fields.String(allow_none=True)
     user = fields.String(

@@ -272,7 +272,7 @@ def _describe(row, user) -> dict:
         "institution": institution.code,
         "institution_name": institution.name,
         "employment_id": employment.id,
-        "person_id": employment.person_id,
+        "person_id": person.public_id,
         "name": name,
         "role": employment.role,
         # The employer is told whom, not why: a ban's details are the bureau's.

@@ -5,6 +5,7 @@ from registry.fields import (
     MASKED,
     Day,
     IdentitySchema,
+    PersonId,
     StrictBoolean,
     Text,
     end_not_before_start,
@@ -32,7 +33,7 @@ class ExperienceSchema(Schema):
 
 
 class PersonSchema(IdentitySchema):
-    id = fields.Integer(dump_only=True)
+    id = PersonId(dump_only=True)
     name = Text(required=True, validate=validate.Length(max=100), metadata={"example": "王芳"})
     id_number_masked = fields.String(dump_only=True, metadata=MASKED)
     education = fields.String(required=True, validate=validate.OneOf(list(EDUCATION_LEVELS)))
@@ -46,10 +47,10 @@ class PersonSchema(IdentitySchema):
     updated_at = fields.DateTime(
         dump_only=True, allow_none=True, metadata={"description": "last corrected"}
     )
-    merged_into = fields.Integer(
+    merged_into = PersonId(
+        "the record this one (under a wrong number) was merged into",
         dump_only=True,
         allow_none=True,
-        metadata={"description": "the record this one (under a wrong number) was merged into"},
     )
 
 
@@ -117,7 +118,7 @@ class CorrectionSchema(Schema):
 
 class HistoryEntrySchema(Schema):
     id = fields.Integer()
-    person_id = fields.Integer(metadata={"description": "the record the entry is of"})
+    person_id = PersonId("the record the entry is of")
     action = fields.String(metadata={"description": "corrected · merged · merged_into"})
     reason = fields.String()
     changes = fields.Dict(
@@ -126,9 +127,7 @@ class HistoryEntrySchema(Schema):
     previous_name = fields.String(
         allow_none=True, metadata={"description": "the name before a correction of it"}
     )
-    other_person_id = fields.Integer(
-        allow_none=True, metadata={"description": "a merge: the other record"}
-    )
+    other_person_id = PersonId("a merge: the other record", allow_none=True)
     actor = fields.String()
     changed_at = fields.DateTime()
 
@@ -138,7 +137,7 @@ class NameSearchSchema(Schema):
 
 
 class FoundPersonSchema(Schema):
-    id = fields.Integer()
+    id = PersonId()
     name = fields.String()
     id_type = fields.String()
     id_number_masked = fields.String(metadata=MASKED)
@@ -152,11 +151,7 @@ class SearchResultSchema(Schema):
 
 
 class MergeSchema(Schema):
-    into = fields.Integer(
-        required=True,
-        validate=validate.Range(min=1, max=2**31 - 1),
-        metadata={"description": "the record under the right number"},
-    )
+    into = PersonId("the record under the right number (its public id)", required=True)
     reason = _reason()
     names_differ = StrictBoolean(
         load_default=False, metadata={"description": "merge although the names differ"}

@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, post_dump
 
 from registry.credentials.schemas import CertificateOutSchema
-from registry.fields import MASKED, Day, Text
+from registry.fields import MASKED, Day, PersonId, Text
 
 
 class RatesQuerySchema(Schema):
@@ -61,7 +61,7 @@ class RatesSchema(Schema):
 
 class CountedSchema(Schema):
     employment_id = fields.Integer()
-    person_id = fields.Integer()
+    person_id = PersonId()
     name = fields.String()
     id_number = fields.String(metadata=MASKED)
     role = fields.String()

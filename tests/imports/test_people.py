@@ -68,7 +68,7 @@ def test_people_created_by_a_roll_are_found_by_name(client, hr, session, tmp_pat
         assert response.status_code == 200, response.get_json()
         return response.get_json()["people"]
 
-    created = {p.id_index: p.id for p in session.scalars(sa.select(Person))}
+    created = {p.public_id: p.id for p in session.scalars(sa.select(Person))}
     assert len(created) == 3
     # Typed with another middle dot (U+2022, and the Japanese one with spaces about it).
     for typed in ("阿依古丽•买买提", "阿依古丽 ・ 买买提"):
@@ -83,8 +83,11 @@ def test_people_created_by_a_roll_are_found_by_name(client, hr, session, tmp_pat
     events = session.scalars(
         sa.select(AuditEvent).where(AuditEvent.action == "person.searched").order_by(AuditEvent.id)
     )
-    assert [e.data["found"] for e in events] == [[aygul["id"]], [aygul["id"]], [wang["id"]], []]
-    assert aygul["id"] in created.values() and wang["id"] in created.values()
+    # The audit log keeps the records' row ids; the API names them by public id.
+    aygul_row, wang_row = created[aygul["id"]], created[wang["id"]]
+    assert [e.data["found"] for e in events] == [[aygul_row], [aygul_row], [wang_row], []]
+    # Each created by the roll got a public id of its own, made by the database.
+    assert len(set(created)) == 3 and all(len(p) == 32 for p in created)
 
 
 def test_a_caregiver_created_from_a_roll_becomes_eligible_once_completed(
@@ -109,7 +112,7 @@ def test_a_caregiver_created_from_a_roll_becomes_eligible_once_completed(
 
     body = {"reason": "补录学历与工作经历", "education": "secondary_vocational"}
     response = client.patch(
-        f"/api/v1/people/{person.id}", json=body | {"experience": [PERIOD]}, headers=hr
+        f"/api/v1/people/{person.public_id}", json=body | {"experience": [PERIOD]}, headers=hr
     )
     assert response.status_code == 200, response.get_json()
     after = client.post("/api/v1/eligibility", json=question, headers=bureau).get_json()
@@ -126,7 +129,14 @@ def merged(run, make_person):
     wrong = make_person(WRONG, name="王芳", education=None)
     right = make_person(RIGHT, name="王芳")
     result = run(
-        "people", "merge", "--from", str(wrong.id), "--into", str(right.id), "--reason", "号码有误"
+        "people",
+        "merge",
+        "--from",
+        wrong.public_id,
+        "--into",
+        right.public_id,
+        "--reason",
+        "号码有误",
     )
     assert result.exit_code == 0, result.output
     return wrong.id, right.id

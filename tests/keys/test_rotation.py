@@ -580,7 +580,7 @@ def test_names_are_reindexed_and_history_names_reencrypted(live, keys_dir, make_
         )
         session.commit()
     corrected = client.patch(
-        f"/api/v1/people/{wang.id}",
+        f"/api/v1/people/{wang.public_id}",
         json={"reason": "更正姓名", "name": "王芳芳"},
         headers=live.bureau,
     )
@@ -605,5 +605,5 @@ def test_names_are_reindexed_and_history_names_reencrypted(live, keys_dir, make_
 
     assert found("李娜") == [li_na.id]  # indexed by the rotation
     assert found("王芳芳") == [wang.id] and found("王芳") == []
-    history = search.get(f"/api/v1/people/{wang.id}/history", headers=live.bureau).get_json()
+    history = search.get(f"/api/v1/people/{wang.public_id}/history", headers=live.bureau).get_json()
     assert history[0]["previous_name"] == "王芳"  # readable under the new key alone

@@ -65,7 +65,9 @@ def test_search_finds_everyone_with_the_name_and_masks_the_numbers(
     response = _search(client, hr, "阿依古丽・买买提")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert [p["id"] for p in body["people"]] == [first.id, second.id] and body["more"] is False
+    assert [p["id"] for p in body["people"]] == [first.public_id, second.public_id] and body[
+        "more"
+    ] is False
     number = id_number(1)
     assert body["people"][0]["id_number_masked"] == _masked(number)
     assert number not in response.get_data(as_text=True)
@@ -154,7 +156,7 @@ def test_names_registered_before_the_index_are_indexed_by_the_command(run, make_
     session.expire_all()
     assert session.get(Person, person.id).name_index is not None
     result = run("people", "search", "--name", "王芳", "--format", "json")
-    assert f'"id": {person.id}' in result.output
+    assert f'"id": "{person.public_id}"' in result.output
 
 
 def test_a_search_takes_the_same_statements_however_many_it_finds(app, make_person, session):
