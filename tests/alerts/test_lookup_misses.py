@@ -126,3 +126,12 @@ def test_the_threshold_comes_from_the_environment():
 
     assert load_settings({}).lookup_miss_threshold == 20
     assert load_settings({"REGISTRY_LOOKUP_MISS_THRESHOLD": "50"}).lookup_miss_threshold == 50
+
+
+def test_the_command_line_lists_it(run, client, director, threshold, moving_clock):
+    _, headers = director
+    for i in range(THRESHOLD + 1):
+        _lookup(client, headers, id_number(100 + i))
+    result = run("alerts", "list", "--kind", "lookup_misses")
+    assert result.exit_code == 0, result.output
+    assert "zhao.director" in result.output and "None" not in result.output
