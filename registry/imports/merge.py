@@ -397,7 +397,14 @@ def late_checks(job) -> None:
     ``partial`` any such error rejects the file (``_Rejected``)."""
     s, people = STAGE, Person.__table__
     columns = job.columns
-    merged_into = people.c.merged_into_id.label("merged_into")
+    # Named by the record's public id: the row error reaches the clerk.
+    target = people.alias("merged_target")
+    merged_into = (
+        sa.select(target.c.public_id)
+        .where(target.c.id == people.c.merged_into_id)
+        .scalar_subquery()
+        .label("merged_into")
+    )
     found = job.conn.execute(
         sa.select(
             s.c.row, s.c.name_hash, people.c.id, people.c.name_enc.label("registered"), merged_into
