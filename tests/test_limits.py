@@ -180,3 +180,11 @@ def test_budgets_come_from_the_environment_role_by_role():
         load_settings({"REGISTRY_LIMIT_BUREAU_PER_DAY": "many"})
     with pytest.raises(ConfigError, match="REGISTRY_LIMIT_PER_MINUTE"):
         load_settings({"REGISTRY_CHECK_LIMIT": "5"})
+
+
+def test_a_budget_set_to_zero_is_no_budget_of_that_kind(client, director, budget, moving_clock):
+    budget(0, 3)  # no minute budget: three a day
+    assert [_lookup(client, director).status_code for _ in range(4)] == [404] * 3 + [429]
+    budget(2, 0)  # no day budget: two a minute
+    moving_clock.advance(minutes=1)
+    assert [_lookup(client, director).status_code for _ in range(3)] == [404, 404, 429]
