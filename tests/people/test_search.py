@@ -140,7 +140,7 @@ def test_the_command_searches_too(run, make_person, session):
     person = make_person(4, name="阿依古丽·买买提")
     result = run("people", "search", "--name", "阿依古丽 ・ 买买提")
     assert result.exit_code == 0, result.output
-    assert str(person.id) in result.output and id_number(4) not in result.output
+    assert person.public_id in result.output and id_number(4) not in result.output
     assert _masked(id_number(4)) in result.output
     result = run("people", "search", "--name", "无此人")
     assert result.exit_code == 0 and "没有" in result.output
