@@ -167,7 +167,8 @@ def _populate(live: Live) -> None:
     with live.app.app_context():
         session = get_session()
         institution = institutions.get_institution(session, CODES[0])
-        for person_id in employed:
+        for public_id in employed:  # the API names people by public id
+            person_id = session.scalar(sa.select(Person.id).where(Person.public_id == public_id))
             session.add(
                 Employment(
                     person_id=person_id,
@@ -603,7 +604,7 @@ def test_names_are_reindexed_and_history_names_reencrypted(live, keys_dir, make_
         assert response.status_code == 200, response.get_json()
         return [p["id"] for p in response.get_json()["people"]]
 
-    assert found("李娜") == [li_na.id]  # indexed by the rotation
-    assert found("王芳芳") == [wang.id] and found("王芳") == []
+    assert found("李娜") == [li_na.public_id]  # indexed by the rotation
+    assert found("王芳芳") == [wang.public_id] and found("王芳") == []
     history = search.get(f"/api/v1/people/{wang.public_id}/history", headers=live.bureau).get_json()
     assert history[0]["previous_name"] == "王芳"  # readable under the new key alone
