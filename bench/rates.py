@@ -111,7 +111,8 @@ def people(count: int):
     for i in range(1, count + 1):
         # Stand-ins for the blind index and ciphertexts: rates never reads them.
         index = i.to_bytes(32, "big")
-        yield (i, index, "resident_id", "bench", index, index, "junior_college", None, NOW, None)
+        yield (i, index, "resident_id", "bench", index, index, "junior_college", None, NOW, None,
+               f"{i:032x}")  # fmt: skip
 
 
 def employments(count: int, persons: int, institutions_: int, rnd: random.Random):
@@ -146,7 +147,7 @@ def certificates(count: int, persons: int, rnd: random.Random):
 TABLES = {
     "institutions": "id, code, name, district, meals_on_site, created_at",
     "people": "id, id_index, id_type, id_index_kid, id_number_enc, name_enc, education, "
-    "major, created_at, updated_at",
+    "major, created_at, updated_at, public_id",
     "employments": 'id, person_id, institution_id, role, full_time, start, "end", '
     "declaration_at, declared_by_id, ended_by_id, created_at",
     "certificates": "id, person_id, kind, level, number, issuer, issued_on, expires_on, "

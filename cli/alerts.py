@@ -13,7 +13,7 @@ COLUMNS = ("id", "raised_at", "kind", "institution", "acknowledged_at", "message
 
 @click.group()
 def alerts():
-    """Alerts about current employees (提醒): bans, certificates revoked or expiring."""
+    """Alerts (提醒): bans, certificates revoked or expiring, users whose lookups miss."""
 
 
 @alerts.command("list")
@@ -46,7 +46,12 @@ def list_(acknowledged, code, kind, page, page_size, format_):
         COLUMNS,
         format_,
         empty=_("no alerts"),
-        shown=lambda r: {**r, "acknowledged_at": r["acknowledged_at"] or ""},
+        # lookup_misses: the user's, not an institution's (the message names both).
+        shown=lambda r: {
+            **r,
+            "institution": r["institution"] or r["user_institution"] or "",
+            "acknowledged_at": r["acknowledged_at"] or "",
+        },
     )
 
 

@@ -240,7 +240,7 @@ def verify(token, key_file):
             "{checked_at}, key {kid}",
             check=receipt.check_id,
             institution=institution,
-            id_number=receipt.id_number,
+            id_number=receipt.number_shown,
             result=receipt.result,
             checked_at=receipt.checked_at,
             kid=receipt.kid,

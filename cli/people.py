@@ -46,7 +46,7 @@ def _person(session, person_id, id_number, id_type):
 
 
 @people.command("correct")
-@click.option("--id", "person_id", type=click.IntRange(min=1), help="the person's id")
+@click.option("--id", "person_id", help="the person's id, as the API and the pages show it")
 @id_number_option(required=False, help="证件号码 instead of --id")
 @click.option("--id-type", type=click.Choice(ID_TYPES), help="detected when omitted")
 @click.option("--reason", required=True, help="why, kept in the history")
@@ -88,7 +88,7 @@ def correct(person_id, id_number, id_type, reason, name, education, major, no_ma
     click.echo(
         _(
             "corrected person {person}: {fields}; history entry {entry}",
-            person=person.id,
+            person=person.public_id,
             fields="、".join(sorted(entry.changes)),
             entry=entry.id,
         )
@@ -100,15 +100,13 @@ def correct(person_id, id_number, id_type, reason, name, education, major, no_ma
     "--from",
     "source_id",
     required=True,
-    type=click.IntRange(min=1),
-    help="the record under the wrong number",
+    help="the record under the wrong number (its id, as the API shows it)",
 )
 @click.option(
     "--into",
     "target_id",
     required=True,
-    type=click.IntRange(min=1),
-    help="the record under the right number",
+    help="the record under the right number (its id)",
 )
 @click.option("--reason", required=True)
 @click.option("--names-differ", is_flag=True, help="merge although the two names differ")
@@ -166,7 +164,7 @@ def search(name, format_):
 
 
 @people.command("history")
-@click.argument("person_id", type=click.IntRange(min=1))
+@click.argument("person_id")
 @click.option("--format", "format_", type=click.Choice(["table", "json"]), default="table")
 def history(person_id, format_):
     """Corrections and merges of a person, oldest first, with the values before each."""

@@ -5,10 +5,11 @@ from flask import current_app, request
 from flask_smorest import Api
 from webargs.flaskparser import FlaskParser, abort
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import BaseConverter, IntegerConverter
 
 from registry.errors import ErrorSchema
 from registry.messages import _
+from registry.people.models import PUBLIC_ID_PATTERN
 
 # Deeper than any body the API takes (a list of objects inside an object is 3): a client
 # nesting more is mistaken or probing, and JSON nested 1,000 deep would exhaust the stack.
@@ -100,6 +101,20 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=2**31 - 1)
 
 
+class PersonIdConverter(BaseConverter):
+    """``<person:…>`` in a route: a person's public id (32 hexadecimal characters, 128
+    random bits). People are never addressed by their row id, which counts up."""
+
+    regex = PUBLIC_ID_PATTERN
+
+
+PERSON_ID = {
+    "type": "string",
+    "pattern": f"^{PUBLIC_ID_PATTERN}$",
+    "example": "3f9c2a7e5b1d48c6a0e47d2b9f6c1e85",
+}
+
+
 def init_api(app) -> Api:
     app.config.update(
         API_TITLE="托育机构从业人员资质与禁入登记 · Staff registry",
@@ -114,10 +129,12 @@ def init_api(app) -> Api:
     )
     app.url_map.converters["id"] = IdConverter
     app.before_request(_limit_body)
+    app.url_map.converters["person"] = PersonIdConverter
     api = RegistryApi(app)
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )
+    api.register_converter(PersonIdConverter, lambda _: PERSON_ID)
     from registry.alerts.views import blp as alerts
     from registry.auth.views import tokens, users
     from registry.bans.views import blp as bans

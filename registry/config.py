@@ -4,13 +4,28 @@ Nothing set: a SQLite file and a key folder inside ./instance. REGISTRY_DATABASE
 switches to PostgreSQL (``postgresql+psycopg://…``) with no other change.
 """
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry.messages import _
 
 ENVIRONMENTS = ("development", "production")
+# Questions about people (hiring checks, eligibility questions, lookups, name searches) a
+# user of each role may ask per minute and per day, each in a rolling window. A director
+# checks candidates; HR and the bureau keep records and search; an inspector verifies on
+# site; an administrator manages accounts and seldom asks about anyone.
+BUDGETS = {
+    "director": (120, 1_000),
+    "hr": (120, 3_000),
+    "bureau": (120, 3_000),
+    "inspector": (60, 1_000),
+    "admin": (30, 200),
+}
+# The day's count of a user's lookups by number that found nobody, beyond which the
+# bureau is alerted (once per user and China day).
+LOOKUP_MISS_THRESHOLD = 20
 DEFAULT_BAN_CONTACT = _("contact the county health bureau where the institution is registered")
 
 
@@ -28,9 +43,12 @@ class Settings:
     max_content_length: int = 512 * 1024 * 1024
     # Every other API request's body, JSON (413 beyond it).
     max_json_bytes: int = 1024 * 1024
-    # Hiring checks a user may make in any window of that many seconds (429 beyond).
-    check_limit: int = 120
-    check_window: int = 60
+    # Questions about people a user of each role may ask in any minute and in any day
+    # (role → (per minute, per day); 0: no budget of that kind); 429 beyond.
+    budgets: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(BUDGETS))
+    # Lookups by number that found nobody, per user and China day, beyond which the
+    # bureau is alerted.
+    lookup_miss_threshold: int = LOOKUP_MISS_THRESHOLD
     # Whom a director is told to contact about a "barred" answer.
     ban_contact: str = DEFAULT_BAN_CONTACT
     # Web sign-in: a session ends after this many minutes without a request, and this
@@ -55,6 +73,15 @@ class Settings:
     def production(self) -> bool:
         return self.env == "production"
 
+    def budget(self, role: str) -> tuple[int, int]:
+        """(per minute, per day) for a user of ``role``; 0 is no budget of that kind."""
+        return self.budgets[role]
+
+    def with_budget(self, per_minute: int, per_day: int, *roles: str) -> "Settings":
+        """These settings with one budget for ``roles`` (every role when none is named)."""
+        changed = {role: (per_minute, per_day) for role in roles or self.budgets}
+        return dataclasses.replace(self, budgets={**self.budgets, **changed})
+
 
 def load_settings(environ: dict | None = None) -> Settings:
     """Read the settings from ``environ`` (default: the process environment)."""
@@ -78,8 +105,10 @@ def load_settings(environ: dict | None = None) -> Settings:
         instance_path=instance_path,
         database_url=database_url,
         keys_dir=keys_dir,
-        check_limit=_positive(environ, "REGISTRY_CHECK_LIMIT", 120),
-        check_window=_positive(environ, "REGISTRY_CHECK_WINDOW", 60),
+        budgets=_budgets(environ),
+        lookup_miss_threshold=_positive(
+            environ, "REGISTRY_LOOKUP_MISS_THRESHOLD", LOOKUP_MISS_THRESHOLD
+        ),
         ban_contact=environ.get("REGISTRY_BAN_CONTACT") or DEFAULT_BAN_CONTACT,
         session_idle_minutes=_positive(environ, "REGISTRY_SESSION_IDLE_MINUTES", 30),
         session_lifetime_hours=_positive(environ, "REGISTRY_SESSION_LIFETIME_HOURS", 12),
@@ -92,6 +121,32 @@ def load_settings(environ: dict | None = None) -> Settings:
         else 256 * 1024,
         sqlite_busy_timeout_ms=_positive(environ, "REGISTRY_SQLITE_BUSY_TIMEOUT_MS", 10_000),
     )
+
+
+def _budgets(environ) -> dict[str, tuple[int, int]]:
+    # REGISTRY_LIMIT_PER_MINUTE / _PER_DAY set every role's; REGISTRY_LIMIT_<ROLE>_PER_…
+    # one role's, and win.
+    for old in ("REGISTRY_CHECK_LIMIT", "REGISTRY_CHECK_WINDOW"):
+        if environ.get(old):
+            raise ConfigError(
+                _(
+                    "{name} is no longer read: set REGISTRY_LIMIT_PER_MINUTE and "
+                    "REGISTRY_LIMIT_PER_DAY, or REGISTRY_LIMIT_<ROLE>_PER_MINUTE and "
+                    "REGISTRY_LIMIT_<ROLE>_PER_DAY",
+                    name=old,
+                )
+            )
+    budgets = {}
+    for role, (per_minute, per_day) in BUDGETS.items():
+        budgets[role] = tuple(
+            _count(environ, f"REGISTRY_LIMIT_{role.upper()}_PER_{span}")
+            if environ.get(f"REGISTRY_LIMIT_{role.upper()}_PER_{span}")
+            else _count(environ, f"REGISTRY_LIMIT_PER_{span}")
+            if environ.get(f"REGISTRY_LIMIT_PER_{span}")
+            else default
+            for span, default in (("MINUTE", per_minute), ("DAY", per_day))
+        )
+    return budgets
 
 
 def _flag(environ, name: str) -> bool:

@@ -21,9 +21,11 @@ from registry.messages import _, translate
 
 class RedactIdentityNumbers(logging.Filter):
     """Masks anything shaped like a resident identity number in a log record and its
-    traceback: an exception's message may quote what a user typed."""
+    traceback: an exception's message may quote what a user typed. Like every mask, it
+    keeps the first 3 and the last 4 characters (the area code and the birth date
+    hidden)."""
 
-    PATTERN = re.compile(r"(?<!\d)(\d{6})(\d{5,8})(\d{3}[0-9Xx]|\d{4})(?!\d)")
+    PATTERN = re.compile(r"(?<!\d)(\d{3})(\d{8}|\d{11})(\d{3}[0-9Xx]|\d{4})(?!\d)")
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())
@@ -130,7 +132,12 @@ class ErrorSchema(Schema):
     code = fields.String(metadata={"example": "invalid"})
     message = fields.String()
     errors = fields.Dict(metadata={"description": "messages by field name"})
-    id = fields.Integer(metadata={"description": "409 duplicate: the existing record"})
+    id = fields.Raw(
+        metadata={
+            "description": "409 duplicate: the existing record (a person's public id, a "
+            "string; another record's integer id)"
+        }
+    )
 
 
 def _handle_registry_error(exc: RegistryError):

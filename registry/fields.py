@@ -231,3 +231,24 @@ class Day(fields.Date):
 def not_in_future(day: date) -> None:
     if day > clock.today():
         raise ValidationError(_("must not be in the future"))
+
+
+# How every masked number is described in the OpenAPI document.
+MASKED = {
+    "description": "the identity number masked: its first 3 and last 4 characters only",
+    "example": "110***********002X",
+}
+
+
+def PersonId(description: str = "the person's public id", **kwargs) -> fields.String:
+    """A person as the API names them: 32 hexadecimal characters (128 random bits),
+    never the row id."""
+    return fields.String(
+        validate=validate.Regexp(r"^[0-9a-f]{32}$", error=_("not a person's id")),
+        metadata={
+            "description": description,
+            "pattern": "^[0-9a-f]{32}$",
+            "example": "3f9c2a7e5b1d48c6a0e47d2b9f6c1e85",
+        },
+        **kwargs,
+    )

@@ -96,4 +96,5 @@ ALERT_KINDS = {
     "ban": "在岗人员被禁止从业",
     "certificate_revoked": "在岗人员证书被撤销",
     "certificate_expiring": "在岗人员证书即将到期",
+    "lookup_misses": "用户按证件号码查询多次未找到人员",
 }

@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from registry.fields import InputSchema, InstitutionCode
+from registry.fields import InputSchema, InstitutionCode, PersonId
 from registry.vocabulary import ALERT_KINDS
 
 
@@ -21,12 +21,23 @@ class AlertSchema(Schema):
     )
     message = fields.String(metadata={"description": "what happened and what to do, 中文 first"})
     raised_at = fields.DateTime()
-    institution = fields.String()
-    institution_name = fields.String()
-    employment_id = fields.Integer()
-    person_id = fields.Integer()
-    name = fields.String()
-    role = fields.String()
+    institution = fields.String(allow_none=True, metadata={"description": "null: lookup_misses"})
+    institution_name = fields.String(allow_none=True)
+    employment_id = fields.Integer(allow_none=True)
+    person_id = PersonId(allow_none=True)
+    name = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
+    user = fields.String(
+        allow_none=True,
+        metadata={"description": "lookup_misses: the user whose lookups found nobody"},
+    )
+    user_role = fields.String(allow_none=True)
+    user_institution = fields.String(allow_none=True, metadata={"description": "a director's"})
+    user_institution_name = fields.String(allow_none=True)
+    day = fields.Date(allow_none=True, metadata={"description": "lookup_misses: the China day"})
+    misses = fields.Integer(
+        allow_none=True, metadata={"description": "lookup_misses: lookups that found nobody"}
+    )
     ban_id = fields.Integer(allow_none=True, metadata={"description": "bureau only"})
     ban_category = fields.String(allow_none=True, metadata={"description": "bureau only"})
     ban_category_name = fields.String(allow_none=True, metadata={"description": "bureau only"})

@@ -23,7 +23,7 @@ from registry.paging import Page, page_of
 from registry.people.models import Person
 from registry.people.services import name_of
 from registry.staffing.models import Employment
-from registry.vocabulary import BAN_CATEGORIES, CERTIFICATE_KINDS, STAFF_ROLES
+from registry.vocabulary import BAN_CATEGORIES, CERTIFICATE_KINDS, STAFF_ROLES, USER_ROLES
 
 from .models import Alert
 
@@ -50,6 +50,13 @@ MESSAGES = {
         "请及时办理换证或复审。"
         "（The {kind} certificate {number} of {name}, {role} at {institution_name}, "
         "expires on {expires_on}: have it renewed in time.）"
+    ),
+    "lookup_misses": (
+        "用户 {username}（{user_role_zh}{at_zh}）{day}按证件号码查询人员，已有 {misses} 次未找到，"
+        "超过每日提醒阈值，可能在逐个试探证件号码，请核实并视情况停用该账号。"
+        "（User {username}, {user_role}{at}, looked up {misses} identity numbers that found "
+        "nobody on {day}, more than a day's threshold: someone may be guessing numbers; "
+        "check, and deactivate the account if need be.）"
     ),
 }
 
@@ -86,6 +93,32 @@ def _raise_for_certificates(session: Session, kind: str, query: sa.Select) -> li
     session.add_all(alerts)
     session.flush()
     return alerts
+
+
+def raise_for_lookup_misses(session: Session, user, misses: int, day: date) -> Alert:
+    """The bureau's alert that ``user``'s lookups missed ``misses`` times on ``day`` (a
+    China day), past the threshold: raised once per user and day, audited; a later miss
+    that day only brings its count up to date."""
+    alert = session.scalar(
+        sa.select(Alert).where(
+            Alert.kind == "lookup_misses", Alert.user_id == user.id, Alert.day == day
+        )
+    )
+    if alert is not None:
+        alert.misses = misses
+        session.flush()
+        return alert
+    alert = Alert(kind="lookup_misses", user_id=user.id, day=day, misses=misses)
+    session.add(alert)
+    session.flush()
+    record_event(
+        session,
+        user,
+        "alert.raised",
+        f"alert:{alert.id}",
+        {"kind": "lookup_misses", "user_id": user.id, "day": day.isoformat(), "misses": misses},
+    )
+    return alert
 
 
 def _certificate_posts() -> sa.Select:
@@ -136,26 +169,85 @@ def sweep_expiring(session: Session, actor, today: date) -> list[Alert]:
 def _query(user) -> sa.Select:
     # One statement for a page: the employment, the person (name), the institution, the
     # certificate and the ban (when the alert is theirs), and who acknowledged it.
-    acknowledged_by = aliased(User)
+    # A lookup_misses alert has no employment: the user it names, and that user's
+    # institution, instead.
+    acknowledged_by, subject, subject_at = aliased(User), aliased(User), aliased(Institution)
     query = (
         sa.select(
-            Alert, Employment, Person, Institution, Certificate, Ban, acknowledged_by.username
+            Alert,
+            Employment,
+            Person,
+            Institution,
+            Certificate,
+            Ban,
+            acknowledged_by.username,
+            subject,
+            subject_at,
         )
-        .join(Employment, Alert.employment_id == Employment.id)
-        .join(Person, Employment.person_id == Person.id)
-        .join(Institution, Alert.institution_id == Institution.id)
+        .outerjoin(Employment, Alert.employment_id == Employment.id)
+        .outerjoin(Person, Employment.person_id == Person.id)
+        .outerjoin(Institution, Alert.institution_id == Institution.id)
         .outerjoin(Certificate, Alert.certificate_id == Certificate.id)
         .outerjoin(Ban, Alert.ban_id == Ban.id)
         .outerjoin(acknowledged_by, Alert.acknowledged_by_id == acknowledged_by.id)
+        .outerjoin(subject, Alert.user_id == subject.id)
+        .outerjoin(subject_at, subject.institution_id == subject_at.id)
         .order_by(Alert.raised_at.desc(), Alert.id.desc())
     )
     if getattr(user, "role", None) == "director":
-        query = query.where(Alert.institution_id == user.institution_id)
+        # The bureau's alerts about users are never an institution's.
+        query = query.where(
+            Alert.institution_id == user.institution_id, Alert.kind != "lookup_misses"
+        )
     return query
 
 
+def _describe_lookup_misses(alert: Alert, subject: User, at: Institution | None) -> dict:
+    facts = {
+        "username": subject.username,
+        "user_role": subject.role,
+        "user_role_zh": USER_ROLES[subject.role],
+        "at_zh": f"，{at.name}" if at else "",
+        "at": f" at {at.name}" if at else "",
+        "day": alert.day,
+        "misses": alert.misses,
+        "ban_id": None,
+        "ban_category": None,
+        "ban_category_name": None,
+        "certificate_id": None,
+        "certificate_kind": None,
+        "certificate_number": None,
+        "expires_on": None,
+        "revoked_on": None,
+    }
+    return {
+        "message": MESSAGES["lookup_misses"].format(**facts),
+        "institution": None,
+        "institution_name": None,
+        "employment_id": None,
+        "person_id": None,
+        "name": None,
+        "role": None,
+        "user": subject.username,
+        "user_role": subject.role,
+        "user_institution": at and at.code,
+        "user_institution_name": at and at.name,
+        "day": alert.day,
+        "misses": alert.misses,
+    }
+
+
 def _describe(row, user) -> dict:
-    alert, employment, person, institution, certificate, ban, acknowledged_by = row
+    alert, employment, person, institution, certificate, ban, acknowledged_by, subject, at = row
+    common = {
+        "id": alert.id,
+        "kind": alert.kind,
+        "raised_at": alert.raised_at,
+        "acknowledged_at": alert.acknowledged_at,
+        "acknowledged_by": acknowledged_by,
+    }
+    if alert.kind == "lookup_misses":
+        return common | _describe_lookup_misses(alert, subject, at)
     director = getattr(user, "role", None) == "director"
     name = name_of(person)
     facts = {
@@ -180,7 +272,7 @@ def _describe(row, user) -> dict:
         "institution": institution.code,
         "institution_name": institution.name,
         "employment_id": employment.id,
-        "person_id": employment.person_id,
+        "person_id": person.public_id,
         "name": name,
         "role": employment.role,
         # The employer is told whom, not why: a ban's details are the bureau's.

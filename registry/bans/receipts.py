@@ -56,6 +56,16 @@ class Receipt:
     checked_at: str
     kid: str
 
+    @property
+    def number_shown(self) -> str:
+        """The number as pages and the command line show it: first 3 and last 4
+        characters. A receipt issued before showed the first 6; it still verifies (the
+        signature covers what it says), but is shown like every other mask."""
+        n = self.id_number
+        if len(n) < 15:
+            return n
+        return n[:3] + "*" * (len(n) - 7) + n[-4:]
+
 
 def verify(token: str, public_keys: dict[str, bytes]) -> Receipt:
     """The receipt in ``token`` if one of ``public_keys`` (kid → raw Ed25519 key) signed

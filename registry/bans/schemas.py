@@ -1,6 +1,7 @@
 from marshmallow import Schema, fields, validate, validates_schema
 
 from registry.fields import (
+    MASKED,
     Day,
     IdentitySchema,
     InputSchema,
@@ -16,7 +17,7 @@ class BanSchema(IdentitySchema):
 
     id = fields.Integer(dump_only=True)
     name = Text(required=True, validate=validate.Length(max=100), metadata={"example": "张某"})
-    id_number_masked = fields.String(dump_only=True)
+    id_number_masked = fields.String(dump_only=True, metadata=MASKED)
     category = fields.String(
         required=True,
         validate=validate.OneOf(list(BAN_CATEGORIES)),

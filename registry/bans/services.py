@@ -345,7 +345,7 @@ def rescreen(session: Session, actor, as_of: date) -> dict:
             {
                 "employment_id": employment.id,
                 "institution": employment.institution.code,
-                "person_id": employment.person_id,
+                "person_id": employment.person.public_id,
                 "role": employment.role,
                 "ban_id": ban.id,
                 "alert_id": alert.id,

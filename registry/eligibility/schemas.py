@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, validate
 
 from registry.eligibility.rulesets import SEVERITIES
-from registry.fields import Day, IdentitySchema, InputSchema, InstitutionCode, Text
+from registry.fields import Day, IdentitySchema, InputSchema, InstitutionCode, PersonId, Text
 from registry.vocabulary import STAFF_ROLES
 
 
@@ -68,7 +68,7 @@ class VerdictSchema(Schema):
         metadata={"description": "true when every required rule passes (advisory ones aside)"}
     )
     barred = fields.Boolean()
-    person_id = fields.Integer(allow_none=True, metadata={"description": "null: not registered"})
+    person_id = PersonId("the person's public id; null: not registered", allow_none=True)
     ruleset = fields.Nested(RulesetRefSchema)
     reasons = fields.List(fields.Nested(ReasonSchema))
     check_id = fields.Integer(metadata={"description": "the hiring check behind `barred`"})

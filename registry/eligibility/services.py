@@ -141,7 +141,7 @@ def describe(answer: Answer) -> dict:
         "as_of": verdict.as_of,
         "eligible": verdict.eligible,
         "barred": verdict.barred,
-        "person_id": answer.person.id if answer.person is not None else None,
+        "person_id": answer.person.public_id if answer.person is not None else None,
         "ruleset": verdict.ruleset,
         "reasons": verdict.reasons,
         "check_id": answer.check.id,

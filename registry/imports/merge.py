@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from registry.audit import actor_name, record_event
 from registry.credentials.models import Certificate, CertificateChange
 from registry.db import UTCDateTime, utcnow
-from registry.people.models import Person
+from registry.people.models import Person, new_public_id_sql
 
 from . import checks, staging
 from .models import ImportBatch, ImportRowError
@@ -220,9 +220,10 @@ def merge(job) -> int:
         sa.literal(now, UTCDateTime()),
         s.c.name_hash,  # the name's index (registry.people.names), under the same key
         sa.literal(job.kid, sa.String(40)),
+        new_public_id_sql(conn.dialect.name),
     ).where(s.c.ok, s.c.person_id.is_(None))
     columns = ["id_type", "id_index", "id_index_kid", "id_number_enc", "name_enc", "created_at"]
-    columns += ["name_index", "name_index_kid"]
+    columns += ["name_index", "name_index_kid", "public_id"]
     if conn.dialect.name == "sqlite":
         # In row order, the later rows of a number left out by its unique index: half
         # the time of looking for an earlier row of each (2.3 s on a million rows).
@@ -396,7 +397,14 @@ def late_checks(job) -> None:
     ``partial`` any such error rejects the file (``_Rejected``)."""
     s, people = STAGE, Person.__table__
     columns = job.columns
-    merged_into = people.c.merged_into_id.label("merged_into")
+    # Named by the record's public id: the row error reaches the clerk.
+    target = people.alias("merged_target")
+    merged_into = (
+        sa.select(target.c.public_id)
+        .where(target.c.id == people.c.merged_into_id)
+        .scalar_subquery()
+        .label("merged_into")
+    )
     found = job.conn.execute(
         sa.select(
             s.c.row, s.c.name_hash, people.c.id, people.c.name_enc.label("registered"), merged_into

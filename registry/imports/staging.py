@@ -361,7 +361,14 @@ def resolve_registered(job, columns, first: int, last: int) -> None:
     go to the hidden record."""
     s, other, people = STAGE, STAGE_OTHER_INDEXES, Person.__table__
     registered = people.c.name_enc.label("registered")
-    merged_into = people.c.merged_into_id.label("merged_into")
+    # Named by the record's public id: the row error reaches the clerk.
+    target = people.alias("merged_target")
+    merged_into = (
+        sa.select(target.c.public_id)
+        .where(target.c.id == people.c.merged_into_id)
+        .scalar_subquery()
+        .label("merged_into")
+    )
     columns_ = (s.c.row, s.c.name_hash, s.c.name_enc, people.c.id, registered, merged_into)
     in_range = s.c.row.between(first, last)
     query = sa.union_all(
@@ -440,7 +447,7 @@ def refusal(r, columns, name: Callable[[], str | None]) -> RowError:
     return _name_mismatch(r.row, columns, name())
 
 
-def _merged_number(row: int, columns, into: int) -> RowError:
+def _merged_number(row: int, columns, into: str) -> RowError:
     return RowError(
         row,
         "id_number",

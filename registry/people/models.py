@@ -1,3 +1,4 @@
+import secrets
 from datetime import date
 
 import sqlalchemy as sa
@@ -18,6 +19,24 @@ from registry.db import (
 )
 from registry.vocabulary import EDUCATION_LEVELS, EXPERIENCE_FIELDS
 
+# 16 random bytes (128 bits) in lower-case hexadecimal: made in Python for a row at a
+# time, in SQL for the rows a roll import inserts from a select.
+PUBLIC_ID_LENGTH = 32
+PUBLIC_ID_PATTERN = "[0-9a-f]{32}"
+
+
+def new_public_id() -> str:
+    return secrets.token_hex(16)
+
+
+def new_public_id_sql(dialect: str) -> sa.ColumnElement[str]:
+    """A fresh public id per row, made by the database from its strong random source."""
+    if dialect == "sqlite":
+        return sa.func.lower(sa.func.hex(sa.func.randomblob(16)))
+    # PostgreSQL 13+ without extensions: two random UUIDs (244 random bits) hashed.
+    uuid = sa.cast(sa.func.gen_random_uuid(), sa.Text)
+    return sa.func.md5(uuid.concat(sa.cast(sa.func.gen_random_uuid(), sa.Text)))
+
 
 class Person(EncryptedIdentity, Base):
     """Somebody who works, or may work, with children under 3.
@@ -31,6 +50,11 @@ class Person(EncryptedIdentity, Base):
     __tablename__ = "people"
 
     id: Mapped[intpk]
+    # How a person is addressed in every URL, API body and export: 128 random bits in
+    # hexadecimal. The integer id stays inside the database, so nobody counts through it.
+    public_id: Mapped[str] = mapped_column(
+        sa.String(PUBLIC_ID_LENGTH), unique=True, default=new_public_id
+    )
     id_index: Mapped[blind_index] = mapped_column(unique=True)
     education: Mapped[str | None] = mapped_column(enum(*EDUCATION_LEVELS, name="education_level"))
     major: Mapped[str200 | None]
@@ -45,6 +69,7 @@ class Person(EncryptedIdentity, Base):
     experience: Mapped[list["Experience"]] = relationship(
         back_populates="person", cascade="all, delete-orphan", order_by="Experience.start"
     )
+    merged_into: Mapped["Person | None"] = relationship(remote_side="Person.id")
 
 
 class Experience(Base):

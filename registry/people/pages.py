@@ -75,7 +75,7 @@ def find():
         person = services.look_up(session, g.page_user, data["identity"])
         if person is None:  # the lookup stays audited: the page's answer commits it
             return _find_again(form, {"id_number": "没有登记此证件号码的人员。"}, 404)
-        return redirect(url_for("people_pages.person", person_id=person.id))
+        return redirect(url_for("people_pages.person", person_id=person.public_id))
     if form["name"].strip():
         data, errors = _load(NameSearchSchema(), {"name": form["name"]})
         if errors:
@@ -92,7 +92,7 @@ def _find_again(form, errors, status=422):
     return render_template("people/find.html", form=form, errors=errors, found=None), status
 
 
-@bp.route("/<int:person_id>", methods=["GET"])
+@bp.route("/<person:person_id>", methods=["GET"])
 @page(*ROLES)
 def person(person_id):
     return _person_page(person_id)
@@ -138,7 +138,7 @@ def _done(person_id, what):
     return redirect(url_for("people_pages.person", person_id=person_id, done=what))
 
 
-@bp.route("/<int:person_id>/correct", methods=["POST"])
+@bp.route("/<person:person_id>/correct", methods=["POST"])
 @page(*ROLES)
 def correct(person_id):
     session = get_session()
@@ -157,7 +157,7 @@ def correct(person_id):
     return _done(person_id, "corrected")
 
 
-@bp.route("/<int:person_id>/certificates", methods=["POST"])
+@bp.route("/<person:person_id>/certificates", methods=["POST"])
 @page(*ROLES)
 def add_certificate(person_id):
     session = get_session()
@@ -194,7 +194,7 @@ def _certificate_change(certificate_id, action):
         certificate = credentials.get_certificate(session, certificate_id)
     except NotFound:
         return error_page(404, "没有这张证书。")
-    person_id = certificate.person_id
+    person_id = services.public_ids(session, [certificate.person_id])[certificate.person_id]
     form = request.form.to_dict()
     which = f"{action}-{certificate_id}"
     if action == "revoke":

@@ -2,9 +2,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.fields import (
+    MASKED,
     Day,
     IdentitySchema,
     InputSchema,
+    PersonId,
     StrictBoolean,
     Text,
     end_not_before_start,
@@ -32,11 +34,9 @@ class ExperienceSchema(InputSchema):
 
 
 class PersonSchema(IdentitySchema):
-    id = fields.Integer(dump_only=True)
+    id = PersonId(dump_only=True)
     name = Text(required=True, validate=validate.Length(max=100), metadata={"example": "王芳"})
-    id_number_masked = fields.String(
-        dump_only=True, metadata={"description": "first 3 and last 4 characters only"}
-    )
+    id_number_masked = fields.String(dump_only=True, metadata=MASKED)
     education = fields.String(required=True, validate=validate.OneOf(list(EDUCATION_LEVELS)))
     major = Text(
         load_default=None, validate=validate.Length(max=200), metadata={"example": "学前教育"}
@@ -48,10 +48,10 @@ class PersonSchema(IdentitySchema):
     updated_at = fields.DateTime(
         dump_only=True, allow_none=True, metadata={"description": "last corrected"}
     )
-    merged_into = fields.Integer(
+    merged_into = PersonId(
+        "the record this one (under a wrong number) was merged into",
         dump_only=True,
         allow_none=True,
-        metadata={"description": "the record this one (under a wrong number) was merged into"},
     )
 
 
@@ -119,7 +119,7 @@ class CorrectionSchema(InputSchema):
 
 class HistoryEntrySchema(Schema):
     id = fields.Integer()
-    person_id = fields.Integer(metadata={"description": "the record the entry is of"})
+    person_id = PersonId("the record the entry is of")
     action = fields.String(metadata={"description": "corrected · merged · merged_into"})
     reason = fields.String()
     changes = fields.Dict(
@@ -128,9 +128,7 @@ class HistoryEntrySchema(Schema):
     previous_name = fields.String(
         allow_none=True, metadata={"description": "the name before a correction of it"}
     )
-    other_person_id = fields.Integer(
-        allow_none=True, metadata={"description": "a merge: the other record"}
-    )
+    other_person_id = PersonId("a merge: the other record", allow_none=True)
     actor = fields.String()
     changed_at = fields.DateTime()
 
@@ -140,10 +138,10 @@ class NameSearchSchema(InputSchema):
 
 
 class FoundPersonSchema(Schema):
-    id = fields.Integer()
+    id = PersonId()
     name = fields.String()
     id_type = fields.String()
-    id_number_masked = fields.String()
+    id_number_masked = fields.String(metadata=MASKED)
     education = fields.String(allow_none=True)
     created_at = fields.DateTime()
 
@@ -154,11 +152,7 @@ class SearchResultSchema(Schema):
 
 
 class MergeSchema(InputSchema):
-    into = fields.Integer(
-        required=True,
-        validate=validate.Range(min=1, max=2**31 - 1),
-        metadata={"description": "the record under the right number"},
-    )
+    into = PersonId("the record under the right number (its public id)", required=True)
     reason = _reason()
     names_differ = StrictBoolean(
         load_default=False, metadata={"description": "merge although the names differ"}

@@ -10,8 +10,10 @@ into another (it had a wrong number) keeps its row but is found by neither.
 from datetime import date
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from registry import clock, limits
 from registry.audit import actor_name, record_event
 from registry.credentials.models import Certificate
 from registry.credentials.services import certificates_of, describe_certificate
@@ -53,11 +55,21 @@ def find_person(session: Session, identity: IdentityNumber) -> Person | None:
     return None if person is None or person.merged_into_id is not None else person
 
 
-def get_person(session: Session, person_id: int) -> Person:
-    person = session.get(Person, person_id)
+def get_person(session: Session, public_id: str) -> Person:
+    """The person with this public id (never the row id, which counts up)."""
+    person = session.scalar(sa.select(Person).where(Person.public_id == public_id))
     if person is None:
-        raise NotFound(_("no person with id {person_id}", person_id=person_id))
+        raise NotFound(_("no person with id {person_id}", person_id=public_id))
     return person
+
+
+def public_ids(session: Session, ids) -> dict[int, str]:
+    """Row id → public id of these people, in one statement."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    rows = session.execute(sa.select(Person.id, Person.public_id).where(Person.id.in_(ids)))
+    return {row_id: public_id for row_id, public_id in rows}
 
 
 def sealed_name(name: str) -> dict:
@@ -80,13 +92,13 @@ def register_person(session: Session, actor, data: dict) -> Person:
             _(
                 "this number was registered in error as person {person}, merged into person "
                 "{target}",
-                person=existing.id,
-                target=existing.merged_into_id,
+                person=existing.public_id,
+                target=existing.merged_into.public_id,
             ),
-            id=existing.merged_into_id,
+            id=existing.merged_into.public_id,
         )
     if existing is not None:
-        raise Conflict(_("this person is already registered"), id=existing.id)
+        raise Conflict(_("this person is already registered"), id=existing.public_id)
     person = Person(
         # The name's index replaces nothing: both seal the name the same way.
         **(sealed_identity(identity, data["name"], NUMBER_CONTEXT, NAME_CONTEXT))
@@ -128,7 +140,21 @@ def look_up(session: Session, actor, identity: IdentityNumber) -> Person | None:
     person = find_person(session, identity)
     subject = person_subject(person, identity)
     record_event(session, actor, "person.looked_up", subject, {"found": person is not None})
+    if person is None:
+        _count_miss(session, actor)
     return person
+
+
+def _count_miss(session: Session, actor) -> None:
+    # Someone walking the number space misses far more often than a clerk mistyping: past
+    # the day's threshold the bureau is alerted. Checks and eligibility questions about
+    # nobody are not counted: most candidates are not registered yet.
+    from registry.alerts.services import raise_for_lookup_misses
+
+    misses = limits.missed(session, actor)
+    threshold = current_app.extensions["registry.settings"].lookup_miss_threshold
+    if misses > threshold:
+        raise_for_lookup_misses(session, actor, misses, clock.today())
 
 
 def name_of(person: Person) -> str:
@@ -145,7 +171,7 @@ def describe(session: Session, person: Person, as_of: date, *, reasons: bool = T
     certificate, history included, with its state on ``as_of`` (revocation reasons
     only with ``reasons``)."""
     return {
-        "id": person.id,
+        "id": person.public_id,
         "name": name_of(person),
         "id_type": person.id_type,
         "id_number_masked": masked_number(person),
@@ -159,7 +185,7 @@ def describe(session: Session, person: Person, as_of: date, *, reasons: bool = T
         "as_of": as_of,
         "created_at": person.created_at,
         "updated_at": person.updated_at,
-        "merged_into": person.merged_into_id,
+        "merged_into": person.merged_into and person.merged_into.public_id,
     }
 
 
@@ -181,10 +207,10 @@ def _not_merged(person: Person) -> None:
         raise Conflict(
             _(
                 "person {person} was merged into person {target}",
-                person=person.id,
-                target=person.merged_into_id,
+                person=person.public_id,
+                target=person.merged_into.public_id,
             ),
-            id=person.merged_into_id,
+            id=person.merged_into.public_id,
         )
 
 
@@ -257,7 +283,7 @@ def _correct_experience(session: Session, person: Person, data: dict) -> list[di
             errors[f"experience.{n}.id"] = [
                 _(
                     "person {person} has no experience period {period}",
-                    person=person.id,
+                    person=person.public_id,
                     period=item["id"],
                 )
             ]
@@ -278,7 +304,7 @@ def _correct_experience(session: Session, person: Person, data: dict) -> list[di
             errors[f"remove_experience.{n}"] = [
                 _(
                     "person {person} has no experience period {period}",
-                    person=person.id,
+                    person=person.public_id,
                     period=period_id,
                 )
             ]
@@ -316,11 +342,15 @@ def history_of(session: Session, person: Person) -> list[dict]:
         .where(sa.or_(PersonChange.person_id == person.id, PersonChange.person_id.in_(merged)))
         .order_by(PersonChange.changed_at, PersonChange.id)
     )
+    entries = entries.all()
+    public = public_ids(
+        session, [e.person_id for e in entries] + [e.other_person_id for e in entries]
+    )
     keyring = current_keyring()
     return [
         {
             "id": e.id,
-            "person_id": e.person_id,
+            "person_id": public[e.person_id],
             "action": e.action,
             "reason": e.reason,
             "changes": e.changes,
@@ -329,7 +359,7 @@ def history_of(session: Session, person: Person) -> list[dict]:
                 if e.previous_name_enc is None
                 else keyring.decrypt(e.previous_name_enc, NAME_CONTEXT)
             ),
-            "other_person_id": e.other_person_id,
+            "other_person_id": public.get(e.other_person_id),
             "actor": e.actor,
             "changed_at": e.changed_at,
         }
@@ -356,7 +386,7 @@ def search_by_name(session: Session, actor, name: str) -> dict:
     ).all()
     people = [
         {
-            "id": p.id,
+            "id": p.public_id,
             "name": name_of(p),
             "id_type": p.id_type,
             "id_number_masked": masked_number(p),
@@ -371,7 +401,7 @@ def search_by_name(session: Session, actor, name: str) -> dict:
         actor,
         "person.searched",
         f"name:{keyring.active_blind_kid}:{index}",
-        {"found": [p["id"] for p in people], "more": len(found) > SEARCH_LIMIT},
+        {"found": [p.id for p in found[:SEARCH_LIMIT]], "more": len(found) > SEARCH_LIMIT},
     )
     return {"people": people, "more": len(found) > SEARCH_LIMIT}
 
@@ -439,8 +469,8 @@ def merge_people(
             _(
                 "the names of person {source} and person {target} differ; if they are one "
                 "person, say that the names differ and merge again",
-                source=source.id,
-                target=target.id,
+                source=source.public_id,
+                target=target.public_id,
             )
         )
     clashes = _clashing_employments(session, source, target, Employment)

@@ -53,7 +53,7 @@ def look_up(data):
     return services.describe(session, person, as_of, reasons=user.role != "director")
 
 
-@blp.route("/<id:person_id>", methods=["GET"])
+@blp.route("/<person:person_id>", methods=["GET"])
 @require("admin", "bureau", "hr", "inspector")
 @blp.response(200, PersonSchema)
 def get_person(person_id):
@@ -62,7 +62,7 @@ def get_person(person_id):
     return services.describe(session, services.get_person(session, person_id), clock.today())
 
 
-@blp.route("/<id:person_id>/experience", methods=["POST"])
+@blp.route("/<person:person_id>/experience", methods=["POST"])
 @require("admin", "bureau", "hr")
 @blp.arguments(ExperienceListSchema)
 @blp.response(201, ExperienceSchema(many=True))
@@ -74,7 +74,7 @@ def add_experience(data, person_id):
     return added
 
 
-@blp.route("/<id:person_id>/certificates", methods=["POST"])
+@blp.route("/<person:person_id>/certificates", methods=["POST"])
 @require("admin", "bureau", "hr")
 @blp.arguments(CertificateSchema)
 @blp.response(201, CertificateOutSchema)
@@ -86,7 +86,7 @@ def add_certificate(data, person_id):
     return credentials.describe_certificate(certificate, clock.today())
 
 
-@blp.route("/<id:person_id>", methods=["PATCH"])
+@blp.route("/<person:person_id>", methods=["PATCH"])
 @require("bureau", "hr")
 @blp.arguments(CorrectionSchema)
 @blp.response(200, PersonSchema)
@@ -100,7 +100,7 @@ def correct_person(data, person_id):
     return services.describe(session, person, clock.today())
 
 
-@blp.route("/<id:person_id>/history", methods=["GET"])
+@blp.route("/<person:person_id>/history", methods=["GET"])
 @require("bureau", "hr")
 @blp.response(200, HistoryEntrySchema(many=True))
 def history(person_id):
@@ -125,7 +125,7 @@ def search(data):
     return found
 
 
-@blp.route("/<id:person_id>/merge", methods=["POST"])
+@blp.route("/<person:person_id>/merge", methods=["POST"])
 @require("bureau")
 @blp.arguments(MergeSchema)
 @blp.response(200, PersonSchema)

@@ -1,7 +1,7 @@
 from marshmallow import Schema, fields, post_dump
 
 from registry.credentials.schemas import CertificateOutSchema
-from registry.fields import Day, InputSchema, Text
+from registry.fields import MASKED, Day, InputSchema, PersonId, Text
 
 
 class RatesQuerySchema(InputSchema):
@@ -61,9 +61,9 @@ class RatesSchema(Schema):
 
 class CountedSchema(Schema):
     employment_id = fields.Integer()
-    person_id = fields.Integer()
+    person_id = PersonId()
     name = fields.String()
-    id_number = fields.String(metadata={"description": "masked"})
+    id_number = fields.String(metadata=MASKED)
     role = fields.String()
     start = fields.Date()
     certified = fields.Boolean()

@@ -220,7 +220,7 @@ def explain(session: Session, institution: Institution, day: date) -> dict:
         staff.append(
             {
                 "employment_id": employment.id,
-                "person_id": employment.person_id,
+                "person_id": employment.person.public_id,
                 "name": name_of(employment.person),
                 "id_number": masked_number(employment.person),
                 "role": employment.role,

@@ -2,7 +2,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.credentials.schemas import CertificateOutSchema
 from registry.eligibility.schemas import DispatchSchema, ReasonSchema, RulesetRefSchema
-from registry.fields import Day, IdentitySchema, InputSchema, StrictBoolean, Text
+from registry.fields import Day, IdentitySchema, InputSchema, PersonId, StrictBoolean, Text
 from registry.messages import _
 from registry.rates.schemas import RateSchema
 from registry.vocabulary import STAFF_ROLES
@@ -36,7 +36,7 @@ class EmploymentSchema(Schema):
     id = fields.Integer()
     check_id = fields.Integer(metadata={"description": "on hiring: the hiring check"})
     receipt = fields.String(metadata={"description": "on hiring: the check's signed receipt"})
-    person_id = fields.Integer()
+    person_id = PersonId()
     name = fields.String()
     role = fields.String()
     full_time = fields.Boolean()
@@ -138,7 +138,7 @@ class ExpiringSchema(Schema):
     )
     institution = fields.String()
     institution_name = fields.String()
-    person_id = fields.Integer()
+    person_id = PersonId()
     name = fields.String()
     roles = fields.List(fields.String())
     certificate = fields.Nested(CertificateOutSchema)

@@ -185,7 +185,7 @@ def roster(
 def describe_employment(employment: Employment) -> dict:
     return {
         "id": employment.id,
-        "person_id": employment.person_id,
+        "person_id": employment.person.public_id,
         "name": name_of(employment.person),
         "role": employment.role,
         "full_time": employment.full_time,
@@ -353,7 +353,7 @@ def expiring(
                 "state": "expired" if expired else "expiring",
                 "institution": where.code,
                 "institution_name": where.name,
-                "person_id": c.person_id,
+                "person_id": c.person.public_id,
                 "name": name_of(c.person),
                 "roles": sorted(roles[c.person_id, institution_id]),
                 "certificate": describe_certificate(c, today),

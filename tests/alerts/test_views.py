@@ -53,7 +53,7 @@ def caregiver(make_person, employ, place):
 
 
 def _certificate_id(client, bureau, person) -> int:
-    body = client.get(f"/api/v1/people/{person.id}", headers=bureau).get_json()
+    body = client.get(f"/api/v1/people/{person.public_id}", headers=bureau).get_json()
     return next(c["id"] for c in body["certificates"] if c["kind"] == "childcare_worker")
 
 

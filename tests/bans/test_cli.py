@@ -178,7 +178,7 @@ def _post(url, token, body):
 
 
 def test_the_limit_holds_across_workers_and_a_dump_reveals_nobody(tmp_path, scratch_database_url):
-    env = _env(tmp_path, scratch_database_url, REGISTRY_CHECK_LIMIT="5")
+    env = _env(tmp_path, scratch_database_url, REGISTRY_LIMIT_DIRECTOR_PER_MINUTE="5")
     assert _registry(env, "init").returncode == 0
     assert (
         _registry(

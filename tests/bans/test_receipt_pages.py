@@ -69,3 +69,22 @@ def test_a_director_does_not_verify_receipts_here(app, make_user, make_instituti
     browser = app.test_client()
     sign_in(browser, director.username)
     assert browser.get("/receipts").status_code == 403
+
+
+def test_a_receipt_issued_with_six_digits_shown_still_verifies_and_shows_three(
+    app, client, make_user, make_institution
+):
+    from registry.bans import receipts
+    from registry.bans.models import BanCheck
+    from registry.db import get_session
+
+    _receipt(client, make_user, make_institution)
+    old_mask = id_number(7)[:6] + "*" * 8 + id_number(7)[-4:]
+    with app.test_request_context():
+        check = get_session().query(BanCheck).one()
+        token = receipts.issue(check, "x", old_mask)  # as receipts were signed before
+    response = _verify(_inspector(app, make_user), token)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "回执有效" in text
+    assert id_number(7)[:3] + "*" * 11 + id_number(7)[-4:] in text
+    assert old_mask not in text and id_number(7)[:6] not in text

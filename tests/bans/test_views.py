@@ -1,6 +1,5 @@
 """Bans, hiring checks and their receipts, alerts and who checked whom, through the API."""
 
-import dataclasses
 import logging
 from datetime import timedelta
 
@@ -195,7 +194,7 @@ def test_a_receipt_verifies_with_the_published_key_and_a_changed_byte_fails(
 def limit(app):
     """A limit of 3 checks a minute for this test."""
     original = app.extensions["registry.settings"]
-    app.extensions["registry.settings"] = dataclasses.replace(original, check_limit=3)
+    app.extensions["registry.settings"] = original.with_budget(3, 1_000)
     yield 3
     app.extensions["registry.settings"] = original
 

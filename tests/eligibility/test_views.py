@@ -61,7 +61,7 @@ def test_a_director_gets_the_verdict_under_the_own_district(
     response = _ask(client, director, role="nurse")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert body["ruleset"]["id"] == "hangjin" and body["person_id"] == nurse.id
+    assert body["ruleset"]["id"] == "hangjin" and body["person_id"] == nurse.public_id
     assert body["eligible"] is False and body["barred"] is False
     failed = [r for r in body["reasons"] if not r["ok"]]
     assert [r["rule"] for r in failed] == ["health_qualification"]

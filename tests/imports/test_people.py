@@ -68,7 +68,7 @@ def test_people_created_by_a_roll_are_found_by_name(client, hr, session, tmp_pat
         assert response.status_code == 200, response.get_json()
         return response.get_json()["people"]
 
-    created = {p.id_index: p.id for p in session.scalars(sa.select(Person))}
+    created = {p.public_id: p.id for p in session.scalars(sa.select(Person))}
     assert len(created) == 3
     # Typed with another middle dot (U+2022, and the Japanese one with spaces about it).
     for typed in ("阿依古丽•买买提", "阿依古丽 ・ 买买提"):
@@ -83,8 +83,11 @@ def test_people_created_by_a_roll_are_found_by_name(client, hr, session, tmp_pat
     events = session.scalars(
         sa.select(AuditEvent).where(AuditEvent.action == "person.searched").order_by(AuditEvent.id)
     )
-    assert [e.data["found"] for e in events] == [[aygul["id"]], [aygul["id"]], [wang["id"]], []]
-    assert aygul["id"] in created.values() and wang["id"] in created.values()
+    # The audit log keeps the records' row ids; the API names them by public id.
+    aygul_row, wang_row = created[aygul["id"]], created[wang["id"]]
+    assert [e.data["found"] for e in events] == [[aygul_row], [aygul_row], [wang_row], []]
+    # Each created by the roll got a public id of its own, made by the database.
+    assert len(set(created)) == 3 and all(len(p) == 32 for p in created)
 
 
 def test_a_caregiver_created_from_a_roll_becomes_eligible_once_completed(
@@ -109,7 +112,7 @@ def test_a_caregiver_created_from_a_roll_becomes_eligible_once_completed(
 
     body = {"reason": "补录学历与工作经历", "education": "secondary_vocational"}
     response = client.patch(
-        f"/api/v1/people/{person.id}", json=body | {"experience": [PERIOD]}, headers=hr
+        f"/api/v1/people/{person.public_id}", json=body | {"experience": [PERIOD]}, headers=hr
     )
     assert response.status_code == 200, response.get_json()
     after = client.post("/api/v1/eligibility", json=question, headers=bureau).get_json()
@@ -121,43 +124,51 @@ def test_a_caregiver_created_from_a_roll_becomes_eligible_once_completed(
 
 @pytest.fixture
 def merged(run, make_person):
-    """The ids of the record under the wrong number and of the right one it was merged
-    into."""
+    """The row ids of the record under the wrong number and of the right one it was
+    merged into, and the right one's public id."""
     wrong = make_person(WRONG, name="王芳", education=None)
     right = make_person(RIGHT, name="王芳")
     result = run(
-        "people", "merge", "--from", str(wrong.id), "--into", str(right.id), "--reason", "号码有误"
+        "people",
+        "merge",
+        "--from",
+        wrong.public_id,
+        "--into",
+        right.public_id,
+        "--reason",
+        "号码有误",
     )
     assert result.exit_code == 0, result.output
-    return wrong.id, right.id
+    return wrong.id, right.id, right.public_id
 
 
-def _merged_error(summary_errors, row, right_id):
+def _merged_error(summary_errors, row, right_public_id):
     [error] = [e for e in summary_errors if e["row"] == row]
     assert (error["column"], error["header"]) == ("id_number", "身份证号")
     assert error["message"].startswith("该证件号码的记录已作为错误号码合并到记录")
-    assert f"记录 {right_id}" in error["message"] and "correct the number" in error["message"]
+    assert f"记录 {right_public_id}" in error["message"]
+    assert "correct the number" in error["message"]
     return error
 
 
 def test_a_merged_number_in_a_later_roll_rejects_the_row(session, importer, merged, tmp_path):
-    _, right_id = merged
+    _, _, right_public_id = merged
     rows = [_certificate(WRONG, "王芳", "C-0001"), _certificate(3, "李娜", "C-0003")]
     summary = importer(write_csv(tmp_path / "roll.csv", rows))
     assert (summary.status, summary.accepted, summary.rejected) == ("rejected", 0, 1)
     assert [e["row"] for e in summary.errors] == [2]
-    _merged_error(summary.errors, 2, right_id)
+    _merged_error(summary.errors, 2, right_public_id)
     assert (_count(session, Certificate), _count(session, Person)) == (0, 2)
 
 
 def test_with_partial_the_other_rows_are_imported(client, hr, session, merged, tmp_path):
-    wrong_id, right_id = merged
+    wrong_id, right_id, right_public_id = merged
     rows = [_certificate(3, "李娜", "C-0003"), _certificate(WRONG, "王 芳", "C-0001")]
     response = upload(client, hr, write_csv(tmp_path / "roll.csv", rows), partial="true")
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert (body["accepted"], body["rejected"], body["people_created"]) == (1, 1, 1)
-    _merged_error(body["errors"], 3, right_id)
+    _merged_error(body["errors"], 3, right_public_id)
     owners = session.scalars(sa.select(Certificate.person_id)).all()
     assert wrong_id not in owners and right_id not in owners and len(owners) == 1
 
@@ -186,6 +197,6 @@ def test_a_record_merged_while_the_roll_is_read_is_refused_at_the_merge(
     summary = importer(write_csv(tmp_path / "roll.csv", rows), progress=merge_after_the_first_batch)
     assert summary.status == "rejected"
     assert [e["row"] for e in summary.errors] == [2]
-    _merged_error(summary.errors, 2, right.id)
+    _merged_error(summary.errors, 2, right.public_id)
     assert _count(session, Certificate) == 0
     assert session.get(Person, wrong.id).merged_into_id == right.id

@@ -21,12 +21,16 @@ from registry.auth import services as auth
 from registry.auth.models import SystemActor
 from registry.bans import services as bans
 from registry.bans.models import BanCheck
+from registry.config import BUDGETS
 from registry.db import Base, command_transaction, get_session, utcnow
 from registry.institutions import services as institutions
 from registry.keys import matching, services
 from registry.people.models import Person
 from registry.staffing.models import Employment
 from tests.conftest import CODES, id_number
+
+# Key rotation tests ask many questions: no budget to run out of.
+UNLIMITED = {role: (0, 0) for role in BUDGETS}
 
 TODAY = clock.today()
 PERSON_AND_BAN = id_number(1)
@@ -112,7 +116,7 @@ def _token_headers(session, username, role, institution=None) -> dict:
 @pytest.fixture
 def live(make_app, scratch_database_url, keys_dir, reload_at_once):
     command.upgrade(alembic_config(scratch_database_url), "head")
-    app = make_app(database_url=scratch_database_url, keys_dir=keys_dir, check_limit=100_000)
+    app = make_app(database_url=scratch_database_url, keys_dir=keys_dir, budgets=UNLIMITED)
     with app.app_context():
         session = get_session()
         institutions.create_institution(
@@ -163,7 +167,8 @@ def _populate(live: Live) -> None:
     with live.app.app_context():
         session = get_session()
         institution = institutions.get_institution(session, CODES[0])
-        for person_id in employed:
+        for public_id in employed:  # the API names people by public id
+            person_id = session.scalar(sa.select(Person.id).where(Person.public_id == public_id))
             session.add(
                 Employment(
                     person_id=person_id,
@@ -286,7 +291,7 @@ def test_checks_answer_right_before_during_and_after(live, keys_dir, make_app):
     live.answers_right()
     with live.app.app_context():
         assert list(crypto.current_keyring().blind_keys) == [keyring.active_blind_kid]
-    fresh = make_app(database_url=live.url, keys_dir=keys_dir, check_limit=100_000)
+    fresh = make_app(database_url=live.url, keys_dir=keys_dir, budgets=UNLIMITED)
     live.answers_right(fresh)
     _rescreen_finds_the_banned_employee(fresh)
     assert _lookup(live, PERSON_AND_BAN, fresh)["name"] == "王芳"
@@ -355,7 +360,7 @@ def test_the_rotate_command(live, keys_dir, make_app):
     assert str(keys_dir / "blind_index" / new.active_blind_kid) in out
     # Receipt keys stay: receipts already handed out must keep verifying.
     assert _key_files(keys_dir, "receipts") == receipts_before
-    live.answers_right(make_app(database_url=live.url, keys_dir=keys_dir, check_limit=100_000))
+    live.answers_right(make_app(database_url=live.url, keys_dir=keys_dir, budgets=UNLIMITED))
     with live.app.app_context():
         session = get_session()
         event = session.scalar(
@@ -585,7 +590,7 @@ def test_names_are_reindexed_and_history_names_reencrypted(live, keys_dir, make_
         )
         session.commit()
     corrected = client.patch(
-        f"/api/v1/people/{wang.id}",
+        f"/api/v1/people/{wang.public_id}",
         json={"reason": "更正姓名", "name": "王芳芳"},
         headers=live.bureau,
     )
@@ -595,7 +600,7 @@ def test_names_are_reindexed_and_history_names_reencrypted(live, keys_dir, make_
     assert result.exit_code == 0, result.output
     assert "re-keyed person_history: 1 rows" in result.stdout
 
-    fresh = make_app(database_url=live.url, keys_dir=keys_dir, check_limit=100_000)
+    fresh = make_app(database_url=live.url, keys_dir=keys_dir, budgets=UNLIMITED)
     new = crypto.Keyring.load(keys_dir)
     with fresh.app_context():
         session = get_session()
@@ -608,7 +613,7 @@ def test_names_are_reindexed_and_history_names_reencrypted(live, keys_dir, make_
         assert response.status_code == 200, response.get_json()
         return [p["id"] for p in response.get_json()["people"]]
 
-    assert found("李娜") == [li_na.id]  # indexed by the rotation
-    assert found("王芳芳") == [wang.id] and found("王芳") == []
-    history = search.get(f"/api/v1/people/{wang.id}/history", headers=live.bureau).get_json()
+    assert found("李娜") == [li_na.public_id]  # indexed by the rotation
+    assert found("王芳芳") == [wang.public_id] and found("王芳") == []
+    history = search.get(f"/api/v1/people/{wang.public_id}/history", headers=live.bureau).get_json()
     assert history[0]["previous_name"] == "王芳"  # readable under the new key alone

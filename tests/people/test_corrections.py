@@ -44,7 +44,7 @@ def test_a_correction_changes_the_values_and_keeps_the_ones_before(client, hr, s
     response = _patch(
         client,
         hr,
-        person.id,
+        person.public_id,
         reason="按毕业证书更正",
         name="王 芳芳",
         education="junior_college",
@@ -61,7 +61,7 @@ def test_a_correction_changes_the_values_and_keeps_the_ones_before(client, hr, s
     assert [e["organization"] for e in body["experience"]] == ["西湖区阳光托育园"]
     assert body["updated_at"] is not None
 
-    history = client.get(f"/api/v1/people/{person.id}/history", headers=hr).get_json()
+    history = client.get(f"/api/v1/people/{person.public_id}/history", headers=hr).get_json()
     assert len(history) == 1
     entry = history[0]
     assert (entry["action"], entry["reason"], entry["previous_name"]) == (
@@ -88,19 +88,19 @@ def test_a_period_is_corrected_and_removed_by_its_id(client, hr, session, make_p
     response = _patch(
         client,
         hr,
-        person.id,
+        person.public_id,
         reason="结束日期漏填",
         experience=[{"id": period_id, "end": "2022-01-31"}],
     )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["experience"][0]["end"] == "2022-01-31"
-    entry = client.get(f"/api/v1/people/{person.id}/history", headers=hr).get_json()[0]
+    entry = client.get(f"/api/v1/people/{person.public_id}/history", headers=hr).get_json()[0]
     change = entry["changes"]["experience"][0]
     assert (change["from"]["end"], change["to"]["end"]) == (None, "2022-01-31")
 
-    removed = _patch(client, hr, person.id, reason="误录", remove_experience=[period_id])
+    removed = _patch(client, hr, person.public_id, reason="误录", remove_experience=[period_id])
     assert removed.status_code == 200 and removed.get_json()["experience"] == []
-    history = client.get(f"/api/v1/people/{person.id}/history", headers=hr).get_json()
+    history = client.get(f"/api/v1/people/{person.public_id}/history", headers=hr).get_json()
     assert history[1]["changes"]["experience"][0]["from"]["organization"] == "西湖区阳光托育园"
     assert _count(session, Experience) == 0
 
@@ -126,7 +126,7 @@ def test_a_period_is_corrected_and_removed_by_its_id(client, hr, session, make_p
 def test_a_bad_correction_is_422_naming_the_field_and_changes_nothing(
     client, hr, session, person, body, field
 ):
-    response = client.patch(f"/api/v1/people/{person.id}", json=body, headers=hr)
+    response = client.patch(f"/api/v1/people/{person.public_id}", json=body, headers=hr)
     assert response.status_code == 422, response.get_json()
     assert response.get_json()["code"] == "invalid"
     if field is None:
@@ -143,7 +143,11 @@ def test_a_period_cannot_end_before_its_recorded_start(client, hr, session, make
     person = make_person(2, experience=[{**PERIOD, "start": date(2019, 9, 1), "end": None}])
     period_id = person.experience[0].id
     response = _patch(
-        client, hr, person.id, reason="r", experience=[{"id": period_id, "end": "2019-08-31"}]
+        client,
+        hr,
+        person.public_id,
+        reason="r",
+        experience=[{"id": period_id, "end": "2019-08-31"}],
     )
     assert response.status_code == 422 and "experience.0.end" in response.get_json()["errors"]
     session.expire_all()
@@ -160,8 +164,13 @@ def test_only_the_bureau_and_hr_correct_and_read_the_history(
     client, make_user, make_institution, person, role
 ):
     _, headers = make_user(role, make_institution() if role == "director" else None)
-    assert _patch(client, headers, person.id, reason="r", education="bachelor").status_code == 403
-    assert client.get(f"/api/v1/people/{person.id}/history", headers=headers).status_code == 403
+    assert (
+        _patch(client, headers, person.public_id, reason="r", education="bachelor").status_code
+        == 403
+    )
+    assert (
+        client.get(f"/api/v1/people/{person.public_id}/history", headers=headers).status_code == 403
+    )
 
 
 def test_the_command_corrects_too(run, session, person):
@@ -169,7 +178,7 @@ def test_the_command_corrects_too(run, session, person):
         "people",
         "correct",
         "--id",
-        str(person.id),
+        person.public_id,
         "--reason",
         "按毕业证书更正",
         "--education",
@@ -204,10 +213,14 @@ def test_the_command_finds_the_person_by_number_from_stdin(run, session, person)
 
 
 def test_the_command_refuses_bad_input_naming_the_field(run, session, person):
-    result = run("people", "correct", "--id", str(person.id), "--reason", "r", "--education", "phd")
+    result = run(
+        "people", "correct", "--id", person.public_id, "--reason", "r", "--education", "phd"
+    )
     assert result.exit_code == 2  # not a choice
-    result = run("people", "correct", "--id", str(person.id), "--reason", "r", "--experience", "[{")
+    result = run(
+        "people", "correct", "--id", person.public_id, "--reason", "r", "--experience", "[{"
+    )
     assert result.exit_code == 1 and "experience" in result.output
-    result = run("people", "correct", "--id", str(person.id), "--education", "bachelor")
+    result = run("people", "correct", "--id", person.public_id, "--education", "bachelor")
     assert result.exit_code == 2 and "reason" in result.output
     assert _count(session, PersonChange) == 0

@@ -52,7 +52,7 @@ def pair(make_person):
 
 
 def _merge(run, source, target, *more):
-    args = ["people", "merge", "--from", str(source.id), "--into", str(target.id)]
+    args = ["people", "merge", "--from", source.public_id, "--into", target.public_id]
     return run(*args, "--reason", "身份证号码录入错误", *more)
 
 
@@ -77,17 +77,17 @@ def test_a_merge_moves_everything_and_keeps_the_merged_record(
     assert right.education == "junior_college"  # its own, kept
 
     _, bureau = make_user("bureau")
-    history = client.get(f"/api/v1/people/{right.id}/history", headers=bureau).get_json()
+    history = client.get(f"/api/v1/people/{right.public_id}/history", headers=bureau).get_json()
     assert [(h["person_id"], h["action"]) for h in history] == [
-        (right.id, "merged"),
-        (wrong.id, "merged_into"),
+        (right.public_id, "merged"),
+        (wrong.public_id, "merged_into"),
     ]
     merged = next(h for h in history if h["action"] == "merged")
-    assert merged["other_person_id"] == wrong.id and merged["reason"] == "身份证号码录入错误"
+    assert merged["other_person_id"] == wrong.public_id and merged["reason"] == "身份证号码录入错误"
     assert merged["changes"]["certificates"] == [session.scalar(sa.select(Certificate.id))]
     # The merged record is still there, and says where it went.
-    shown = client.get(f"/api/v1/people/{wrong.id}", headers=bureau).get_json()
-    assert shown["merged_into"] == right.id and shown["certificates"] == []
+    shown = client.get(f"/api/v1/people/{wrong.public_id}", headers=bureau).get_json()
+    assert shown["merged_into"] == right.public_id and shown["certificates"] == []
     event = session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "person.merged"))
     assert event.subject == f"person:{right.id}" and event.data["from"] == wrong.id
 
@@ -154,7 +154,7 @@ def test_a_merged_number_registered_again_names_the_right_record(run, client, pa
     _, hr = make_user("hr")
     body = {"id_number": WRONG, "name": "王芳", "education": "bachelor"}
     response = client.post("/api/v1/people", json=body, headers=hr)
-    assert response.status_code == 409 and response.get_json()["id"] == right.id
+    assert response.status_code == 409 and response.get_json()["id"] == right.public_id
 
 
 def test_a_merged_record_is_not_corrected(run, client, pair, make_user):
@@ -162,21 +162,26 @@ def test_a_merged_record_is_not_corrected(run, client, pair, make_user):
     assert _merge(run, wrong, right).exit_code == 0
     _, hr = make_user("hr")
     response = client.patch(
-        f"/api/v1/people/{wrong.id}", json={"reason": "r", "education": "bachelor"}, headers=hr
+        f"/api/v1/people/{wrong.public_id}",
+        json={"reason": "r", "education": "bachelor"},
+        headers=hr,
     )
-    assert response.status_code == 409 and response.get_json()["id"] == right.id
+    assert response.status_code == 409 and response.get_json()["id"] == right.public_id
 
 
 def test_the_bureau_merges_through_the_api(client, session, pair, make_user):
     wrong, right = pair
     _, hr = make_user("hr")
-    body = {"into": right.id, "reason": "身份证号码录入错误"}
-    assert client.post(f"/api/v1/people/{wrong.id}/merge", json=body, headers=hr).status_code == 403
+    body = {"into": right.public_id, "reason": "身份证号码录入错误"}
+    assert (
+        client.post(f"/api/v1/people/{wrong.public_id}/merge", json=body, headers=hr).status_code
+        == 403
+    )
     _, bureau = make_user("bureau")
     missing = client.post(
-        f"/api/v1/people/{wrong.id}/merge", json={"into": right.id}, headers=bureau
+        f"/api/v1/people/{wrong.public_id}/merge", json={"into": right.public_id}, headers=bureau
     )
     assert missing.status_code == 422 and "reason" in missing.get_json()["errors"]
-    response = client.post(f"/api/v1/people/{wrong.id}/merge", json=body, headers=bureau)
+    response = client.post(f"/api/v1/people/{wrong.public_id}/merge", json=body, headers=bureau)
     assert response.status_code == 200, response.get_json()
     assert [c["kind"] for c in response.get_json()["certificates"]] == ["childcare_worker"]

@@ -37,7 +37,7 @@ def test_found_by_number_typed_in_any_form(client, clerk, make_person):
     person = make_person(3, certificates=[("childcare_worker", date(2024, 3, 5))])
     response = post(client, "/hr/people/find", id_number=spaced(id_number(3)))
     assert response.status_code == 302
-    assert response.location == f"/hr/people/{person.id}"
+    assert response.location == f"/hr/people/{person.public_id}"
     html = client.get(response.location).get_data(as_text=True)
     assert "王芳" in html and "保育师" in html and "有效" in html
     assert id_number(3) not in html and id_number(3)[:3] + "*" in html
@@ -74,7 +74,7 @@ def test_revoke_with_a_reason(client, session, clerk, make_person):
     person = make_person(1, certificates=[("childcare_worker", date(2024, 3, 5))])
     certificate = session.scalars(sa.select(Certificate)).one()
     response = post(client, f"/hr/people/certificates/{certificate.id}/revoke", reason="证书造假")
-    assert response.location == f"/hr/people/{person.id}?done=revoked"
+    assert response.location == f"/hr/people/{person.public_id}?done=revoked"
     session.refresh(certificate)
     assert (certificate.status, certificate.revoked_reason) == ("revoked", "证书造假")
     html = client.get(response.location).get_data(as_text=True)
@@ -101,7 +101,7 @@ def test_add_and_renew_a_certificate(client, session, clerk, make_person):
     person = make_person(1)
     response = post(
         client,
-        f"/hr/people/{person.id}/certificates",
+        f"/hr/people/{person.public_id}/certificates",
         kind="childcare_worker",
         level="四级",
         number="HZ2024-001",
@@ -109,7 +109,7 @@ def test_add_and_renew_a_certificate(client, session, clerk, make_person):
         issued_on="2024-03-05",
         expires_on="2026-03-04",
     )
-    assert response.location == f"/hr/people/{person.id}?done=added"
+    assert response.location == f"/hr/people/{person.public_id}?done=added"
     old = session.scalars(sa.select(Certificate)).one()
     assert (old.number, old.level) == ("HZ2024-001", "4")
     response = post(
@@ -118,7 +118,7 @@ def test_add_and_renew_a_certificate(client, session, clerk, make_person):
         number="HZ2026-001",
         issued_on="2026-03-01",
     )
-    assert response.location == f"/hr/people/{person.id}?done=renewed"
+    assert response.location == f"/hr/people/{person.public_id}?done=renewed"
     renewal = session.scalars(sa.select(Certificate).where(Certificate.replaces_id == old.id)).one()
     assert (renewal.number, renewal.issuer) == ("HZ2026-001", "杭州市人力资源和社会保障局")
 
@@ -131,8 +131,8 @@ def test_a_certificate_number_already_recorded_is_refused(client, session, clerk
         "issuer": "杭州市人力资源和社会保障局",
         "issued_on": "2024-03-05",
     }
-    assert post(client, f"/hr/people/{person.id}/certificates", **form).status_code == 302
-    response = post(client, f"/hr/people/{person.id}/certificates", **form)
+    assert post(client, f"/hr/people/{person.public_id}/certificates", **form).status_code == 302
+    response = post(client, f"/hr/people/{person.public_id}/certificates", **form)
     html = response.get_data(as_text=True)
     assert response.status_code == 409 and "未保存" in html
     assert 'value="HZ2024-001"' in html
@@ -145,7 +145,7 @@ def test_an_issue_date_that_is_no_date_is_shown_beside_the_field(
     person = make_person(1)
     response = post(
         client,
-        f"/hr/people/{person.id}/certificates",
+        f"/hr/people/{person.public_id}/certificates",
         kind="childcare_worker",
         number="X1",
         issuer="杭州市人力资源和社会保障局",
@@ -160,12 +160,12 @@ def test_correct_a_record_with_a_reason_shows_the_history(client, session, clerk
     person = make_person(1, name="王方", education="senior_high")
     response = post(
         client,
-        f"/hr/people/{person.id}/correct",
+        f"/hr/people/{person.public_id}/correct",
         name="王芳",
         education="junior_college",
         reason="按身份证更正姓名",
     )
-    assert response.location == f"/hr/people/{person.id}?done=corrected"
+    assert response.location == f"/hr/people/{person.public_id}?done=corrected"
     html = client.get(response.location).get_data(as_text=True)
     assert "<h1>王芳</h1>" in html and "按身份证更正姓名" in html and "姓名：王方" in html
     assert "学历：高中" in html
@@ -174,7 +174,7 @@ def test_correct_a_record_with_a_reason_shows_the_history(client, session, clerk
 
 def test_a_correction_without_a_reason_changes_nothing(client, session, clerk, make_person):
     person = make_person(1, name="王方")
-    response = post(client, f"/hr/people/{person.id}/correct", name="王芳")
+    response = post(client, f"/hr/people/{person.public_id}/correct", name="王芳")
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and 'id="correct-reason-error"' in html
     assert 'value="王芳"' in html
@@ -183,7 +183,7 @@ def test_a_correction_without_a_reason_changes_nothing(client, session, clerk, m
 
 def test_a_correction_that_changes_nothing_is_said(client, session, clerk, make_person):
     person = make_person(1, name="王芳")
-    response = post(client, f"/hr/people/{person.id}/correct", name="王芳", reason="核对")
+    response = post(client, f"/hr/people/{person.public_id}/correct", name="王芳", reason="核对")
     assert response.status_code == 422 and "没有需要更正的内容" in response.get_data(as_text=True)
 
 

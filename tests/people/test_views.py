@@ -56,16 +56,22 @@ def registered(client, hr):
     return response.get_json()
 
 
+def _person(session, public_id) -> Person:
+    return session.scalar(sa.select(Person).where(Person.public_id == public_id))
+
+
 def test_registering_a_person(registered, session):
     assert registered["name"] == "王芳"
     assert registered["id_number_masked"] == NUMBER[:3] + "*" * 11 + NUMBER[-4:]
     assert "id_number" not in registered
     assert registered["experience"][0]["organization"] == "西湖区阳光托育园"
-    person = session.get(Person, registered["id"])
+    person = _person(session, registered["id"])
     # Neither the number nor the name is in the row in clear.
     assert NUMBER.encode() not in person.id_number_enc + person.name_enc + person.id_index
     assert "王芳".encode() not in person.id_number_enc + person.name_enc
     assert [e.subject for e in _events(session, "person.registered")] == [f"person:{person.id}"]
+    # Addressed by 128 random bits, never by the row id, which counts up.
+    assert len(registered["id"]) == 32 and registered["id"] != str(person.id)
 
 
 @pytest.mark.parametrize(
@@ -311,7 +317,10 @@ def test_a_director_looks_up_qualifications_never_bans(
     assert states == {"childcare_worker": "valid", "health_certificate": "expired"}
     assert "barred" not in repr(body) and "ban" not in body
     event = _events(session, "person.looked_up")[0]
-    assert event.subject == f"person:{registered['id']}" and event.actor.startswith("director")
+    assert (
+        event.subject == f"person:{_person(session, registered['id']).id}"
+        and event.actor.startswith("director")
+    )
 
 
 def test_an_unknown_number_is_404_and_still_audited(client, hr, session):
@@ -349,7 +358,7 @@ def test_experience_added_later(client, hr, registered, session):
         headers=hr,
     )
     assert response.status_code == 201, response.get_json()
-    assert len(session.get(Person, registered["id"]).experience) == 2
+    assert len(_person(session, registered["id"]).experience) == 2
 
 
 def test_a_passport_holder_is_registered_with_the_type_named(client, hr):

@@ -55,7 +55,11 @@ def test_a_director_hires_an_eligible_person(client, session, director, make_per
     response = _hire(client, director, id_number(1).lower())
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    assert body["person_id"] == person.id and body["role"] == "cook" and body["full_time"] is True
+    assert (
+        body["person_id"] == person.public_id
+        and body["role"] == "cook"
+        and body["full_time"] is True
+    )
     employment = session.get(Employment, body["id"])
     assert employment.declaration_at is not None and employment.declared_by_id is not None
     event = session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "employment.started"))
