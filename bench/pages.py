@@ -81,7 +81,6 @@ FULL = District(
     alerts=10_000,
 )
 PASSWORD = "bench password, not secret"
-CHECK_LIMIT = 1_000_000_000
 CSRF = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -400,8 +399,9 @@ def bench(kind: str, options) -> Result:
                 "REGISTRY_INSTANCE_PATH": str(instance),
                 "REGISTRY_DATABASE_URL": url,
                 "REGISTRY_KEYS_DIR": str(instance / "keys"),
-                "REGISTRY_CHECK_LIMIT": str(CHECK_LIMIT),
-                "REGISTRY_CHECK_WINDOW": "1",
+                # budgets off: 16 clients share one director's account
+                "REGISTRY_LIMIT_PER_MINUTE": "0",
+                "REGISTRY_LIMIT_PER_DAY": "0",
             }
             command.upgrade(alembic_config(url), "head")
             app = create_app(load_settings(env))

@@ -82,9 +82,10 @@ def test_an_empty_standard_input_names_the_option(run):
 
 
 def test_people_correct_takes_an_id_or_a_number_not_both(run, registered):
-    both = run("people", "correct", "--id", registered.public_id, "--id-number", "-", "--reason", "x")
+    person = registered.public_id
+    both = run("people", "correct", "--id", person, "--id-number", "-", "--reason", "x")
     assert both.exit_code == 2 and "--id" in both.output
-    by_id = run("people", "correct", "--id", registered.public_id, "--reason", "更正", "--name", "王")
+    by_id = run("people", "correct", "--id", person, "--reason", "更正", "--name", "王")
     assert by_id.exit_code == 0, by_id.output  # --id alone never asks for a number
 
 

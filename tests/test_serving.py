@@ -13,7 +13,7 @@ from tests import live
 from tests.conftest import _create_scratch_database, _drop_database, id_number
 
 NUMBER = id_number(3)
-MASKED = NUMBER[:6] + "*" * 8 + NUMBER[-4:]
+MASKED = NUMBER[:3] + "*" * 11 + NUMBER[-4:]
 
 
 @pytest.fixture(scope="module")
