@@ -28,6 +28,17 @@ Many government systems export "Excel" files that are really tab-separated text 
 or an HTML table (refused with advice). Workbooks are read with calamine
 (``python-calamine``), which reads the three formats and is about ten times faster than
 openpyxl; it holds the sheet's cells in memory, where a CSV is streamed.
+
+Because a workbook is expanded in memory, it is refused before that when it could not
+be a roll Excel made and would take more memory than the file's size suggests (a "zip
+bomb": a 1 MB XLSX can hold a 1 GiB string). From the ZIP's central directory, before
+any part is decompressed: a part larger than ``MAX_PART_BYTES`` once expanded, parts
+larger than ``MAX_EXPANDED_BYTES`` together, or a part that expands more than
+``MAX_RATIO`` times (what only a long run of one repeated byte does). Then, as Excel's
+own limits: a sheet of more than ``MAX_ROWS`` rows (before its rows are read) and a cell
+of ``MAX_CELL_CHARS`` characters or more (as the rows are read; calamine cuts a longer
+one there). Each raises
+``UnusableFile`` naming the limit; nothing of the roll is written then.
 """
 
 from __future__ import annotations
@@ -63,6 +74,16 @@ _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _CHUNK = 1 << 20  # bytes per read of the encoding check and of spooling an upload
 _SNIFF = 8192  # bytes looked at to tell text from binary and HTML
 HEADER_SEARCH = 30  # rows in which the header is looked for
+
+# Excel's own limits (Excel specifications and limits): no workbook Excel saves is over.
+MAX_ROWS = 1_048_576  # rows in a sheet
+MAX_CELL_CHARS = 32_767  # characters in a cell
+# A ZIP workbook's parts (XLSX, ODS), by their sizes in the central directory. A sheet of
+# a million rows of a roll is about 400 MB of XML; its strings compress about ten times.
+MAX_PART_BYTES = 768 * 1024 * 1024
+MAX_EXPANDED_BYTES = 1536 * 1024 * 1024
+MAX_RATIO = 200  # expanded / compressed, looked at for parts over RATIO_FROM bytes
+RATIO_FROM = 16 * 1024 * 1024
 
 # Bytes that a decoder could not decode, kept by "surrogateescape" as U+DC80..U+DCFF.
 _ESCAPED = re.compile("[\udc80-\udcff]+")
@@ -483,9 +504,11 @@ def _workbook_format(raw: IO[bytes]) -> str:
         try:
             with zipfile.ZipFile(raw) as archive:
                 names = set(archive.namelist())
+                parts = archive.infolist()
                 mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
         except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
             raise _damaged_zip(exc) from exc
+        _check_parts(parts)
         if b"opendocument.spreadsheet" in mimetype:
             return "ods"
         if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
@@ -497,6 +520,75 @@ def _workbook_format(raw: IO[bytes]) -> str:
         raise _damaged_zip(None)
     finally:
         raw.seek(start)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MiB"
+
+
+def _check_parts(parts: list[zipfile.ZipInfo]) -> None:
+    """UnusableFile for a ZIP whose parts would expand beyond the limits, judged from the
+    sizes its central directory gives, before any of them is decompressed."""
+    advice = (
+        "这不是 Excel 保存的名册；请在 Excel 中打开、另存为 .xlsx 或 CSV 后重新导入",
+        "this is not a roll as Excel saves it; open it in Excel, save it as .xlsx or CSV "
+        "and import that",
+    )
+    total = 0
+    for part in parts:
+        total += part.file_size
+        if part.file_size > MAX_PART_BYTES:
+            raise UnusableFile(
+                f"工作簿的部件 {part.filename} 解压后有 {_mib(part.file_size)}，超过上限 "
+                f"{_mib(MAX_PART_BYTES)}，未读取；{advice[0]}",
+                f"the workbook's part {part.filename} expands to {_mib(part.file_size)}, over "
+                f"the limit of {_mib(MAX_PART_BYTES)}; not read: {advice[1]}",
+            )
+        if part.file_size > RATIO_FROM and part.file_size > MAX_RATIO * max(part.compress_size, 1):
+            ratio = part.file_size // max(part.compress_size, 1)
+            raise UnusableFile(
+                f"工作簿的部件 {part.filename} 压缩了 {ratio:,} 倍（解压后 "
+                f"{_mib(part.file_size)}），超过 {MAX_RATIO} 倍的上限，是压缩炸弹，未读取；"
+                f"{advice[0]}",
+                f"the workbook's part {part.filename} is compressed {ratio:,} times (it "
+                f"expands to {_mib(part.file_size)}), over the limit of {MAX_RATIO}: a zip "
+                f"bomb, not read: {advice[1]}",
+            )
+    if total > MAX_EXPANDED_BYTES:
+        raise UnusableFile(
+            f"工作簿解压后共有 {_mib(total)}，超过上限 {_mib(MAX_EXPANDED_BYTES)}，未读取；"
+            f"{advice[0]}",
+            f"the workbook expands to {_mib(total)} in all, over the limit of "
+            f"{_mib(MAX_EXPANDED_BYTES)}; not read: {advice[1]}",
+        )
+
+
+def _too_many_rows(name: str, rows: int) -> UnusableFile:
+    return UnusableFile(
+        f"工作表'{name}'有 {rows:,} 行，超过 Excel 的上限 {MAX_ROWS:,} 行，未读取；"
+        "请把名册分成几个文件导入",
+        f"the sheet '{name}' has {rows:,} rows, over Excel's limit of {MAX_ROWS:,}; not "
+        "read: split the roll into several files",
+    )
+
+
+def _long_cells(name: str, rows):
+    """``rows`` numbered from 1, refusing a cell as long as Excel allows or longer: no
+    roll's cell comes near it, one such string alone can hold gigabytes, and calamine
+    cuts a longer one at the limit, so that reaching it is all that can be seen."""
+    for number, values in enumerate(rows, start=1):
+        for column, value in enumerate(values, start=1):
+            if value.__class__ is str and len(value) >= MAX_CELL_CHARS:
+                raise UnusableFile(
+                    f"工作表'{name}'第{number}行第{column}列的单元格有 {len(value):,} 个字符，"
+                    f"达到 Excel 单元格的上限 {MAX_CELL_CHARS:,} 个（更长的内容已被截断），"
+                    "未导入；请检查该单元格",
+                    f"the cell in row {number}, column {column} of the sheet '{name}' holds "
+                    f"{len(value):,} characters, Excel's limit of {MAX_CELL_CHARS:,} (longer "
+                    "contents are cut there); nothing imported: check that cell",
+                    row=number,
+                )
+        yield number, values
 
 
 def _damaged_zip(exc) -> UnusableFile:
@@ -545,14 +637,17 @@ def _workbook_roll(raw: IO[bytes], sheet: str | None, closers: list, is_header) 
                 f"工作表'{name}'已损坏，无法读取", f"the sheet '{name}' is damaged: {exc}"
             ) from exc
 
+        last = (ws.end or (0, 0))[0] + 1
+        if last > MAX_ROWS:
+            raise _too_many_rows(name, last)
+
         def records():
             # calamine gives every row from the sheet's first, empty cells as ''.
-            yield from enumerate(ws.iter_rows(), start=1)
+            yield from _long_cells(name, ws.iter_rows())
 
         # A sheet without a header closes nothing: the next one is tried in the same book.
         roll = Roll(records, [], format=format, sheet=name, is_header=is_header)
         roll._closers = closers
-        last = (ws.end or (0, 0))[0] + 1
         roll._measure = lambda: (roll.row, last)
         return roll
 
