@@ -84,6 +84,10 @@ MAX_PART_BYTES = 768 * 1024 * 1024
 MAX_EXPANDED_BYTES = 1536 * 1024 * 1024
 MAX_RATIO = 200  # expanded / compressed, looked at for parts over RATIO_FROM bytes
 RATIO_FROM = 16 * 1024 * 1024
+# An ODS repeats a row or a cell by a count (table:number-rows-repeated …), which calamine
+# writes out in memory: a 1 KB file could ask for a billion cells. Cells with content,
+# repeats counted, in all of an ODS's sheets (a million rows of twenty columns).
+MAX_ODS_CELLS = 20_000_000
 
 # Bytes that a decoder could not decode, kept by "surrogateescape" as U+DC80..U+DCFF.
 _ESCAPED = re.compile("[\udc80-\udcff]+")
@@ -563,6 +567,63 @@ def _check_parts(parts: list[zipfile.ZipInfo]) -> None:
         )
 
 
+_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+
+
+def _check_ods_repeats(raw: IO[bytes]) -> None:
+    """UnusableFile for an ODS whose repeated rows and cells would make more than
+    ``MAX_ODS_CELLS`` cells with content, or a sheet of more than ``MAX_ROWS`` rows with
+    content, counted by streaming its content.xml (already known not to be too large)
+    before calamine expands it. Repeated empty cells, the blank rest of a sheet that
+    LibreOffice writes as one repeated row, cost nothing and are not counted."""
+    from xml.etree.ElementTree import ParseError, iterparse
+
+    start = raw.tell()
+    table, row, cell = (f"{_ODS_TABLE}{tag}" for tag in ("table", "table-row", "table-cell"))
+    rows_repeated = f"{_ODS_TABLE}number-rows-repeated"
+    columns_repeated = f"{_ODS_TABLE}number-columns-repeated"
+    cells = in_row = rows = 0
+    sheet = ""
+    try:
+        with zipfile.ZipFile(raw) as archive, archive.open("content.xml") as content:
+            # expat (2.4 and later) refuses entity expansion bombs and never fetches
+            # external entities; the parts it reads are already known to be small enough.
+            for event, element in iterparse(content, events=("start", "end")):  # noqa: S314
+                if event == "start":
+                    if element.tag == table:
+                        sheet, rows = element.get(f"{_ODS_TABLE}name") or "", 0
+                elif element.tag == cell:
+                    if len(element) or element.get(f"{_ODS_OFFICE}value-type"):
+                        in_row += int(element.get(columns_repeated) or 1)
+                elif element.tag == row:
+                    times = int(element.get(rows_repeated) or 1)
+                    rows += times
+                    if in_row:
+                        cells += in_row * times
+                        if cells > MAX_ODS_CELLS:
+                            raise _too_many_cells()
+                        if rows > MAX_ROWS:
+                            raise _too_many_rows(sheet, rows)
+                    in_row = 0
+                    element.clear()  # constant memory: the rows read are dropped
+    except UnusableFile:
+        raise
+    except (KeyError, ParseError, ValueError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise _damaged_zip(exc) from exc
+    finally:
+        raw.seek(start)
+
+
+def _too_many_cells() -> UnusableFile:
+    return UnusableFile(
+        f"工作簿的重复行和单元格展开后超过 {MAX_ODS_CELLS:,} 个有内容的单元格，未读取；"
+        "请在 Excel 中另存为 .xlsx 或 CSV 后重新导入",
+        f"the workbook's repeated rows and cells expand to more than {MAX_ODS_CELLS:,} "
+        "cells with content; not read: save it as .xlsx or CSV and import that",
+    )
+
+
 def _too_many_rows(name: str, rows: int) -> UnusableFile:
     return UnusableFile(
         f"工作表'{name}'有 {rows:,} 行，超过 Excel 的上限 {MAX_ROWS:,} 行，未读取；"
@@ -574,21 +635,29 @@ def _too_many_rows(name: str, rows: int) -> UnusableFile:
 
 def _long_cells(name: str, rows):
     """``rows`` numbered from 1, refusing a cell as long as Excel allows or longer: no
-    roll's cell comes near it, one such string alone can hold gigabytes, and calamine
-    cuts a longer one at the limit, so that reaching it is all that can be seen."""
+    roll's cell comes near it, and one such string alone can hold gigabytes. calamine
+    cuts a longer XLSX cell at the limit, so reaching it is all that can be seen there."""
     for number, values in enumerate(rows, start=1):
         for column, value in enumerate(values, start=1):
             if value.__class__ is str and len(value) >= MAX_CELL_CHARS:
-                raise UnusableFile(
-                    f"工作表'{name}'第{number}行第{column}列的单元格有 {len(value):,} 个字符，"
-                    f"达到 Excel 单元格的上限 {MAX_CELL_CHARS:,} 个（更长的内容已被截断），"
-                    "未导入；请检查该单元格",
-                    f"the cell in row {number}, column {column} of the sheet '{name}' holds "
-                    f"{len(value):,} characters, Excel's limit of {MAX_CELL_CHARS:,} (longer "
-                    "contents are cut there); nothing imported: check that cell",
-                    row=number,
-                )
+                raise _long_cell(name, number, column, len(value))
         yield number, values
+
+
+def _long_cell(name: str, row: int, column: int, length: int) -> UnusableFile:
+    where_zh = f"工作表'{name}'第{row}行第{column}列的单元格有 {length:,} 个字符，"
+    where_en = f"the cell in row {row}, column {column} of the sheet '{name}' holds {length:,}"
+    if length > MAX_CELL_CHARS:
+        zh = f"超过 Excel 单元格的上限 {MAX_CELL_CHARS:,} 个"
+        en = f"characters, over Excel's limit of {MAX_CELL_CHARS:,}"
+    else:
+        zh = f"达到 Excel 单元格的上限 {MAX_CELL_CHARS:,} 个（更长的内容读取时被截断至此）"
+        en = f"characters, Excel's limit of {MAX_CELL_CHARS:,} (longer contents are cut there)"
+    return UnusableFile(
+        f"{where_zh}{zh}，未导入；请检查该单元格",
+        f"{where_en} {en}; nothing imported: check that cell",
+        row=row,
+    )
 
 
 def _damaged_zip(exc) -> UnusableFile:
@@ -606,6 +675,8 @@ def _workbook_roll(raw: IO[bytes], sheet: str | None, closers: list, is_header) 
     from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetTypeEnum
 
     format = _workbook_format(raw)
+    if format == "ods":
+        _check_ods_repeats(raw)
     try:
         book = CalamineWorkbook.from_filelike(raw)
     except PasswordError as exc:

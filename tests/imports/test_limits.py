@@ -17,7 +17,7 @@ from registry.imports import readers
 from registry.imports.models import ImportBatch
 from registry.imports.readers import MAX_CELL_CHARS, MAX_ROWS, UnusableFile, open_roll
 from registry.people.models import Person
-from tests.imports.test_services import good_rows, write_xlsx
+from tests.imports.test_services import HEADERS, good_rows, write_xlsx
 from tests.imports.test_views import upload
 
 GIB = 1 << 30
@@ -149,7 +149,7 @@ def test_a_cell_longer_than_excel_allows_is_refused_naming_it(tmp_path):
     assert caught.value.row == 3
     assert caught.value.zh == (
         "工作表'Sheet'第3行第1列的单元格有 32,767 个字符，达到 Excel 单元格的上限 32,767 个"
-        "（更长的内容已被截断），未导入；请检查该单元格"
+        "（更长的内容读取时被截断至此），未导入；请检查该单元格"
     )
 
 
@@ -158,6 +158,109 @@ def test_a_cell_just_under_excels_limit_is_read(tmp_path):
     rows[1][0] = "张" * (MAX_CELL_CHARS - 1)
     with open_roll(write_xlsx(tmp_path / "roll.xlsx", rows)) as roll:
         assert [len(values[0]) for _, values in roll] == [2, MAX_CELL_CHARS - 1, 2]
+
+
+def _ods(rows, repeated: tuple[bytes, int] | None = None) -> bytes:
+    """An OpenDocument spreadsheet of ``rows`` of texts (ODS is a ZIP too), whose last
+    cell may be followed by one holding ``repeated`` (a text, times repeated)."""
+    namespaces = " ".join(
+        f'xmlns:{n}="urn:oasis:names:tc:opendocument:xmlns:{n}:1.0"'
+        for n in ("office", "table", "text")
+    )
+
+    def cell(text):
+        return (
+            '<table:table-cell office:value-type="string">'
+            f"<text:p>{text}</text:p></table:table-cell>"
+        )
+
+    table = "".join(
+        "<table:table-row>" + "".join(cell(v) for v in r) + "</table:table-row>" for r in rows
+    )
+    head = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {namespaces} '
+        'office:version="1.2"><office:body><office:spreadsheet><table:table table:name="名册">'
+        + table
+    ).encode()
+    tail = b"</table:table></office:spreadsheet></office:body></office:document-content>"
+    pieces = [(head, 1), (tail, 1)]
+    if repeated is not None:
+        start = b'<table:table-row><table:table-cell office:value-type="string"><text:p>'
+        end = b"</text:p></table:table-cell></table:table-row>"
+        pieces = [(head + start, 1), repeated, (end + tail, 1)]
+    mimetype = b"application/vnd.oasis.opendocument.spreadsheet"
+    manifest = (
+        b'<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+        b'"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+        b'<manifest:file-entry manifest:full-path="/" manifest:media-type="' + mimetype + b'"/>'
+        b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        b"</manifest:manifest>"
+    )
+    return _zip(
+        [
+            ("mimetype", [(mimetype, 1)]),
+            ("META-INF/manifest.xml", [(manifest, 1)]),
+            ("content.xml", pieces),
+        ]
+    )
+
+
+def test_an_ods_bomb_is_refused_and_a_long_ods_cell_named(tmp_path):
+    path = tmp_path / "roll.ods"
+    path.write_bytes(_ods([HEADERS, *good_rows(3)], repeated=(b"A" * MIB, 1024)))
+    with pytest.raises(UnusableFile) as caught:
+        open_roll(path)
+    assert caught.value.zh.startswith("工作簿的部件 content.xml 解压后有 1,024 MiB")
+
+    rows = good_rows(3)
+    rows[1][0] = "张" * 40_000  # calamine reads an ODS cell whole
+    path.write_bytes(_ods([HEADERS, *rows]))
+    with open_roll(path) as roll:
+        assert roll.format == "ods"
+        with pytest.raises(UnusableFile) as caught:
+            list(roll)
+    assert caught.value.zh.startswith(
+        "工作表'名册'第3行第1列的单元格有 40,000 个字符，超过 Excel 单元格的上限 32,767 个，"
+    )
+
+
+def _with_repeats(rows: int, columns: int) -> bytes:
+    """A roll's ODS and one more row: a cell with content repeated ``columns`` times, the
+    row ``rows`` times, as a few bytes of XML (calamine writes every one out)."""
+    with zipfile.ZipFile(io.BytesIO(_ods([HEADERS, *good_rows(3)]))) as source:
+        parts = {i.filename: source.read(i) for i in source.infolist()}
+    repeated = (
+        f'<table:table-row table:number-rows-repeated="{rows}">'
+        '<table:table-cell office:value-type="string" '
+        f'table:number-columns-repeated="{columns}"><text:p>x</text:p></table:table-cell>'
+        "</table:table-row>"
+    )
+    parts["content.xml"] = parts["content.xml"].replace(
+        b"</table:table>", repeated.encode() + b"</table:table>"
+    )
+    return _zip([(name, [(data, 1)]) for name, data in parts.items()])
+
+
+def test_ods_repeats_are_counted_before_they_are_expanded(tmp_path):
+    path = tmp_path / "roll.ods"
+    path.write_bytes(_with_repeats(1_000_000, 50))  # 50 million cells in about a kilobyte
+    assert path.stat().st_size < 4096
+    before = _peak_rss()
+    with pytest.raises(UnusableFile) as caught:
+        open_roll(path)
+    assert _peak_rss() - before < 64 * MIB  # calamine took more than 2.5 GB, then died
+    assert caught.value.zh.startswith(
+        "工作簿的重复行和单元格展开后超过 20,000,000 个有内容的单元格"
+    )
+
+    path.write_bytes(_with_repeats(MAX_ROWS, 1))
+    with pytest.raises(UnusableFile) as caught:
+        open_roll(path)
+    assert caught.value.zh.startswith("工作表'名册'有 1,048,580 行，超过 Excel 的上限")
+
+    path.write_bytes(_with_repeats(1000, 3))  # repeats within the limits are read
+    with open_roll(path) as roll:
+        assert sum(1 for _ in roll) == 1003
 
 
 def test_a_sheet_with_more_rows_than_excel_allows_is_refused(tmp_path):
