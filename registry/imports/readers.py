@@ -34,10 +34,12 @@ be a roll Excel made and would take more memory than the file's size suggests (a
 bomb": a 1 MB XLSX can hold a 1 GiB string). From the ZIP's central directory, before
 any part is decompressed: a part larger than ``MAX_PART_BYTES`` once expanded, parts
 larger than ``MAX_EXPANDED_BYTES`` together, or a part that expands more than
-``MAX_RATIO`` times (what only a long run of one repeated byte does). Then, as Excel's
-own limits: a sheet of more than ``MAX_ROWS`` rows (before its rows are read) and a cell
-of ``MAX_CELL_CHARS`` characters or more (as the rows are read; calamine cuts a longer
-one there). Each raises
+``MAX_RATIO`` times (what only a long run of one repeated byte does). Then, streaming
+the part before calamine lays it out: an XLSX sheet whose grid (last row × last column)
+is over ``MAX_GRID_CELLS``, an ODS whose repeated rows and cells make more than
+``MAX_ODS_CELLS`` cells. Then, as Excel's own limits: a sheet of more than ``MAX_ROWS``
+rows (before its rows are read) and a cell of ``MAX_CELL_CHARS`` characters or more (as
+the rows are read; calamine cuts a longer XLSX cell there). Each raises
 ``UnusableFile`` naming the limit; nothing of the roll is written then.
 """
 
@@ -88,6 +90,12 @@ RATIO_FROM = 16 * 1024 * 1024
 # writes out in memory: a 1 KB file could ask for a billion cells. Cells with content,
 # repeats counted, in all of an ODS's sheets (a million rows of twenty columns).
 MAX_ODS_CELLS = 20_000_000
+# calamine holds a sheet as a full grid from its first cell to its last: an XLSX of two
+# cells, A1 and XFD1000000, asks for 16 billion. The grid, last row × last column, of
+# each sheet (a roll of a million rows is some ten columns wide).
+MAX_GRID_CELLS = 50_000_000
+_XLSX_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
+_XLSX_WIDE_CELL = re.compile(rb' r="([A-Z]{2,3})[0-9]')  # a cell of column AA and beyond
 
 # Bytes that a decoder could not decode, kept by "surrogateescape" as U+DC80..U+DCFF.
 _ESCAPED = re.compile("[\udc80-\udcff]+")
@@ -615,6 +623,54 @@ def _check_ods_repeats(raw: IO[bytes]) -> None:
         raw.seek(start)
 
 
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _check_xlsx_grids(raw: IO[bytes]) -> None:
+    """UnusableFile for an XLSX sheet whose grid (its last row times its last column)
+    is over ``MAX_GRID_CELLS``, found by scanning the sheet's XML as a stream for the
+    rows' numbers and the references of cells beyond column Z, before calamine lays the
+    grid out."""
+    start = raw.tell()
+    try:
+        with zipfile.ZipFile(raw) as archive:
+            for part in archive.infolist():
+                if not part.filename.startswith("xl/worksheets/"):
+                    continue
+                last_row, last_column = 0, 26
+                with archive.open(part) as sheet:
+                    tail = b""
+                    while chunk := sheet.read(_CHUNK):
+                        text = tail + chunk
+                        # Rows come in order: the chunk's last one is the furthest yet.
+                        if (at := text.rfind(b"<row ")) >= 0 and (
+                            found := _XLSX_ROW.match(text, at)
+                        ):
+                            last_row = max(last_row, int(found.group(1)))
+                        for letters in set(_XLSX_WIDE_CELL.findall(text)):
+                            last_column = max(last_column, _column_number(letters))
+                        tail = text[-64:]  # a tag cut by the chunk's end is read again
+                if last_row * last_column > MAX_GRID_CELLS:
+                    raise UnusableFile(
+                        f"工作簿的工作表 {part.filename} 有 {last_row:,} 行、{last_column:,} 列，"
+                        f"展开后超过 {MAX_GRID_CELLS:,} 个单元格，未读取；请删除表格之外的单元格，"
+                        "或另存为 CSV 后重新导入",
+                        f"the workbook's sheet {part.filename} has {last_row:,} rows and "
+                        f"{last_column:,} columns, more than {MAX_GRID_CELLS:,} cells laid out; "
+                        "not read: delete the cells outside the table, or save it as CSV",
+                    )
+    except UnusableFile:
+        raise
+    except (KeyError, ValueError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise _damaged_zip(exc) from exc
+    finally:
+        raw.seek(start)
+
+
 def _too_many_cells() -> UnusableFile:
     return UnusableFile(
         f"工作簿的重复行和单元格展开后超过 {MAX_ODS_CELLS:,} 个有内容的单元格，未读取；"
@@ -677,6 +733,8 @@ def _workbook_roll(raw: IO[bytes], sheet: str | None, closers: list, is_header) 
     format = _workbook_format(raw)
     if format == "ods":
         _check_ods_repeats(raw)
+    elif format == "xlsx":
+        _check_xlsx_grids(raw)
     try:
         book = CalamineWorkbook.from_filelike(raw)
     except PasswordError as exc:

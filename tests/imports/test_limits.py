@@ -8,6 +8,7 @@ import resource
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -280,6 +281,31 @@ def test_a_sheet_with_more_rows_than_excel_allows_is_refused(tmp_path):
     assert caught.value.zh.startswith(
         "工作表'Sheet'有 1,048,577 行，超过 Excel 的上限 1,048,576 行"
     )
+
+
+def _with_a_far_cell(tmp_path, reference: str) -> Path:
+    """A roll's XLSX with one more cell, at ``reference``: far away, the grid is huge."""
+    with zipfile.ZipFile(write_xlsx(tmp_path / "made.xlsx", good_rows(3))) as source:
+        sheet = source.read(SHEET)
+    row = reference.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    far = f'<row r="{row}"><c r="{reference}" t="inlineStr"><is><t>x</t></is></c></row>'
+    sheet = sheet.replace(b"</sheetData>", far.encode() + b"</sheetData>")
+    path = tmp_path / "roll.xlsx"
+    path.write_bytes(_workbook_with(tmp_path, SHEET, [(sheet, 1)]))
+    return path
+
+
+def test_a_sheet_whose_grid_is_too_large_is_refused_before_it_is_laid_out(tmp_path):
+    path = _with_a_far_cell(tmp_path, "XFD1000000")  # 16 billion cells in a kilobyte
+    before = _peak_rss()
+    with pytest.raises(UnusableFile) as caught:
+        open_roll(path)
+    assert _peak_rss() - before < 64 * MIB  # calamine took more than 3 GB, then died
+    assert caught.value.zh.startswith(
+        "工作簿的工作表 xl/worksheets/sheet1.xml 有 1,000,000 行、16,384 列，展开后超过"
+    )
+    with open_roll(_with_a_far_cell(tmp_path, "AB1000")) as roll:  # a grid within limits
+        assert [number for number, _ in roll] == [2, 3, 4, 1000]
 
 
 def _nothing_written(session) -> None:
