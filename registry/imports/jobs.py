@@ -1,5 +1,7 @@
-"""Rolls imported in the background from the web page (a file that takes more than a
-few seconds), so that the clerk's page can show how far the import got.
+"""Rolls imported in the background from the web page or the API (a file that takes more
+than a few seconds), so that the clerk's page, or a client polling
+``GET /api/v1/imports/jobs/{id}``, can see how far the import got; never inside a
+request that the server could time out.
 
 The upload is already saved in the instance folder; a thread of the server's worker
 runs the same ``run_import`` in an app context and a session of its own, writing the
@@ -42,12 +44,15 @@ def host() -> str:
     return socket.gethostname()[:200]
 
 
-def start_job(session: Session, user, filename: str, partial: bool) -> ImportJob:
+def start_job(
+    session: Session, user, filename: str, partial: bool, dry_run: bool = False
+) -> ImportJob:
     """The job's row, ``running`` in this process (the caller commits, then launches)."""
     job = ImportJob(
         user_id=user.id,
         filename=filename,
         partial=partial,
+        dry_run=dry_run,
         status="running",
         host=host(),
         pid=os.getpid(),
@@ -111,7 +116,7 @@ def run_job(app, job_id: int, path: Path) -> None:
             job = session.get(ImportJob, job_id)
             if job is None:  # its request's transaction did not commit after all
                 return
-            actor, filename, partial = job.user, job.filename, job.partial
+            actor, filename, partial, dry_run = job.user, job.filename, job.partial, job.dry_run
 
             def progress(rows: int, read: float) -> None:
                 with factory() as note:
@@ -124,7 +129,13 @@ def run_job(app, job_id: int, path: Path) -> None:
 
             try:
                 summary = services.run_import(
-                    session, actor, path, filename, partial=partial, progress=progress
+                    session,
+                    actor,
+                    path,
+                    filename,
+                    partial=partial,
+                    dry_run=dry_run,
+                    progress=progress,
                 )
             except services.UnusableFile as exc:
                 outcome = {"status": "failed", "message": exc.message}

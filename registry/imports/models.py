@@ -53,7 +53,7 @@ class ImportRowError(Base):
 
 
 class ImportJob(Base):
-    """A roll imported in the background from the web page: where it runs (host and
+    """A roll imported in the background, from the web page or the API: where it runs (host and
     process), how far it got, and the batch it made. A job still ``running`` when its
     server starts again was cut off by a restart and is marked ``failed``; its import
     never reached the merge's commit, so nothing of it was written."""
@@ -64,6 +64,7 @@ class ImportJob(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     filename: Mapped[str200]
     partial: Mapped[bool] = mapped_column(default=False)
+    dry_run: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     status: Mapped[str16]  # running, done, failed
     host: Mapped[str200]
     pid: Mapped[int]

@@ -28,6 +28,19 @@ Many government systems export "Excel" files that are really tab-separated text 
 or an HTML table (refused with advice). Workbooks are read with calamine
 (``python-calamine``), which reads the three formats and is about ten times faster than
 openpyxl; it holds the sheet's cells in memory, where a CSV is streamed.
+
+Because a workbook is expanded in memory, it is refused before that when it could not
+be a roll Excel made and would take more memory than the file's size suggests (a "zip
+bomb": a 1 MB XLSX can hold a 1 GiB string). From the ZIP's central directory, before
+any part is decompressed: a part larger than ``MAX_PART_BYTES`` once expanded, parts
+larger than ``MAX_EXPANDED_BYTES`` together, or a part that expands more than
+``MAX_RATIO`` times (what only a long run of one repeated byte does). Then, streaming
+the part before calamine lays it out: an XLSX sheet whose grid (last row × last column)
+is over ``MAX_GRID_CELLS``, an ODS whose repeated rows and cells make more than
+``MAX_ODS_CELLS`` cells. Then, as Excel's own limits: a sheet of more than ``MAX_ROWS``
+rows (before its rows are read) and a cell of ``MAX_CELL_CHARS`` characters or more (as
+the rows are read; calamine cuts a longer XLSX cell there). Each raises
+``UnusableFile`` naming the limit; nothing of the roll is written then.
 """
 
 from __future__ import annotations
@@ -63,6 +76,26 @@ _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _CHUNK = 1 << 20  # bytes per read of the encoding check and of spooling an upload
 _SNIFF = 8192  # bytes looked at to tell text from binary and HTML
 HEADER_SEARCH = 30  # rows in which the header is looked for
+
+# Excel's own limits (Excel specifications and limits): no workbook Excel saves is over.
+MAX_ROWS = 1_048_576  # rows in a sheet
+MAX_CELL_CHARS = 32_767  # characters in a cell
+# A ZIP workbook's parts (XLSX, ODS), by their sizes in the central directory. A sheet of
+# a million rows of a roll is about 400 MB of XML; its strings compress about ten times.
+MAX_PART_BYTES = 768 * 1024 * 1024
+MAX_EXPANDED_BYTES = 1536 * 1024 * 1024
+MAX_RATIO = 200  # expanded / compressed, looked at for parts over RATIO_FROM bytes
+RATIO_FROM = 16 * 1024 * 1024
+# An ODS repeats a row or a cell by a count (table:number-rows-repeated …), which calamine
+# writes out in memory: a 1 KB file could ask for a billion cells. Cells with content,
+# repeats counted, in all of an ODS's sheets (a million rows of twenty columns).
+MAX_ODS_CELLS = 20_000_000
+# calamine holds a sheet as a full grid from its first cell to its last: an XLSX of two
+# cells, A1 and XFD1000000, asks for 16 billion. The grid, last row × last column, of
+# each sheet (a roll of a million rows is some ten columns wide).
+MAX_GRID_CELLS = 50_000_000
+_XLSX_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
+_XLSX_WIDE_CELL = re.compile(rb' r="([A-Z]{2,3})[0-9]')  # a cell of column AA and beyond
 
 # Bytes that a decoder could not decode, kept by "surrogateescape" as U+DC80..U+DCFF.
 _ESCAPED = re.compile("[\udc80-\udcff]+")
@@ -483,9 +516,11 @@ def _workbook_format(raw: IO[bytes]) -> str:
         try:
             with zipfile.ZipFile(raw) as archive:
                 names = set(archive.namelist())
+                parts = archive.infolist()
                 mimetype = archive.read("mimetype")[:100] if "mimetype" in names else b""
         except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
             raise _damaged_zip(exc) from exc
+        _check_parts(parts)
         if b"opendocument.spreadsheet" in mimetype:
             return "ods"
         if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
@@ -497,6 +532,188 @@ def _workbook_format(raw: IO[bytes]) -> str:
         raise _damaged_zip(None)
     finally:
         raw.seek(start)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MiB"
+
+
+def _check_parts(parts: list[zipfile.ZipInfo]) -> None:
+    """UnusableFile for a ZIP whose parts would expand beyond the limits, judged from the
+    sizes its central directory gives, before any of them is decompressed."""
+    advice = (
+        "这不是 Excel 保存的名册；请在 Excel 中打开、另存为 .xlsx 或 CSV 后重新导入",
+        "this is not a roll as Excel saves it; open it in Excel, save it as .xlsx or CSV "
+        "and import that",
+    )
+    total = 0
+    for part in parts:
+        total += part.file_size
+        if part.file_size > MAX_PART_BYTES:
+            raise UnusableFile(
+                f"工作簿的部件 {part.filename} 解压后有 {_mib(part.file_size)}，超过上限 "
+                f"{_mib(MAX_PART_BYTES)}，未读取；{advice[0]}",
+                f"the workbook's part {part.filename} expands to {_mib(part.file_size)}, over "
+                f"the limit of {_mib(MAX_PART_BYTES)}; not read: {advice[1]}",
+            )
+        if part.file_size > RATIO_FROM and part.file_size > MAX_RATIO * max(part.compress_size, 1):
+            ratio = part.file_size // max(part.compress_size, 1)
+            raise UnusableFile(
+                f"工作簿的部件 {part.filename} 压缩了 {ratio:,} 倍（解压后 "
+                f"{_mib(part.file_size)}），超过 {MAX_RATIO} 倍的上限，是压缩炸弹，未读取；"
+                f"{advice[0]}",
+                f"the workbook's part {part.filename} is compressed {ratio:,} times (it "
+                f"expands to {_mib(part.file_size)}), over the limit of {MAX_RATIO}: a zip "
+                f"bomb, not read: {advice[1]}",
+            )
+    if total > MAX_EXPANDED_BYTES:
+        raise UnusableFile(
+            f"工作簿解压后共有 {_mib(total)}，超过上限 {_mib(MAX_EXPANDED_BYTES)}，未读取；"
+            f"{advice[0]}",
+            f"the workbook expands to {_mib(total)} in all, over the limit of "
+            f"{_mib(MAX_EXPANDED_BYTES)}; not read: {advice[1]}",
+        )
+
+
+_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+
+
+def _check_ods_repeats(raw: IO[bytes]) -> None:
+    """UnusableFile for an ODS whose repeated rows and cells would make more than
+    ``MAX_ODS_CELLS`` cells with content, or a sheet of more than ``MAX_ROWS`` rows with
+    content, counted by streaming its content.xml (already known not to be too large)
+    before calamine expands it. Repeated empty cells, the blank rest of a sheet that
+    LibreOffice writes as one repeated row, cost nothing and are not counted."""
+    from xml.etree.ElementTree import ParseError, iterparse
+
+    start = raw.tell()
+    table, row, cell = (f"{_ODS_TABLE}{tag}" for tag in ("table", "table-row", "table-cell"))
+    rows_repeated = f"{_ODS_TABLE}number-rows-repeated"
+    columns_repeated = f"{_ODS_TABLE}number-columns-repeated"
+    cells = in_row = rows = 0
+    sheet = ""
+    try:
+        with zipfile.ZipFile(raw) as archive, archive.open("content.xml") as content:
+            # expat (2.4 and later) refuses entity expansion bombs and never fetches
+            # external entities; the parts it reads are already known to be small enough.
+            for event, element in iterparse(content, events=("start", "end")):  # noqa: S314
+                if event == "start":
+                    if element.tag == table:
+                        sheet, rows = element.get(f"{_ODS_TABLE}name") or "", 0
+                elif element.tag == cell:
+                    if len(element) or element.get(f"{_ODS_OFFICE}value-type"):
+                        in_row += int(element.get(columns_repeated) or 1)
+                elif element.tag == row:
+                    times = int(element.get(rows_repeated) or 1)
+                    rows += times
+                    if in_row:
+                        cells += in_row * times
+                        if cells > MAX_ODS_CELLS:
+                            raise _too_many_cells()
+                        if rows > MAX_ROWS:
+                            raise _too_many_rows(sheet, rows)
+                    in_row = 0
+                    element.clear()  # constant memory: the rows read are dropped
+    except UnusableFile:
+        raise
+    except (KeyError, ParseError, ValueError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise _damaged_zip(exc) from exc
+    finally:
+        raw.seek(start)
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _check_xlsx_grids(raw: IO[bytes]) -> None:
+    """UnusableFile for an XLSX sheet whose grid (its last row times its last column)
+    is over ``MAX_GRID_CELLS``, found by scanning the sheet's XML as a stream for the
+    rows' numbers and the references of cells beyond column Z, before calamine lays the
+    grid out."""
+    start = raw.tell()
+    try:
+        with zipfile.ZipFile(raw) as archive:
+            for part in archive.infolist():
+                if not part.filename.startswith("xl/worksheets/"):
+                    continue
+                last_row, last_column = 0, 26
+                with archive.open(part) as sheet:
+                    tail = b""
+                    while chunk := sheet.read(_CHUNK):
+                        text = tail + chunk
+                        # Rows come in order: the chunk's last one is the furthest yet.
+                        if (at := text.rfind(b"<row ")) >= 0 and (
+                            found := _XLSX_ROW.match(text, at)
+                        ):
+                            last_row = max(last_row, int(found.group(1)))
+                        for letters in set(_XLSX_WIDE_CELL.findall(text)):
+                            last_column = max(last_column, _column_number(letters))
+                        tail = text[-64:]  # a tag cut by the chunk's end is read again
+                if last_row * last_column > MAX_GRID_CELLS:
+                    raise UnusableFile(
+                        f"工作簿的工作表 {part.filename} 有 {last_row:,} 行、{last_column:,} 列，"
+                        f"展开后超过 {MAX_GRID_CELLS:,} 个单元格，未读取；请删除表格之外的单元格，"
+                        "或另存为 CSV 后重新导入",
+                        f"the workbook's sheet {part.filename} has {last_row:,} rows and "
+                        f"{last_column:,} columns, more than {MAX_GRID_CELLS:,} cells laid out; "
+                        "not read: delete the cells outside the table, or save it as CSV",
+                    )
+    except UnusableFile:
+        raise
+    except (KeyError, ValueError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise _damaged_zip(exc) from exc
+    finally:
+        raw.seek(start)
+
+
+def _too_many_cells() -> UnusableFile:
+    return UnusableFile(
+        f"工作簿的重复行和单元格展开后超过 {MAX_ODS_CELLS:,} 个有内容的单元格，未读取；"
+        "请在 Excel 中另存为 .xlsx 或 CSV 后重新导入",
+        f"the workbook's repeated rows and cells expand to more than {MAX_ODS_CELLS:,} "
+        "cells with content; not read: save it as .xlsx or CSV and import that",
+    )
+
+
+def _too_many_rows(name: str, rows: int) -> UnusableFile:
+    return UnusableFile(
+        f"工作表'{name}'有 {rows:,} 行，超过 Excel 的上限 {MAX_ROWS:,} 行，未读取；"
+        "请把名册分成几个文件导入",
+        f"the sheet '{name}' has {rows:,} rows, over Excel's limit of {MAX_ROWS:,}; not "
+        "read: split the roll into several files",
+    )
+
+
+def _long_cells(name: str, rows):
+    """``rows`` numbered from 1, refusing a cell as long as Excel allows or longer: no
+    roll's cell comes near it, and one such string alone can hold gigabytes. calamine
+    cuts a longer XLSX cell at the limit, so reaching it is all that can be seen there."""
+    for number, values in enumerate(rows, start=1):
+        for column, value in enumerate(values, start=1):
+            if value.__class__ is str and len(value) >= MAX_CELL_CHARS:
+                raise _long_cell(name, number, column, len(value))
+        yield number, values
+
+
+def _long_cell(name: str, row: int, column: int, length: int) -> UnusableFile:
+    where_zh = f"工作表'{name}'第{row}行第{column}列的单元格有 {length:,} 个字符，"
+    where_en = f"the cell in row {row}, column {column} of the sheet '{name}' holds {length:,}"
+    if length > MAX_CELL_CHARS:
+        zh = f"超过 Excel 单元格的上限 {MAX_CELL_CHARS:,} 个"
+        en = f"characters, over Excel's limit of {MAX_CELL_CHARS:,}"
+    else:
+        zh = f"达到 Excel 单元格的上限 {MAX_CELL_CHARS:,} 个（更长的内容读取时被截断至此）"
+        en = f"characters, Excel's limit of {MAX_CELL_CHARS:,} (longer contents are cut there)"
+    return UnusableFile(
+        f"{where_zh}{zh}，未导入；请检查该单元格",
+        f"{where_en} {en}; nothing imported: check that cell",
+        row=row,
+    )
 
 
 def _damaged_zip(exc) -> UnusableFile:
@@ -514,6 +731,10 @@ def _workbook_roll(raw: IO[bytes], sheet: str | None, closers: list, is_header) 
     from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetTypeEnum
 
     format = _workbook_format(raw)
+    if format == "ods":
+        _check_ods_repeats(raw)
+    elif format == "xlsx":
+        _check_xlsx_grids(raw)
     try:
         book = CalamineWorkbook.from_filelike(raw)
     except PasswordError as exc:
@@ -545,14 +766,17 @@ def _workbook_roll(raw: IO[bytes], sheet: str | None, closers: list, is_header) 
                 f"工作表'{name}'已损坏，无法读取", f"the sheet '{name}' is damaged: {exc}"
             ) from exc
 
+        last = (ws.end or (0, 0))[0] + 1
+        if last > MAX_ROWS:
+            raise _too_many_rows(name, last)
+
         def records():
             # calamine gives every row from the sheet's first, empty cells as ''.
-            yield from enumerate(ws.iter_rows(), start=1)
+            yield from _long_cells(name, ws.iter_rows())
 
         # A sheet without a header closes nothing: the next one is tried in the same book.
         roll = Roll(records, [], format=format, sheet=name, is_header=is_header)
         roll._closers = closers
-        last = (ws.end or (0, 0))[0] + 1
         roll._measure = lambda: (roll.row, last)
         return roll
 

@@ -113,3 +113,28 @@ class ImportBatchSchema(Schema):
     actor = fields.String(metadata={"description": "who imported it"})
     created_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
+
+
+class ImportJobSchema(Schema):
+    """A roll imported in the background: how far it got, then its summary."""
+
+    job_id = fields.Integer()
+    status = fields.String(
+        metadata={"description": "running, done or failed (nothing written)", "example": "running"}
+    )
+    filename = fields.String()
+    dry_run = fields.Boolean()
+    partial = fields.Boolean()
+    rows_done = fields.Integer(metadata={"description": "data rows read so far"})
+    permille = fields.Integer(metadata={"description": "how much of the file is read, 0 to 1000"})
+    batch_id = fields.Integer(
+        allow_none=True, metadata={"description": "the import's batch, once done"}
+    )
+    message = fields.String(allow_none=True, metadata={"description": "why it failed"})
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    summary = fields.Nested(
+        ImportSummarySchema,
+        allow_none=True,
+        metadata={"description": "once done: what POST /imports answers for a small file"},
+    )

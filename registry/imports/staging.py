@@ -8,8 +8,13 @@ there; the functions here take it as ``job``.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -221,9 +226,39 @@ class _Preparer:
 _worker_prepare: _Preparer | None = None
 
 
-def _start_worker(prepare: _Preparer) -> None:
+def _start_worker(prepare: _Preparer, parent: int) -> None:
     global _worker_prepare
     _worker_prepare = prepare
+    _die_with(parent)
+
+
+_PR_SET_PDEATHSIG = 1
+PARENT_WATCH_SECONDS = 1.0
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the importing process ends, however it ends.
+
+    The worker holds the keys, the file's rows and a copy of the import's database
+    connection; a ``registry import-roll`` killed with SIGKILL cannot tell it to stop, and
+    the pipe it waits on never closes (it holds the other end too, inherited by the fork).
+    Linux sends it SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere, and
+    should the parent be gone before that is set, a thread of its own sees it adopted by
+    another process and ends it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the watch below does it
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before the signal was asked for
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _prepare_in_worker(batch):
@@ -243,7 +278,7 @@ def _helper(prepare: _Preparer, workers: int):
         1,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_start_worker,
-        initargs=(prepare,),
+        initargs=(prepare, os.getpid()),
     )
 
     def pipelined(batches):

@@ -1,9 +1,17 @@
 import csv
 import io
 import os
-import tempfile
+import secrets
+from pathlib import Path
 
-from flask import Response, stream_with_context
+from flask import (
+    Response,
+    after_this_request,
+    current_app,
+    jsonify,
+    stream_with_context,
+    url_for,
+)
 
 from registry.api import Blueprint
 from registry.auth.access import current_user, require
@@ -12,10 +20,11 @@ from registry.errors import ErrorSchema, ImportRejected, UnusableRoll
 from registry.messages import _
 from registry.paging import paginate, respond
 
-from . import services
+from . import jobs, services
 from .schemas import (
     ImportBatchSchema,
     ImportFileSchema,
+    ImportJobSchema,
     ImportOptionsSchema,
     ImportQuerySchema,
     ImportSummarySchema,
@@ -44,29 +53,84 @@ def _described(summary: services.Summary) -> dict:
 @blp.arguments(ImportFileSchema, location="files")
 @blp.arguments(ImportOptionsSchema, location="form")
 @blp.response(201, ImportSummarySchema)
+@blp.alt_response(
+    202,
+    schema=ImportJobSchema,
+    description="a large file, imported in the background: follow the job (`Location`)",
+)
 @blp.alt_response(422, schema=RejectedImportSchema, description="rejected: nothing written")
 @blp.alt_response(413, schema=ErrorSchema, description="the file is over the size limit")
 def upload(files, options):
     """Import a roll (multipart field `file`): every row or none, unless `partial`.
     A rejected file is answered 422 `import_rejected` with the summary and its errors;
-    a file that is not a roll at all 422 `unusable_file` (nothing recorded)."""
+    a file that is not a roll at all 422 `unusable_file` (nothing recorded).
+
+    A file larger than the server's background threshold (256 KiB by default, about
+    2,000 rows; `REGISTRY_IMPORT_BACKGROUND_BYTES`), dry run or not, is imported in the
+    background: the answer is 202 with the job and a `Location` header, and
+    `GET /api/v1/imports/jobs/{job_id}` shows its progress, then the same summary as
+    a 201 or 422 would have carried. Smaller files are answered when imported."""
     upload = files["file"]
     filename = os.path.basename((upload.filename or "upload").replace("\\", "/")) or "upload"
-    with tempfile.TemporaryFile() as spooled:
-        upload.save(spooled)
-        spooled.seek(0)
-        try:
-            summary = services.run_import(
-                get_session(),
-                current_user(),
-                spooled,
-                filename,
-                dry_run=options["dry_run"],
-                partial=options["partial"],
-                errors_limit=ERRORS_SHOWN,
-            )
-        except services.UnusableFile as exc:
-            raise UnusableRoll(exc.message) from exc
+    path = _spool(upload)
+    if path.stat().st_size > current_app.extensions["registry.settings"].import_background_bytes:
+        return _in_background(path, filename, options)
+    try:
+        summary = services.run_import(
+            get_session(),
+            current_user(),
+            path,
+            filename,
+            dry_run=options["dry_run"],
+            partial=options["partial"],
+            errors_limit=ERRORS_SHOWN,
+        )
+    except services.UnusableFile as exc:
+        raise UnusableRoll(exc.message) from exc
+    finally:
+        path.unlink(missing_ok=True)
+    return _answer(summary)
+
+
+def _spool(upload) -> Path:
+    """The upload saved under a random name in ``<instance>/uploads`` (which only the
+    registry's user can read), where a background job can still find it."""
+    folder = Path(current_app.instance_path) / "uploads"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / f"api-{current_user().id}-{secrets.token_urlsafe(16)}"
+    try:
+        upload.save(path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _in_background(path: Path, filename: str, options: dict):
+    """The job's row now; the import in a thread once the request's transaction has
+    committed it (the thread deletes the file)."""
+    job = jobs.start_job(
+        get_session(), current_user(), filename, options["partial"], options["dry_run"]
+    )
+    app, job_id = current_app._get_current_object(), job.id
+
+    @after_this_request
+    def _launch(response):
+        if response.status_code < 400:  # the job's row was committed
+            jobs.launch(app, job_id, path)
+        else:
+            path.unlink(missing_ok=True)
+        return response
+
+    # A response of its own: the route's schema is the 201's.
+    response = jsonify(ImportJobSchema().dump(_job_body(job)))
+    response.status_code = 202
+    response.headers["Location"] = url_for("imports.job", job_id=job_id)
+    return response
+
+
+def _answer(summary: services.Summary) -> dict:
+    """The summary of a finished import, or 422 ``import_rejected`` carrying it."""
     if summary.status == "rejected":
         body = _described(summary)
         errors = body.pop("errors")
@@ -80,6 +144,39 @@ def upload(files, options):
             **body,
         )
     return _described(summary)
+
+
+@blp.route("/jobs/<id:job_id>", methods=["GET"])
+@require("admin", "bureau", "hr")
+@blp.response(200, ImportJobSchema)
+def job(job_id):
+    """A background import: `running` with the rows read so far and how much of the
+    file (per mille); `done` with the import's `summary` (its `status` says accepted,
+    partial or rejected); `failed` with a `message` (a file that is no roll, or a
+    restart of the server in the middle: nothing was written then)."""
+    session = get_session()
+    return _job_body(jobs.get_job(session, job_id), session)
+
+
+def _job_body(job, session=None) -> dict:
+    summary = None
+    if job.status == "done" and job.batch_id is not None and session is not None:
+        batch = services.get_batch(session, job.batch_id)
+        summary = _described(services.summary_of(session, batch, errors_limit=ERRORS_SHOWN))
+    return {
+        "job_id": job.id,
+        "status": job.status,
+        "filename": job.filename,
+        "dry_run": job.dry_run,
+        "partial": job.partial,
+        "rows_done": job.rows_done,
+        "permille": job.permille,
+        "batch_id": job.batch_id,
+        "message": job.message,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+        "summary": summary,
+    }
 
 
 @blp.route("", methods=["GET"])
