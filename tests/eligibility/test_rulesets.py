@@ -172,9 +172,7 @@ def test_without_the_baseline_nothing_loads(tmp_path):
     ],
     ids=["unknown-severity", "unknown-major-group", "no-major-group"],
 )
-def test_a_bad_rule_names_the_file_the_rule_and_the_problem(
-    tmp_path, file, change, rule, problem
-):
+def test_a_bad_rule_names_the_file_the_rule_and_the_problem(tmp_path, file, change, rule, problem):
     directory = _copy_rulesets(tmp_path)
     path = directory / file
     text = path.read_text(encoding="utf-8")
