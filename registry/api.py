@@ -8,6 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter, IntegerConverter
 
 from registry.errors import ErrorSchema
+from registry.fields import InstitutionCode, Text
 from registry.messages import _
 from registry.people.models import PUBLIC_ID_PATTERN
 
@@ -17,6 +18,23 @@ MAX_JSON_DEPTH = 16
 
 # Endpoints whose body is a roll: they keep the upload limit (MAX_CONTENT_LENGTH).
 ROLL_UPLOADS = frozenset({"imports.upload"})
+
+# What ``Text`` takes, as a JSON Schema can say it: at least one character that is not
+# a space, and no control character (C0, DEL, C1) anywhere.
+_NO_CONTROL = r"[^\u0000-\u001f\u007f-\u009f]"
+TEXT_PATTERN = rf"^{_NO_CONTROL}*[^\s\u0000-\u001f\u007f-\u009f]{_NO_CONTROL}*$"
+
+
+def _field_properties(self, field, **kwargs) -> dict:
+    """The document states ``Text``'s own refusals, so that a request the document
+    allows is not refused for an empty name or a control character, and names the
+    format of an institution code."""
+    if isinstance(field, Text):
+        return {"minLength": max(1, kwargs["ret"].get("minLength", 1)), "pattern": TEXT_PATTERN}
+    if isinstance(field, InstitutionCode):
+        # The check character cannot be written as a JSON Schema: a named format.
+        return {"format": "unified-social-credit-code"}
+    return {}
 
 
 class RegistryApi(Api):
@@ -131,6 +149,7 @@ def init_api(app) -> Api:
     app.before_request(_limit_body)
     app.url_map.converters["person"] = PersonIdConverter
     api = RegistryApi(app)
+    api.ma_plugin.converter.add_attribute_function(_field_properties)
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )

@@ -13,7 +13,7 @@ import traceback
 from flask import has_request_context, jsonify, request
 from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import IntegrityError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from registry.db import is_unique_violation
 from registry.messages import _, translate
@@ -167,6 +167,9 @@ def http_error_response(exc: HTTPException):
     else:
         message = _HTTP_MESSAGES.get(status) or exc.description or exc.name
     headers = dict(data.get("headers") or {})
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        # RFC 9110: a 405 names the methods the address does take.
+        headers.setdefault("Allow", ", ".join(sorted(exc.valid_methods)))
     return error_response(
         status, _HTTP_CODES.get(status, "error"), message, _translated(errors), headers
     )

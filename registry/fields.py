@@ -147,6 +147,7 @@ class IdentitySchema(InputSchema):
             "description": "证件号码: full-width digits, spaces, hyphens and a lower-case x "
             "are accepted",
             "example": "11010519491231002X",
+            "format": "identity-number",
         },
     )
     id_type = fields.String(

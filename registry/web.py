@@ -89,6 +89,7 @@ def page(*roles: str):
                 return error_page(403, "您的角色无权查看此页面。")
             return view(*args, **kwargs)
 
+        wrapper.page_roles = roles  # read by the authorization test
         return wrapper
 
     return decorator

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from click.testing import CliRunner
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
@@ -23,6 +24,11 @@ from registry.credentials import services as credentials
 from registry.identity import gb11643_check_char, parse_identity
 from registry.institutions import services as institutions
 from registry.people import services as people
+
+# Property tests have no deadline: hypothesis's default (200 ms an example) is a timed
+# assertion, and fails a correct test on a busy machine.
+hypothesis_settings.register_profile("registry", deadline=None)
+hypothesis_settings.load_profile("registry")
 
 # Valid 统一社会信用代码 for tests (check characters computed by registry.identity).
 CODES = ["91350100M000100Y43", "91110000802100433B", "12100000400000624D", "52110000500019306L"]

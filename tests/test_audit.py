@@ -26,6 +26,7 @@ from registry.audit import (
 )
 from registry.auth import services as auth
 from registry.auth.models import SystemActor
+from registry.clock import CHINA
 from registry.db import UTCDateTime, get_session, make_engine
 from registry.identity import uscc_check_char
 
@@ -70,7 +71,7 @@ def test_canonical_form_is_fixed():
         ).encode()
     )
     # The same instant in another zone, or naive as SQLite gives it back, is the same.
-    east = at.astimezone(datetime.now().astimezone().tzinfo)
+    east = at.astimezone(CHINA)  # not the machine's zone, which may well be UTC
     naive = at.replace(tzinfo=None)
     assert canonical_form(east, "admin", "x.done", "x:1", data, GENESIS) == canonical_form(
         naive, "admin", "x.done", "x:1", data, GENESIS
@@ -166,7 +167,7 @@ TAMPERING = {
             s,
             "UPDATE audit_events SET occurred_at = :at WHERE id = :id",
             id=ids[1],
-            at=datetime.now(UTC) - timedelta(days=400),
+            at=datetime(2020, 1, 2, tzinfo=UTC),
         ),
         1,
         "content changed",

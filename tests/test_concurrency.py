@@ -3,7 +3,6 @@
 
 import sqlite3
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -157,35 +156,54 @@ def test_concurrent_checks_all_stored_and_chained(live, tmp_path):
         assert verify_chain(session) == (2 + 3 * WRITERS, None)  # user, token, checks
 
 
-def test_sqlite_writers_get_the_write_lock_soon_after_it_is_given_back(tmp_path):
-    """Not after a sleep of SQLite's busy handler (which would try again at 0.328 s)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}").execution_options(registry_writes=True)
+class _CountedTime:
+    """Stands in for ``time`` inside ``registry.db``: ``sleep`` moves a counted clock
+    instead of waiting, and lets the test act at a given try, so what is asserted is how
+    often and how long the writer meant to wait, never how long it took."""
+
+    def __init__(self, at_sleep=None, action=None):
+        self.now, self.pauses = 0.0, []
+        self.at_sleep, self.action = at_sleep, action
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.pauses.append(seconds)
+        self.now += seconds
+        if len(self.pauses) == self.at_sleep:
+            self.action()
+
+
+def test_sqlite_writers_get_the_write_lock_soon_after_it_is_given_back(tmp_path, monkeypatch):
+    """Not after a sleep of SQLite's busy handler (which would try again at 0.328 s):
+    the writer tries again within 0.4 ms, and takes the lock at the first try after it
+    is given back."""
+    path = tmp_path / "r.db"
+    engine = make_engine(f"sqlite:///{path}").execution_options(registry_writes=True)
+    holder = sqlite3.connect(path, isolation_level=None)
     try:
-        with engine.connect() as first, engine.connect() as second:
-            with first.begin():
-                first.exec_driver_sql("CREATE TABLE t (x)")
-            first.begin()
-            first.exec_driver_sql("INSERT INTO t VALUES (1)")
-            released = []
-
-            def commit_later():
-                time.sleep(0.25)
-                released.append(time.perf_counter())
-                first.commit()
-
-            committer = threading.Thread(target=commit_later)
-            committer.start()
-            with second.begin():  # waits for the first writer ...
-                got = time.perf_counter()
-                second.exec_driver_sql("INSERT INTO t VALUES (2)")
-            committer.join()
-            assert got - released[0] < 0.05  # ... and goes on soon after
-            assert second.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
+        with engine.connect() as writer:
+            with writer.begin():
+                writer.exec_driver_sql("CREATE TABLE t (x)")
+            holder.execute("BEGIN IMMEDIATE")
+            holder.execute("INSERT INTO t VALUES (1)")
+            counted = _CountedTime(at_sleep=6, action=lambda: holder.execute("COMMIT"))
+            monkeypatch.setattr(db, "time", counted)
+            with writer.begin():  # waits for the holder ...
+                writer.exec_driver_sql("INSERT INTO t VALUES (2)")
+            # ... trying again after 0.1 ms, 0.2 ms, then every 0.4 ms, and took the lock
+            # at the first try after the holder's commit.
+            assert counted.pauses == [0.0001, 0.0002, 0.0004, 0.0004, 0.0004, 0.0004]
+            assert writer.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
     finally:
+        holder.close()
         engine.dispose()
 
 
-def test_a_sqlite_writer_still_gives_up_after_the_busy_timeout(tmp_path):
+def test_a_sqlite_writer_still_gives_up_after_the_busy_timeout(tmp_path, monkeypatch):
+    counted = _CountedTime()
+    monkeypatch.setattr(db, "time", counted)
     path = tmp_path / "r.db"
     engine = make_engine(f"sqlite:///{path}", busy_timeout_ms=200).execution_options(
         registry_writes=True
@@ -194,10 +212,10 @@ def test_a_sqlite_writer_still_gives_up_after_the_busy_timeout(tmp_path):
     try:
         with engine.connect() as conn:
             holder.execute("BEGIN IMMEDIATE")
-            started = time.monotonic()
             with pytest.raises(sa.exc.OperationalError, match="database is locked"):
                 conn.begin()
-            assert 0.2 <= time.monotonic() - started < 2
+            # It tried again for the whole busy timeout (0.2 s of pauses), and no longer.
+            assert 0.2 <= counted.now < 0.2 + 0.0004 + 1e-9
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
     finally:
         holder.close()

@@ -134,11 +134,27 @@ def require(*roles: str):
                 )
             return view(*args, **kwargs)
 
-        # The OpenAPI document shows who may call the endpoint.
+        # The OpenAPI document shows who may call the endpoint: in the description for
+        # people, and as ``x-roles`` for programs (the authorization test reads it).
         wrapper.__doc__ = f"{(view.__doc__ or '').strip()}\n\nRoles: {', '.join(roles)}."
+        apidoc = getattr(view, "_apidoc", {})
+        manual = {**apidoc.get("manual_doc", {}), "x-roles": list(roles)}
+        wrapper._apidoc = {**apidoc, "manual_doc": manual}
         return wrapper
 
     return decorator
+
+
+ANYONE = "anyone"
+
+
+def public(view):
+    """Admit anybody, with or without a token (the receipts' public keys): the document
+    says so, with no security and ``x-roles: [anyone]``."""
+    apidoc = getattr(view, "_apidoc", {})
+    manual = {**apidoc.get("manual_doc", {}), "security": [], "x-roles": [ANYONE]}
+    view._apidoc = {**apidoc, "manual_doc": manual}
+    return view
 
 
 def scoped_institution(code: str):

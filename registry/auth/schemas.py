@@ -23,7 +23,9 @@ ROLE = validate.OneOf(list(USER_ROLES))
 
 class NewUserSchema(InputSchema):
     username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
+    password = fields.String(
+        required=True, load_only=True, validate=PASSWORD_LENGTH, metadata={"format": "password"}
+    )
     role = fields.String(required=True, validate=ROLE)
     institution = InstitutionCode(load_default=None)
 
@@ -58,7 +60,10 @@ class PasswordResetSchema(InputSchema):
         required=True,
         load_only=True,
         validate=PASSWORD_LENGTH,
-        metadata={"description": "temporary: the user must change it at the next sign-in"},
+        metadata={
+            "description": "temporary: the user must change it at the next sign-in",
+            "format": "password",
+        },
     )
 
 

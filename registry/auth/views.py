@@ -139,7 +139,7 @@ def list_tokens(query, pagination_parameters):
 
 @tokens.route("", methods=["POST"])
 @require(*ALL)
-@tokens.arguments(NewTokenSchema)
+@tokens.arguments(NewTokenSchema, required=False)  # no body: a token of one's own, defaults
 @tokens.response(201, IssuedTokenSchema)
 def create_token(data):
     """Issue a token for oneself (an administrator: for anyone), shown once."""

@@ -4,7 +4,7 @@ from flask import current_app
 
 from registry import clock, limits
 from registry.api import Blueprint
-from registry.auth.access import asking_for, current_user, require
+from registry.auth.access import asking_for, current_user, public, require
 from registry.crypto import current_keyring
 from registry.db import begin_writing, get_session
 from registry.paging import paginate, respond
@@ -116,7 +116,7 @@ def checks_for_person(data, pagination_parameters):
 
 
 @blp.route("/keys/receipts", methods=["GET"])
-@blp.doc(security=[])
+@public
 @blp.response(200, PublicKeysSchema)
 def receipt_keys():
     """The public keys that sign receipts, for verifying them offline. No token needed."""

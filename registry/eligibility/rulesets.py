@@ -470,16 +470,20 @@ def load_rulesets(directory: Path = RULESETS_DIR, majors_file: Path = MAJORS_FIL
                 majors=majors_file.name,
             )
         )
-    ids, by_district = {}, {}
+    # Each id and district with the file that claimed it first: a clash names both files,
+    # the one just edited being either.
+    ids, by_district, id_files, district_files = {}, {}, {}, {}
     for name, data in files.items():
         if data["id"] in ids:
             raise RulesetError(
                 _(
-                    "{file}: ruleset id {id!r} is also used by another file",
+                    "{file}: ruleset id {id!r} is also used by {other}",
                     file=name,
                     id=data["id"],
+                    other=id_files[data["id"]],
                 )
             )
+        id_files[data["id"]] = name
         known = _majors(data["majors"], name, groups, base_majors)
         majors = Majors(
             groups=MappingProxyType(dict(groups)),
@@ -496,12 +500,14 @@ def load_rulesets(directory: Path = RULESETS_DIR, majors_file: Path = MAJORS_FIL
             if key in by_district:
                 raise RulesetError(
                     _(
-                        "{file}: district {district} already has a ruleset",
+                        "{file}: district {district} already has a ruleset in {other}",
                         file=name,
                         district=district,
+                        other=district_files[key],
                     )
                 )
             by_district[key] = ruleset
+            district_files[key] = name
     return Rulesets(
         baseline=ids[BASELINE],
         by_id=MappingProxyType(ids),

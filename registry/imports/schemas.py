@@ -23,6 +23,10 @@ class ImportOptionsSchema(InputSchema):
     )
 
 
+class ImportUploadSchema(ImportFileSchema, ImportOptionsSchema):
+    """The multipart body of an upload: the file and, beside it, its options."""
+
+
 class RowErrorSchema(Schema):
     row = fields.Integer(metadata={"description": "as the spreadsheet shows it (header = 1)"})
     column = fields.String(allow_none=True, metadata={"example": "id_number"})

@@ -12,8 +12,10 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from webargs.multidictproxy import MultiDictProxy
+from werkzeug.datastructures import CombinedMultiDict
 
-from registry.api import Blueprint
+from registry.api import Blueprint, RegistryParser
 from registry.auth.access import current_user, require
 from registry.db import get_session
 from registry.errors import ErrorSchema, ImportRejected, UnusableRoll
@@ -23,15 +25,25 @@ from registry.paging import paginate, respond
 from . import jobs, services
 from .schemas import (
     ImportBatchSchema,
-    ImportFileSchema,
     ImportJobSchema,
-    ImportOptionsSchema,
     ImportQuerySchema,
     ImportSummarySchema,
+    ImportUploadSchema,
     RejectedImportSchema,
 )
 
+
+class _MultipartParser(RegistryParser):
+    """Reads the "files" location as the whole multipart body, file parts and form
+    fields together: one schema then loads both, and the OpenAPI document shows both
+    (flask-smorest documents a single body location)."""
+
+    def load_files(self, req, schema):
+        return MultiDictProxy(CombinedMultiDict([req.files, req.form]), schema)
+
+
 blp = Blueprint("imports", __name__, url_prefix="/api/v1/imports", description="名册导入")
+blp.ARGUMENTS_PARSER = _MultipartParser()
 
 ERRORS_SHOWN = 1000  # in a JSON answer; errors.csv has them all
 CSV_COLUMNS = ("行号", "列", "表头", "问题")
@@ -50,8 +62,7 @@ def _described(summary: services.Summary) -> dict:
 
 @blp.route("", methods=["POST"])
 @require("bureau", "hr")
-@blp.arguments(ImportFileSchema, location="files")
-@blp.arguments(ImportOptionsSchema, location="form")
+@blp.arguments(ImportUploadSchema, location="files")
 @blp.response(201, ImportSummarySchema)
 @blp.alt_response(
     202,
@@ -60,7 +71,7 @@ def _described(summary: services.Summary) -> dict:
 )
 @blp.alt_response(422, schema=RejectedImportSchema, description="rejected: nothing written")
 @blp.alt_response(413, schema=ErrorSchema, description="the file is over the size limit")
-def upload(files, options):
+def upload(body):
     """Import a roll (multipart field `file`): every row or none, unless `partial`.
     A rejected file is answered 422 `import_rejected` with the summary and its errors;
     a file that is not a roll at all 422 `unusable_file` (nothing recorded).
@@ -70,19 +81,19 @@ def upload(files, options):
     background: the answer is 202 with the job and a `Location` header, and
     `GET /api/v1/imports/jobs/{job_id}` shows its progress, then the same summary as
     a 201 or 422 would have carried. Smaller files are answered when imported."""
-    upload = files["file"]
+    upload = body["file"]
     filename = os.path.basename((upload.filename or "upload").replace("\\", "/")) or "upload"
     path = _spool(upload)
     if path.stat().st_size > current_app.extensions["registry.settings"].import_background_bytes:
-        return _in_background(path, filename, options)
+        return _in_background(path, filename, body)
     try:
         summary = services.run_import(
             get_session(),
             current_user(),
             path,
             filename,
-            dry_run=options["dry_run"],
-            partial=options["partial"],
+            dry_run=body["dry_run"],
+            partial=body["partial"],
             errors_limit=ERRORS_SHOWN,
         )
     except services.UnusableFile as exc:
@@ -110,7 +121,7 @@ def _in_background(path: Path, filename: str, options: dict):
     """The job's row now; the import in a thread once the request's transaction has
     committed it (the thread deletes the file)."""
     job = jobs.start_job(
-        get_session(), current_user(), filename, options["partial"], options["dry_run"]
+        get_session(), current_user(), filename, body["partial"], body["dry_run"]
     )
     app, job_id = current_app._get_current_object(), job.id
 

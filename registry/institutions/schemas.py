@@ -53,5 +53,6 @@ class InstitutionQuerySchema(InputSchema):
         metadata={
             "description": "in any spelling its ruleset knows: 拱墅区 finds 杭州市拱墅区",
             "example": "拱墅区",
+            "format": "district",
         },
     )

@@ -49,7 +49,7 @@ def get_institution(code):
 
 @blp.route("/<code>", methods=["PATCH"])
 @require("admin", "bureau", "director")
-@blp.arguments(InstitutionUpdateSchema)
+@blp.arguments(InstitutionUpdateSchema, required=False)  # no body: nothing changes
 @blp.response(200, InstitutionSchema)
 def update_institution(data, code):
     """Change an institution. A director changes only the own classes and `meals_on_site`."""

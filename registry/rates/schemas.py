@@ -8,7 +8,10 @@ class RatesQuerySchema(InputSchema):
     as_of = Day(load_default=None, metadata={"description": "default: today"})
     district = Text(
         load_default=None,
-        metadata={"description": "only this district, in any spelling its ruleset knows"},
+        metadata={
+            "description": "only this district, in any spelling its ruleset knows",
+            "format": "district",
+        },
     )
 
 

@@ -26,7 +26,8 @@ class HireSchema(IdentitySchema, DispatchSchema):
         validate=_declared,
         metadata={
             "description": "the institution's statement of the person's full civil capacity "
-            "and clean criminal record (未成年人保护法 art. 62); must be true"
+            "and clean criminal record (未成年人保护法 art. 62); must be true",
+            "enum": [True],
         },
     )
     full_time = StrictBoolean(load_default=True)
@@ -68,7 +69,10 @@ class DistrictExpiringQuerySchema(ExpiringQuerySchema):
     district = Text(
         load_default=None,
         validate=validate.Length(max=100),
-        metadata={"description": "in any spelling its ruleset knows: 拱墅区 finds 杭州市拱墅区"},
+        metadata={
+            "description": "in any spelling its ruleset knows: 拱墅区 finds 杭州市拱墅区",
+            "format": "district",
+        },
     )
 
 

@@ -3,7 +3,6 @@ database: all or nothing, idempotent, the cross-row checks, --partial and --dry-
 
 import io
 import threading
-import time
 from datetime import date, datetime
 
 import pytest
@@ -435,10 +434,8 @@ def test_sqlite_staging_does_not_hold_the_write_lock(
 
     def post_person():
         # Another thread: its own app context and session, as another request would be.
-        started = time.monotonic()
         body = {"id_number": id_number(900), "name": "王芳", "education": "senior_high"}
         statuses.append(client.post("/api/v1/people", json=body, headers=headers).status_code)
-        statuses.append(time.monotonic() - started)
 
     def write_meanwhile(rows, read):
         if rows == 7:  # inside the first batch's transaction of the stage
@@ -460,6 +457,7 @@ def test_sqlite_staging_does_not_hold_the_write_lock(
         summary = services.run_import(
             get_session(), SystemActor("test"), path, progress=write_meanwhile, partial=True
         )
-    assert statuses[0] == 201
-    assert statuses[1] < 2  # the busy timeout is 10 s: it did not wait for a lock
+    # The stage's transaction stays open until the writer has finished: had the stage
+    # held the write lock, the writer would have waited for it and given up (503).
+    assert statuses == [201]
     assert (summary.accepted, summary.rejected) == (10, 1)
