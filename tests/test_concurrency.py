@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from migrations import alembic_config
-from registry import clock
+from registry import clock, db
 from registry.audit import AuditEvent, verify_chain
 from registry.auth import services as auth
 from registry.auth.models import SystemActor

@@ -121,7 +121,7 @@ def _in_background(path: Path, filename: str, options: dict):
     """The job's row now; the import in a thread once the request's transaction has
     committed it (the thread deletes the file)."""
     job = jobs.start_job(
-        get_session(), current_user(), filename, body["partial"], body["dry_run"]
+        get_session(), current_user(), filename, options["partial"], options["dry_run"]
     )
     app, job_id = current_app._get_current_object(), job.id
 
