@@ -20,6 +20,7 @@ from registry.credentials.services import certificates_of, describe_certificate
 from registry.crypto import current_keyring, sealed_identity
 from registry.db import utcnow
 from registry.errors import Conflict, Invalid, NotFound
+from registry.fields import MAX_ITEMS
 from registry.identity import IdentityNumber
 from registry.messages import _
 
@@ -122,6 +123,7 @@ def register_person(session: Session, actor, data: dict) -> Person:
 def add_experience(session: Session, actor, person: Person, periods: list[dict]) -> list:
     added = [Experience(**period) for period in periods]
     person.experience.extend(added)
+    _within_cap(person, _("the experience was not added"))
     session.flush()
     record_event(
         session,
@@ -265,7 +267,7 @@ def correct_person(session: Session, actor, person: Person, data: dict) -> Perso
 def _correct_experience(session: Session, person: Person, data: dict) -> list[dict]:
     """Apply the periods of a correction; what each was and is, for the history."""
     own = {period.id: period for period in person.experience}
-    errors, done = {}, []
+    errors, done, removed = {}, [], set()
     for n, item in enumerate(data.get("experience", [])):
         if "id" not in item:
             period = Experience(
@@ -299,7 +301,12 @@ def _correct_experience(session: Session, person: Person, data: dict) -> list[di
         if _period(period) != before:
             done.append({"id": period.id, "from": before, "to": _period(period)})
     for n, period_id in enumerate(data.get("remove_experience", [])):
-        period = own.get(period_id)
+        period = own.pop(period_id, None)
+        if period is None and period_id in removed:
+            errors[f"remove_experience.{n}"] = [
+                _("period {period} is listed twice", period=period_id)
+            ]
+            continue
         if period is None:
             errors[f"remove_experience.{n}"] = [
                 _(
@@ -311,9 +318,19 @@ def _correct_experience(session: Session, person: Person, data: dict) -> list[di
             continue
         done.append({"id": period.id, "from": _period(period), "to": None})
         person.experience.remove(period)
+        removed.add(period_id)
     if errors:
         raise Invalid(_("the correction was not made"), errors)
+    _within_cap(person, _("the correction was not made"))
     return done
+
+
+def _within_cap(person: Person, refused: str) -> None:
+    """A person holds at most as many periods of experience as a request may send (the
+    document's ``maxItems``)."""
+    if len(person.experience) > MAX_ITEMS:
+        message = _("a person holds at most {count} periods of experience", count=MAX_ITEMS)
+        raise Invalid(refused, {"experience": [message]})
 
 
 def _history(
@@ -519,6 +536,7 @@ def merge_people(
     for period in moved:
         source.experience.remove(period)
         target.experience.append(period)
+    _within_cap(target, _("the merge was not made"))
     changes: dict = {
         "certificates": sorted(certificates),
         "employments": sorted(employments),

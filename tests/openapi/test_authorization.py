@@ -31,6 +31,11 @@ OPEN_PAGES = {"pages.home", "pages.login", "pages.logout", "pages.change_passwor
 # A path argument that names no record: the answer is past the door (404), never a 403
 # for a record of somebody else's that a role may see only for itself.
 ABSENT_ID = 999_999
+ABSENT_PERSON = "0" * 32  # a person's public id that names nobody
+
+
+def _argument(name: str) -> str:
+    return {"code": CODES[0], "person_id": ABSENT_PERSON}.get(name, str(ABSENT_ID))
 
 
 @pytest.fixture
@@ -61,7 +66,7 @@ def _operations(client):
 
 
 def _fill(path: str) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: CODES[0] if m[1] == "code" else str(ABSENT_ID), path)
+    return re.sub(r"\{(\w+)\}", lambda m: _argument(m[1]), path)
 
 
 def test_every_operation_declares_its_roles(client):
@@ -109,11 +114,7 @@ def _pages(app):
 
 
 def _page_path(rule) -> str:
-    return re.sub(
-        r"<(?:(\w+):)?(\w+)>",
-        lambda m: CODES[0] if m[2] == "code" else str(ABSENT_ID),
-        rule.rule,
-    )
+    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: _argument(m[2]), rule.rule)
 
 
 def test_every_page_declares_its_roles_and_the_navigation_agrees(app):

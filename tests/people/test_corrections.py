@@ -154,6 +154,35 @@ def test_a_period_cannot_end_before_its_recorded_start(client, hr, session, make
     assert session.get(Experience, period_id).end is None
 
 
+def test_a_period_removed_twice_in_one_correction_is_named_and_nothing_changes(
+    client, hr, session, make_person
+):
+    person = make_person(2, experience=[{**PERIOD, "start": date(2019, 9, 1), "end": None}])
+    period_id = person.experience[0].id
+    response = _patch(client, hr, person.public_id, reason="r", remove_experience=[period_id] * 3)
+    assert response.status_code == 422, response.get_json()
+    errors = response.get_json()["errors"]
+    assert "remove_experience.1" in errors and "remove_experience.0" not in errors
+    assert "重复" in errors["remove_experience.1"][0]
+    session.expire_all()
+    assert _count(session, Experience) == 1 and _count(session, PersonChange) == 0
+
+
+def test_a_person_holds_no_more_periods_than_a_request_may_send(client, hr, session, person):
+    """The document caps ``experience`` at 50 items, in answers too: adding past it is a
+    422, so no answer ever holds more."""
+    periods = [{**PERIOD, "start": f"20{n:02d}-01-01", "end": None} for n in range(10)]
+    path = f"/api/v1/people/{person.public_id}/experience"
+    for _ in range(5):
+        assert client.post(path, json={"experience": periods}, headers=hr).status_code == 201
+    over = client.post(path, json={"experience": periods[:1]}, headers=hr)
+    assert over.status_code == 422 and "experience" in over.get_json()["errors"]
+    corrected = _patch(client, hr, person.public_id, reason="r", experience=periods[:1])
+    assert corrected.status_code == 422 and "experience" in corrected.get_json()["errors"]
+    session.expire_all()
+    assert _count(session, Experience) == 50 and _count(session, PersonChange) == 0
+
+
 def test_an_unknown_person_is_404(client, hr):
     response = _patch(client, hr, 999999, reason="r", education="bachelor")
     assert response.status_code == 404 and response.get_json()["code"] == "not_found"
