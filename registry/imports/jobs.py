@@ -25,13 +25,14 @@ import threading
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask import after_this_request, current_app
 from sqlalchemy.orm import Session
 
 from registry.db import utcnow
 from registry.errors import NotFound
 from registry.messages import _
 
-from . import services
+from . import readers, services
 from .models import ImportJob
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,33 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def start_in_background(
+    session: Session, user, path: Path, filename: str, partial: bool, dry_run: bool = False
+) -> ImportJob:
+    """A large upload's import, from a request: refused at once (``UnusableFile``, the
+    file deleted) when it is no roll or a workbook over its limits, which its zip
+    directory and a streamed scan tell without expanding it; otherwise the job's row,
+    and the import in a thread of this worker once the request has committed that row
+    (the thread deletes the file)."""
+    try:
+        readers.check_file(path)
+    except readers.UnusableFile:
+        path.unlink(missing_ok=True)
+        raise
+    job = start_job(session, user, filename, partial, dry_run)
+    app, job_id = current_app._get_current_object(), job.id
+
+    @after_this_request
+    def _launch(response):
+        if response.status_code < 400:  # the job's row was committed
+            launch(app, job_id, path)
+        else:
+            path.unlink(missing_ok=True)
+        return response
+
+    return job
 
 
 def launch(app, job_id: int, path: Path) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from flask import (
     Blueprint,
-    after_this_request,
     current_app,
     g,
     redirect,
@@ -161,17 +160,13 @@ def run():
 
 
 def _in_background(path: Path, filename: str, partial: bool):
-    """A big file: the job's row now, the import in a thread once the row is committed
-    (after the page's transaction), and the page that follows its progress."""
-    job = jobs.start_job(get_session(), g.page_user, filename, partial)
-    app, job_id = current_app._get_current_object(), job.id
-
-    @after_this_request
-    def _launch(response):
-        if response.status_code < 400:  # the job's row was committed
-            jobs.launch(app, job_id, path)
-        return response
-
+    """A big file: its job (see ``jobs.start_in_background``), and the page that follows
+    its progress."""
+    try:
+        job = jobs.start_in_background(get_session(), g.page_user, path, filename, partial)
+    except services.UnusableFile as exc:
+        return _upload_again({"file": exc.message})
+    job_id = job.id
     return redirect(url_for("imports_pages.job", job_id=job_id))
 
 

@@ -822,6 +822,19 @@ def _find_sheet(sheet: str, names: list[str]) -> str:
 # -------------------------------------------------------------------------- open_roll
 
 
+def check_file(path: str | os.PathLike) -> None:
+    """What a request can tell of a file before it hands it to a background import: a
+    file that is no roll, and a workbook over its limits (from the zip's directory and
+    a streamed scan of its sheets, never expanding them), raise ``UnusableFile``."""
+    with open(path, "rb") as raw:
+        if _kind(_sniff(raw)) == "workbook":
+            format = _workbook_format(raw)
+            if format == "ods":
+                _check_ods_repeats(raw)
+            elif format == "xlsx":
+                _check_xlsx_grids(raw)
+
+
 def open_roll(
     source: str | os.PathLike | IO[bytes],
     *,

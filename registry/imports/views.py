@@ -6,7 +6,6 @@ from pathlib import Path
 
 from flask import (
     Response,
-    after_this_request,
     current_app,
     jsonify,
     stream_with_context,
@@ -118,21 +117,14 @@ def _spool(upload) -> Path:
 
 
 def _in_background(path: Path, filename: str, options: dict):
-    """The job's row now; the import in a thread once the request's transaction has
-    committed it (the thread deletes the file)."""
-    job = jobs.start_job(
-        get_session(), current_user(), filename, options["partial"], options["dry_run"]
-    )
-    app, job_id = current_app._get_current_object(), job.id
-
-    @after_this_request
-    def _launch(response):
-        if response.status_code < 400:  # the job's row was committed
-            jobs.launch(app, job_id, path)
-        else:
-            path.unlink(missing_ok=True)
-        return response
-
+    """202 with the job that imports the file (see ``jobs.start_in_background``)."""
+    try:
+        job = jobs.start_in_background(
+            get_session(), current_user(), path, filename, options["partial"], options["dry_run"]
+        )
+    except services.UnusableFile as exc:
+        raise UnusableRoll(exc.message) from exc
+    job_id = job.id
     # A response of its own: the route's schema is the 201's.
     response = jsonify(ImportJobSchema().dump(_job_body(job)))
     response.status_code = 202

@@ -100,19 +100,31 @@ def test_a_large_dry_run_and_a_rejected_roll_in_the_background(
     assert (count(session, Certificate), count(session, Person)) == (0, 0)
 
 
-def test_an_unusable_large_file_fails_its_job_naming_the_problem(
+def test_a_workbook_over_its_limits_is_refused_at_upload_not_after_a_202(
     app, client, session, make_user, tmp_path, small_threshold, launched
 ):
     _, headers = make_user("hr")
     bomb = tmp_path / "名册.xlsx"
     bomb.write_bytes(_long_string(tmp_path, 100))
     response = upload(client, headers, bomb)
+    assert response.status_code == 422 and response.json["code"] == "unusable_file"
+    assert response.json["message"].startswith("工作簿的部件 xl/worksheets/sheet1.xml 压缩了")
+    assert launched == [] and count(session, ImportJob) == 0 and _uploads(app) == []
+
+
+def test_a_large_file_found_no_roll_only_when_read_fails_its_job_naming_the_problem(
+    app, client, session, make_user, tmp_path, small_threshold, launched
+):
+    _, headers = make_user("hr")
+    notes = tmp_path / "名册.csv"
+    notes.write_text("会议纪要\n" + "今天讨论了托育园的排班。\n" * 50, encoding="utf-8")
+    response = upload(client, headers, notes)
     assert response.status_code == 202
     [(job_id, path)] = launched
     jobs.run_job(app, job_id, path)
     failed = client.get(response.headers["Location"], headers=headers).json
     assert failed["status"] == "failed" and failed["summary"] is None
-    assert failed["message"].startswith("工作簿的部件 xl/worksheets/sheet1.xml 压缩了")
+    assert "表头" in failed["message"]
     assert count(session, ImportBatch) == 0 and not path.exists()
 
 
