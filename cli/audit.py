@@ -143,13 +143,16 @@ def _anchor_missing(anchor_file: Path, events: int) -> CommandError:
     )
 
 
-@audit.command("verify")
-@click.option(
+anchor_option = click.option(
     "--anchor",
     "anchor_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="where the newest verified event is kept (default: <instance>/audit-anchor.json)",
 )
+
+
+@audit.command("verify")
+@anchor_option
 @click.option(
     "--accept-missing-anchor",
     is_flag=True,
@@ -220,12 +223,7 @@ def verify(anchor_file, accept_missing_anchor, checkpoint_file, public_key):
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the checkpoint to this file instead of standard output",
 )
-@click.option(
-    "--anchor",
-    "anchor_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="the anchor `registry audit verify` keeps (default: <instance>/audit-anchor.json)",
-)
+@anchor_option
 def checkpoint(output, anchor_file):
     """Sign the newest event of the intact chain (id, hash, count, time) with the
     instance's checkpoint key: copy it off the server, daily, and keep it there. The
