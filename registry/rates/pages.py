@@ -149,7 +149,7 @@ def index():
             number, everyone = page_number(), report["institutions"]
             shown = everyone[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
             institutions = Page(shown, len(everyone), number, PAGE_SIZE)
-    from . import chart  # matplotlib: loaded when a chart is drawn, not with the app
+    from . import chart  # its MAX_BARS; matplotlib loads once per process
 
     choices = {k: v for k, v in request.args.items() if k in ("as_of", "district", "below")}
     return render_template(
