@@ -4,8 +4,8 @@ on request, only the targets due and missed when asked, the CSV, and each instit
 explanation. The bureau's and the inspector's (read-only).
 
 A district's report costs a second or more at 1,000 institutions and 100,000 staff, and
-its chart more: both are kept, per server process, for as long as the registry's data
-has not changed (``_data_version``) and at most ``KEPT_FOR``; the page says when its
+its chart more: both are kept, per server process, for as long as nothing that moves a
+rate has changed (``_data_version``) and at most ``KEPT_FOR``; the page says when its
 figures were computed.
 """
 
@@ -96,15 +96,32 @@ def _reports() -> _Reports:
     return current_app.extensions.setdefault("rates_reports", _Reports())
 
 
+# The audited changes that can move a rate: staff, certificates, institutions (a
+# district), people merged, rolls imported, a backup restored.
+CHANGES = (
+    "backup.restored",
+    "certificate.recorded",
+    "certificate.renewed",
+    "certificate.revoked",
+    "employment.ended",
+    "employment.started",
+    "import.accepted",
+    "institution.created",
+    "institution.updated",
+    "person.merged",
+)
+
+
 def _data_version(session) -> tuple:
-    """What changes whenever the figures may: the newest audit event (every change to
-    staff, certificates and institutions records one), and the newest employment,
-    certificate and institution. One statement of four index reads."""
+    """What changes whenever the figures may: the newest audit event of each change in
+    ``CHANGES`` (hiring checks, lookups and sign-ins are not among them), and the newest
+    employment, certificate and institution (rows written around the services). One
+    statement of index reads."""
     newest = [
-        sa.select(sa.func.max(model.id)).scalar_subquery()
-        for model in (AuditEvent, Employment, Certificate, Institution)
-    ]
-    return tuple(session.execute(sa.select(*newest)).one())
+        sa.select(sa.func.max(AuditEvent.id)).where(AuditEvent.action == action)
+        for action in CHANGES
+    ] + [sa.select(sa.func.max(model.id)) for model in (Employment, Certificate, Institution)]
+    return tuple(session.execute(sa.select(*(q.scalar_subquery() for q in newest))).one())
 
 
 def _computed(day, district) -> _Kept:

@@ -6,6 +6,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from registry.audit import record_event
 from registry.auth.models import SystemActor
 from registry.credentials import services as credentials
 from registry.credentials.models import Certificate
@@ -13,7 +14,7 @@ from tests.auth.conftest import sign_in
 from tests.conftest import CODES
 from tests.rates.test_cli import staffed  # noqa: F401 (a fixture)
 from tests.rates.test_services import DAY
-from tests.test_lists import _code
+from tests.test_lists import _code, statements
 
 
 def _certificate(session, number):
@@ -133,3 +134,17 @@ def test_the_bureau_and_the_inspector_may_read_rates_but_not_a_director(
     sign_in(client, "zhao.director")
     assert client.get("/rates").status_code == 403
     assert client.get("/rates.csv").status_code == 403
+
+
+def test_a_view_after_unrelated_work_reads_the_kept_report(reader, session, staffed):  # noqa: F811
+    address = f"/rates?as_of={DAY.isoformat()}"
+    with statements(session) as first:
+        assert reader.get(address).status_code == 200
+    # A lookup is audited, but moves no rate: the report computed above is shown again.
+    record_event(session, SystemActor("test"), "person.looked_up", "person:1")
+    session.commit()
+    with statements(session) as second:
+        page = reader.get(address)
+    assert "50.0%" in page.get_data(as_text=True)
+    assert not any("GROUP BY" in s for s in second), second
+    assert any("GROUP BY" in s for s in first)

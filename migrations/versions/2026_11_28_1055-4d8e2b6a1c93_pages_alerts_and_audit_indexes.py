@@ -1,4 +1,5 @@
-"""pages: the alerts list reads its page from an index (unacknowledged first, newest first)
+"""pages: the alerts list reads its page from an index (unacknowledged first, newest first);
+the rates page finds the newest audit event of an action in one step
 
 Revision ID: 4d8e2b6a1c93
 Revises: 7f3a9c2e5d18
@@ -31,8 +32,10 @@ def upgrade() -> None:
             sqlite_where=sa.text(where),
             postgresql_where=sa.text(where),
         )
+    op.create_index("ix_audit_events_action_id", "audit_events", ["action", "id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_events_action_id", table_name="audit_events")
     for name in WHERE:
         op.drop_index(name, table_name="alerts")
