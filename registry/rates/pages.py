@@ -10,6 +10,7 @@ figures were computed.
 """
 
 import csv
+import hashlib
 import io
 import threading
 import time
@@ -197,7 +198,8 @@ def chart_svg():
         raise Invalid(_("the choices are invalid"), errors)
     kept = _computed(day, district)
     report = _report(kept, below)
-    tag = "-".join(str(part) for part in (day.isoformat(), int(below), *kept.version))
+    # The report's date, district, filter and data: ASCII, as a header must be.
+    tag = hashlib.sha256(repr((day, district, below, kept.version)).encode()).hexdigest()[:32]
     headers = {
         "ETag": f'"{tag}"',
         "Cache-Control": f"private, max-age={KEPT_FOR}",

@@ -56,6 +56,8 @@ def test_the_browser_keeps_the_chart_until_the_data_changes(reader, session, sta
     tag = first.headers["ETag"]
     again = reader.get(address, headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.get_data() == b""
+    other = reader.get(f"{address}&district=余姚市", headers={"If-None-Match": tag})
+    assert other.status_code == 200 and other.headers["ETag"] != tag
     certificate = _certificate(session, "1-childcare_worker-0")
     credentials.revoke(session, SystemActor("test"), certificate, "forged", DAY)
     session.commit()
