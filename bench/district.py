@@ -161,6 +161,7 @@ def fill(engine: sa.Engine, keyring, district: District, today: date, *, encrypt
         name = person_name(i)
         return {
             "id": i,
+            "public_id": f"{i:032x}",  # COPY gives no Python-side default
             "id_type": identity.id_type,
             "id_index": index(identity.canonical),
             "id_index_kid": kid,

@@ -33,6 +33,9 @@ CHAIN_LOCK = int.from_bytes(b"auditlog", "big")
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # The newest event of an action, read in one step (the rates page asks whether
+    # staff, certificates or institutions changed since it last computed).
+    __table_args__ = (sa.Index(None, "action", "id"),)
 
     id: Mapped[intpk]
     occurred_at: Mapped[timestamp]

@@ -32,6 +32,22 @@ class Alert(Base):
         # A certificate's alert of a kind is raised once per institution; a sweep run
         # twice, or by two servers at once, adds nothing.
         sa.UniqueConstraint("kind", "certificate_id", "institution_id"),
+        # The bureau's list, those not yet acknowledged first and newest first, reads a
+        # page from the newest end of one of these two, not the whole table sorted.
+        sa.Index(
+            "ix_alerts_unacknowledged_newest",
+            "raised_at",
+            "id",
+            sqlite_where=sa.text("acknowledged_at IS NULL"),
+            postgresql_where=sa.text("acknowledged_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_alerts_acknowledged_newest",
+            "raised_at",
+            "id",
+            sqlite_where=sa.text("acknowledged_at IS NOT NULL"),
+            postgresql_where=sa.text("acknowledged_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[intpk]

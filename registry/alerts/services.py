@@ -19,7 +19,7 @@ from registry.db import utcnow
 from registry.errors import Conflict, NotFound
 from registry.institutions.models import Institution
 from registry.messages import _
-from registry.paging import Page, page_of
+from registry.paging import Page
 from registry.people.models import Person
 from registry.people.services import name_of
 from registry.staffing.models import Employment
@@ -166,25 +166,36 @@ def sweep_expiring(session: Session, actor, today: date) -> list[Alert]:
 # -- reading ------------------------------------------------------------------------------
 
 
-def _query(user) -> sa.Select:
+def _scope(user) -> list:
+    """The conditions on ``Alert`` of the alerts ``user`` may read."""
+    if getattr(user, "role", None) == "director":
+        # The bureau's alerts about users are never an institution's.
+        return [Alert.institution_id == user.institution_id, Alert.kind != "lookup_misses"]
+    return []
+
+
+def _query(user, chosen=None) -> sa.Select:
     # One statement for a page: the employment, the person (name), the institution, the
     # certificate and the ban (when the alert is theirs), and who acknowledged it.
     # A lookup_misses alert has no employment: the user it names, and that user's
-    # institution, instead.
+    # institution, instead. With ``chosen`` (a page of alert ids, already in its order and
+    # cut to its length) the joins are made for those alerts only.
     acknowledged_by, subject, subject_at = aliased(User), aliased(User), aliased(Institution)
+    query = sa.select(
+        Alert,
+        Employment,
+        Person,
+        Institution,
+        Certificate,
+        Ban,
+        acknowledged_by.username,
+        subject,
+        subject_at,
+    )
+    if chosen is not None:
+        query = query.select_from(chosen).join(Alert, Alert.id == chosen.c.id)
     query = (
-        sa.select(
-            Alert,
-            Employment,
-            Person,
-            Institution,
-            Certificate,
-            Ban,
-            acknowledged_by.username,
-            subject,
-            subject_at,
-        )
-        .outerjoin(Employment, Alert.employment_id == Employment.id)
+        query.outerjoin(Employment, Alert.employment_id == Employment.id)
         .outerjoin(Person, Employment.person_id == Person.id)
         .outerjoin(Institution, Alert.institution_id == Institution.id)
         .outerjoin(Certificate, Alert.certificate_id == Certificate.id)
@@ -192,14 +203,41 @@ def _query(user) -> sa.Select:
         .outerjoin(acknowledged_by, Alert.acknowledged_by_id == acknowledged_by.id)
         .outerjoin(subject, Alert.user_id == subject.id)
         .outerjoin(subject_at, subject.institution_id == subject_at.id)
+    )
+    if chosen is None:
+        query = query.where(*_scope(user)).order_by(Alert.raised_at.desc(), Alert.id.desc())
+    else:
+        query = query.order_by(chosen.c.rank, chosen.c.raised_at.desc(), chosen.c.id.desc())
+    return query
+
+
+def _newest(conditions: list, rank: int, rows: int | None) -> sa.Subquery:
+    """The ids of the alerts meeting ``conditions``, newest first, at most ``rows`` of
+    them: read from the newest end of an index on ``(raised_at, id)`` (one for the
+    alerts not yet acknowledged, one for the others), not sorted."""
+    query = (
+        sa.select(Alert.id, Alert.raised_at, sa.literal(rank).label("rank"))
+        .where(*conditions)
         .order_by(Alert.raised_at.desc(), Alert.id.desc())
     )
-    if getattr(user, "role", None) == "director":
-        # The bureau's alerts about users are never an institution's.
-        query = query.where(
-            Alert.institution_id == user.institution_id, Alert.kind != "lookup_misses"
-        )
-    return query
+    return (query if rows is None else query.limit(rows)).subquery()
+
+
+def _chosen(conditions: list, unacknowledged_first: bool, offset: int, rows: int) -> sa.Subquery:
+    """The ids of one page of alerts, in the list's order. Unacknowledged first is two
+    runs, each of at most ``offset + rows`` alerts read from its own index, put together
+    and cut: the page costs its own rows (and those before it), not the district's."""
+    if unacknowledged_first:
+        parts = [
+            _newest([*conditions, Alert.acknowledged_at.is_(None)], 0, offset + rows),
+            _newest([*conditions, Alert.acknowledged_at.is_not(None)], 1, offset + rows),
+        ]
+        both = sa.union_all(*(sa.select(part) for part in parts)).subquery()
+        query = sa.select(both).order_by(both.c.rank, both.c.raised_at.desc(), both.c.id.desc())
+    else:
+        part = _newest(conditions, 0, None)
+        query = sa.select(part).order_by(part.c.raised_at.desc(), part.c.id.desc())
+    return query.limit(rows).offset(offset).subquery()
 
 
 def _describe_lookup_misses(alert: Alert, subject: User, at: Institution | None) -> dict:
@@ -303,21 +341,31 @@ def list_alerts(
     """Alerts, newest first: all for the bureau, the own institution's for a director;
     only the (un)acknowledged ones, or those of one institution or kind, when asked;
     those not yet acknowledged before the others with ``unacknowledged_first``."""
-    query = _query(user)
-    if unacknowledged_first:
-        query = query.order_by(None).order_by(
-            Alert.acknowledged_at.is_not(None), Alert.raised_at.desc(), Alert.id.desc()
-        )
+    conditions = _scope(user)
     if acknowledged is not None:
-        query = query.where(
+        conditions.append(
             Alert.acknowledged_at.is_not(None) if acknowledged else Alert.acknowledged_at.is_(None)
         )
     if institution is not None:
-        query = query.where(Alert.institution_id == institution.id)
+        conditions.append(Alert.institution_id == institution.id)
     if kind is not None:
-        query = query.where(Alert.kind == kind)
-    found = page_of(session, query, page, page_size)
-    return Page([_describe(row, user) for row in found.items], found.total, page, page_size)
+        conditions.append(Alert.kind == kind)
+    if page is None:
+        query = _query(user).where(*conditions)
+        if unacknowledged_first:
+            query = query.order_by(None).order_by(
+                Alert.acknowledged_at.is_not(None), Alert.raised_at.desc(), Alert.id.desc()
+            )
+        rows = session.execute(query).all()
+        return Page([_describe(row, user) for row in rows], len(rows))
+    # Two statements: the count (of the alerts alone: every join is to one row or none),
+    # then the page's ids chosen first and joined to what they name.
+    total = session.scalar(sa.select(sa.func.count()).select_from(Alert).where(*conditions)) or 0
+    offset, rows = (page - 1) * page_size, []
+    if offset < total:
+        chosen = _chosen(conditions, unacknowledged_first, offset, page_size)
+        rows = session.execute(_query(user, chosen)).all()
+    return Page([_describe(row, user) for row in rows], total, page, page_size)
 
 
 def describe_alert(session: Session, user, alert_id: int) -> dict:

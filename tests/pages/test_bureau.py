@@ -101,8 +101,13 @@ def test_the_bureau_officer_journeys(page, live_url, instance, officer, tmp_path
 
     # 持证率: below target on a date, then the CSV.
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="持证率").click()
-    expect(page.locator("svg[role=img]")).to_be_visible()
+    expect(page.get_by_text("数据计算于")).to_be_visible()
     _accessible(page)
+    # The chart is drawn on request, as an image of its own.
+    page.get_by_role("link", name=re.compile("查看各机构持证率图")).click()
+    expect(page).to_have_url(re.compile(r"/rates/chart\.svg"))
+    expect(page.locator("svg[role=img]")).to_be_visible()
+    page.go_back()
     page.get_by_role("link", name=f"{name} 的计入人员").click()
     expect(page.get_by_text("该日没有需持证岗位的在岗人员。")).to_be_visible()
     _accessible(page)
