@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 from migrations import alembic_config
 from registry import clock, create_app, crypto
 from registry.config import load_settings
+from registry.people.models import Person
 
 DEFAULT_POSTGRES_URL = os.environ.get(
     "REGISTRY_BENCH_POSTGRES_URL", "postgresql+psycopg://registry:registry@127.0.0.1/registry_bench"
@@ -53,7 +54,7 @@ REGISTRY = str(Path(sys.executable).with_name("registry"))
 # The same people as the rescreen's query, written by hand: who is in post on the day
 # and barred by a ban in force on it.
 JOIN = """
-SELECT DISTINCT e.person_id
+SELECT DISTINCT p.public_id
 FROM employments e
 JOIN people p ON p.id = e.person_id
 JOIN bans b ON b.id_index = p.id_index
@@ -159,9 +160,15 @@ def bench(kind: str, size: int, options) -> Result:
                     encrypt=False,
                 )
             fill_seconds = time.perf_counter() - start
+            # The report names people by their public ids, as every command does.
+            with engine.connect() as connection:
+                expected = sorted(
+                    connection.scalars(
+                        sa.select(Person.public_id).where(Person.id.in_(filled["barred_people"]))
+                    )
+                )
             engine.dispose()
             print(f"[{kind} {size:,}] filled in {fill_seconds:.1f} s; re-screening", flush=True)
-            expected = sorted(filled["barred_people"])
             argv = [REGISTRY, "rescreen", "--as-of", AS_OF.isoformat(), "--format", "json"]
             rescreened = run_measured(argv, env, ok=(0, 3))  # 3: somebody barred is in post
             report = json.loads(rescreened.stdout)
