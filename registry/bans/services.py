@@ -342,12 +342,12 @@ def rescreen(session: Session, actor, as_of: date) -> dict:
     ).all()
     # Sorted here, not by the database: the hits are few, and an ORDER BY would lead
     # SQLite to walk every employment in institution order instead of starting from
-    # the people's blind index as the join alone does.
+    # the bans in force and reaching the few barred employments through the blind index.
     rows.sort(key=lambda r: (r[1], r[0], r[5], r[6] or 0))
     barred, institution_of = {}, {}
     for employment_id, institution_id, code, public_id, role, ban_id, alert_id in rows:
-        # Two alerts of one pair (raised before this function was a single query) come
-        # back as two rows: the report names the first, as it always has.
+        # A pair with two alerts (nothing in the schema forbids it: two re-screens at
+        # once could raise both) comes back as two rows; the report names the first.
         if (employment_id, ban_id) in barred:
             continue
         institution_of[employment_id] = institution_id
