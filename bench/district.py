@@ -25,7 +25,7 @@ from registry.credentials.models import Certificate
 from registry.db import utcnow
 from registry.identity import gb11643_check_char, parse_identity, uscc_check_char
 from registry.institutions.models import Institution, InstitutionClass
-from registry.people.models import Person
+from registry.people.models import Person, new_public_id
 from registry.people.names import LABEL as NAME_LABEL
 from registry.people.names import name_key
 from registry.people.services import NAME_CONTEXT, NUMBER_CONTEXT
@@ -161,7 +161,8 @@ def fill(engine: sa.Engine, keyring, district: District, today: date, *, encrypt
         name = person_name(i)
         return {
             "id": i,
-            "public_id": f"{i:032x}",  # COPY gives no Python-side default
+            # Written here: PostgreSQL's COPY applies no Python-side default.
+            "public_id": new_public_id(),
             "id_type": identity.id_type,
             "id_index": index(identity.canonical),
             "id_index_kid": kid,
