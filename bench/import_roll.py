@@ -312,6 +312,7 @@ def floor_child(instance: str, roll: str) -> None:
     from registry.config import load_settings
     from registry.imports.rows import map_headers
     from registry.imports.staging import _Preparer
+    from registry.people.models import new_public_id
 
     env = {**os.environ, "REGISTRY_INSTANCE_PATH": instance}
     app = create_app(load_settings(env))
@@ -339,7 +340,9 @@ def floor_child(instance: str, roll: str) -> None:
         staged, start=1
     ):
         kind, level, number, issuer, issued_on, expires_on = cert
-        people.append((i, id_type, index, kid, number_enc, name_enc, now, name_hash, kid))
+        people.append(
+            (i, new_public_id(), id_type, index, kid, number_enc, name_enc, now, name_hash, kid)
+        )
         certificates.append(
             (i, i, kind, level, number, issuer, issued_on, expires_on, "valid", now)
         )
@@ -367,6 +370,7 @@ def floor_child(instance: str, roll: str) -> None:
 FLOOR_COLUMNS = {
     "people": (
         "id",
+        "public_id",
         "id_type",
         "id_index",
         "id_index_kid",
