@@ -10,6 +10,7 @@ CLI and fails on one the catalogue lacks. Texts of the libraries we use (marshma
 ``translate`` renders them where they reach a person.
 """
 
+import re
 from importlib import resources
 
 from babel.messages.pofile import read_po
@@ -37,8 +38,22 @@ def _(msgid: str, /, **params) -> str:
     return f"{chinese.format(**params) if params else chinese}（{english}）"
 
 
+# Marshmallow's own messages with values in them, which the catalogue cannot hold as
+# fixed texts (the registry's own are in the catalogue).
+_PATTERNS = (
+    (re.compile(r"^Must be one of: "), "请从列表中选择"),
+    (re.compile(r"^Longer than maximum length (\d+)\.$"), "不能超过 {0} 个字"),
+)
+
+
 def translate(text: str) -> str:
-    """A library's fixed English text in Chinese and English, when the catalogue has it;
-    anything else unchanged."""
+    """A library's English text in Chinese and English, when the catalogue or one of
+    the patterns above has it; anything else unchanged."""
     chinese = ZH.get(text)
-    return f"{chinese}（{text}）" if chinese else text
+    if chinese:
+        return f"{chinese}（{text}）"
+    for pattern, template in _PATTERNS:
+        match = pattern.match(text)
+        if match:
+            return f"{template.format(*match.groups())}（{text}）"
+    return text

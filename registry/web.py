@@ -6,7 +6,6 @@ Pages live with their domain (``registry/<domain>/pages.py``, templates in
 same service, render a template. A page knows its user by the session cookie only.
 """
 
-import re
 from datetime import date, datetime
 from functools import wraps
 from urllib.parse import urlsplit
@@ -174,21 +173,9 @@ def page_number(name: str = "page") -> int:
     return int(text) if text.isdigit() and 0 < int(text) < 1_000_000 else 1
 
 
-# Marshmallow's own messages with values in them, which the catalogue cannot hold as
-# fixed texts (the registry's own are in the catalogue): shown in Chinese too.
-_FIELD_MESSAGES = (
-    (re.compile(r"^Must be one of: "), "请从列表中选择"),
-    (re.compile(r"^Longer than maximum length (\d+)\.$"), "不能超过 {0} 个字"),
-)
-
-
 def _field_message(text: str, name: str | None) -> str:
     from registry.messages import translate
 
-    for pattern, chinese in _FIELD_MESSAGES:
-        match = pattern.match(text)
-        if match:
-            return f"{chinese.format(*match.groups())}（{text}）"
     said = translate(text)
     if not any("\u4e00" <= c <= "\u9fff" for c in said):  # a text the catalogue lacks
         return f"{name or '填写内容'}有误（{text}）"

@@ -57,6 +57,15 @@ def test_an_unknown_field_answers_in_chinese(client, make_user):
     assert body["errors"]["code"] == ["缺少必填字段（Missing data for required field.）"]
 
 
+def test_a_choice_outside_the_list_answers_in_chinese_on_the_api_too(client, make_user):
+    _user, headers = make_user("bureau")
+    body = {"id_number": "110105199001010013", "name": "王芳", "education": "phd"}
+    response = client.post("/api/v1/people", json=body, headers=headers)
+    assert response.status_code == 422
+    [message] = response.get_json()["errors"]["education"]
+    assert message.startswith("请从列表中选择（Must be one of: ")
+
+
 # What may still be raised with a literal message, and why.
 LITERAL_MESSAGES_ALLOWED = {
     # Programming errors: a bug of ours, logged and answered with a bare 500, never shown.
