@@ -3,7 +3,7 @@ import click
 from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
 from registry.db import command_transaction, make_engine
-from registry.imports.jobs import fail_interrupted
+from registry.imports.jobs import fail_interrupted, forget_uploads
 from registry.keys import matching
 from registry.messages import _
 
@@ -146,10 +146,11 @@ def serve(host, port, workers, timeout, access_log, error_log):
     with app.app_context(), command_transaction() as session:
         # Imports this host's server was running when it stopped never committed: say so.
         interrupted = fail_interrupted(session)
+    # Their uploads, and previews never imported, hold identity numbers: not kept.
+    forget_uploads(app.instance_path, at_start=True)
     if interrupted:
         click.echo(
-            f"{interrupted} 个导入在上次停止时中断，已标记为失败 "
-            "(imports interrupted by the last stop marked failed)",
+            _("{count} imports interrupted by the last stop marked failed", count=interrupted),
             err=True,
         )
     scheme = "https" if settings.https else "http"

@@ -18,10 +18,12 @@ Like ``run_import``, the thread's code commits itself: it runs outside any reque
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -98,6 +100,31 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# An upload previewed on the pages and never imported is removed after this many hours.
+UPLOAD_HOURS = 24
+
+
+def uploads_folder(instance_path) -> Path:
+    """``<instance>/uploads``, where an upload waits for its preview's import or its job:
+    only the registry's user may read it (an upload holds identity numbers)."""
+    folder = Path(instance_path) / "uploads"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def forget_uploads(instance_path, *, at_start: bool = False) -> int:
+    """Remove the uploads previewed more than ``UPLOAD_HOURS`` ago and never imported;
+    at a server's start also every API upload (``api-…``), whose job the stop ended.
+    How many were removed."""
+    cutoff, removed = time.time() - UPLOAD_HOURS * 3600, 0
+    for path in uploads_folder(instance_path).iterdir():
+        with contextlib.suppress(OSError):  # another worker removed it first
+            if (at_start and path.name.startswith("api-")) or path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def start_in_background(

@@ -7,11 +7,9 @@ random name that only its uploader's form carries; the import deletes it. Nothin
 roll is written before ``run_import``'s own all-or-nothing merge.
 """
 
-import contextlib
 import os
 import re
 import secrets
-import time
 from pathlib import Path
 
 from flask import (
@@ -51,22 +49,12 @@ FIELD_NAMES = {
 _UPLOAD = re.compile(r"[0-9a-f]{32}")
 
 
-UPLOAD_HOURS = 24  # an upload previewed and never imported is removed after this
-
-
 def _uploads() -> Path:
-    folder = Path(current_app.instance_path) / "uploads"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder
+    return jobs.uploads_folder(current_app.instance_path)
 
 
 def _forget_old_uploads() -> None:
-    """Remove the uploads previewed more than a day ago and never imported."""
-    cutoff = time.time() - UPLOAD_HOURS * 3600
-    for path in _uploads().iterdir():
-        with contextlib.suppress(OSError):  # another worker removed it first
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
+    jobs.forget_uploads(current_app.instance_path)
 
 
 def _upload_path(token: str) -> Path | None:

@@ -105,8 +105,7 @@ def upload(body):
 def _spool(upload) -> Path:
     """The upload saved under a random name in ``<instance>/uploads`` (which only the
     registry's user can read), where a background job can still find it."""
-    folder = Path(current_app.instance_path) / "uploads"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = jobs.uploads_folder(current_app.instance_path)
     path = folder / f"api-{current_user().id}-{secrets.token_urlsafe(16)}"
     try:
         upload.save(path)

@@ -2,6 +2,8 @@
 GET /imports/jobs/{id}, and a restart in the middle leaving nothing written."""
 
 import dataclasses
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -161,3 +163,17 @@ def test_jobs_are_not_found_by_another_number_and_need_a_role(client, make_user)
     assert client.get("/api/v1/imports/jobs/999", headers=hr).status_code == 404
     _, inspector = make_user("inspector")
     assert client.get("/api/v1/imports/jobs/999", headers=inspector).status_code == 403
+
+
+def test_uploads_left_by_a_stop_or_never_imported_are_not_kept(tmp_path):
+    folder = jobs.uploads_folder(tmp_path)
+    fresh_preview, old_preview, api_upload = (folder / n for n in ("1-aa", "1-bb", "api-2-cc"))
+    for path in (fresh_preview, old_preview, api_upload):
+        path.write_text("110105199001010013,王芳")
+    day_ago = time.time() - (jobs.UPLOAD_HOURS + 1) * 3600
+    os.utime(old_preview, (day_ago, day_ago))
+    assert jobs.forget_uploads(tmp_path) == 1  # what the pages do: the old preview
+    assert sorted(p.name for p in folder.iterdir()) == ["1-aa", "api-2-cc"]
+    assert jobs.forget_uploads(tmp_path, at_start=True) == 1  # a server's start: API ones too
+    assert [p.name for p in folder.iterdir()] == ["1-aa"]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
