@@ -47,10 +47,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,12 +57,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
+from district import scratch_instance
 from flask import g, request
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from migrations import alembic_config
-from registry import create_app, crypto
+from registry import create_app
 from registry.auth import services as auth
 from registry.auth.models import SystemActor
 from registry.bans.models import Ban
@@ -210,27 +208,6 @@ class BenchFailed(RuntimeError):
 
 
 # -- the database -------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(kind: str, instance: Path, postgres_url: str):
-    """The URL of an empty database: a file in ``instance``, or a PostgreSQL database
-    created beside ``postgres_url`` (through the server's ``postgres`` database, since
-    the named one need not exist) and dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{instance / 'registry.db'}"
-        return
-    base = make_url(postgres_url)
-    name = f"{base.database}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def create_director(app) -> str:
@@ -528,18 +505,12 @@ class Result:
 
 
 def bench_database(kind: str, options) -> Result:
-    with tempfile.TemporaryDirectory(prefix="ban_check_") as folder:
-        instance = Path(folder)
-        crypto.generate_missing_keys(instance / "keys")
-        with scratch_database(kind, instance, options.postgres_url) as url:
-            env = os.environ | {
-                "REGISTRY_INSTANCE_PATH": str(instance),
-                "REGISTRY_DATABASE_URL": url,
-                "REGISTRY_KEYS_DIR": str(instance / "keys"),
-                "REGISTRY_LIMIT_PER_MINUTE": "0",
-                "REGISTRY_LIMIT_PER_DAY": "0",
-            }
-            return bench_instance(kind, url, env, instance, options)
+    with scratch_instance(kind, options.postgres_url, "ban_check_", budgets=False) as (
+        instance,
+        url,
+        env,
+    ):
+        return bench_instance(kind, url, env, instance, options)
 
 
 def bench_instance(kind, url, env, instance, options) -> Result:

@@ -10,6 +10,8 @@ names are encrypted for real when ``encrypt`` is set (the pages decrypt names); 
 it every row shares one real ciphertext (the re-screening never decrypts).
 """
 
+import os
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from registry import crypto
 from registry.alerts.models import Alert
 from registry.bans.models import Ban
 from registry.credentials.models import Certificate
@@ -77,6 +80,25 @@ def scratch_database(kind: str, instance: Path, postgres_url: str):
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@contextmanager
+def scratch_instance(kind: str, postgres_url: str, prefix: str, *, budgets: bool = True):
+    """A fresh instance folder with its keys, and an empty database; yields the folder,
+    the database's URL and the environment of a registry on them. ``budgets=False``
+    turns the per-user budgets off (a bench's clients share one account)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        instance = Path(folder)
+        crypto.generate_missing_keys(instance / "keys")
+        with scratch_database(kind, instance, postgres_url) as url:
+            env = os.environ | {
+                "REGISTRY_INSTANCE_PATH": str(instance),
+                "REGISTRY_DATABASE_URL": url,
+                "REGISTRY_KEYS_DIR": str(instance / "keys"),
+            }
+            if not budgets:
+                env |= {"REGISTRY_LIMIT_PER_MINUTE": "0", "REGISTRY_LIMIT_PER_DAY": "0"}
+            yield instance, url, env
 
 
 def insert(engine: sa.Engine, table: sa.Table, rows: list[dict]) -> None:

@@ -35,7 +35,6 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -55,12 +54,12 @@ from district import (
     fill,
     institution_code,
     resident_id,
-    scratch_database,
+    scratch_instance,
 )
 from flask import abort, request
 
 from migrations import alembic_config
-from registry import clock, create_app, crypto
+from registry import clock, create_app
 from registry.auth import services as auth
 from registry.auth.models import SystemActor
 from registry.auth.pages import COOKIE
@@ -391,38 +390,32 @@ class Result:
 
 def bench(kind: str, options) -> Result:
     district = scaled(options.scale)
-    with tempfile.TemporaryDirectory(prefix="pages_") as folder:
-        instance = Path(folder)
-        crypto.generate_missing_keys(instance / "keys")
-        with scratch_database(kind, instance, options.postgres_url) as url:
-            env = os.environ | {
-                "REGISTRY_INSTANCE_PATH": str(instance),
-                "REGISTRY_DATABASE_URL": url,
-                "REGISTRY_KEYS_DIR": str(instance / "keys"),
-                # budgets off: 16 clients share one director's account
-                "REGISTRY_LIMIT_PER_MINUTE": "0",
-                "REGISTRY_LIMIT_PER_DAY": "0",
-            }
-            command.upgrade(alembic_config(url), "head")
-            app = create_app(load_settings(env))
-            app.config["WTF_CSRF_ENABLED"] = True
-            engine = app.extensions["registry.engine"]
-            print(f"[{kind}] filling {district} ...", flush=True)
-            start = time.perf_counter()
-            with app.app_context():
-                fill(
-                    engine,
-                    app.extensions["registry.keyring"],
-                    district,
-                    clock.today(),
-                    encrypt=True,
-                )
-            fill_seconds = time.perf_counter() - start
-            print(f"[{kind}] filled in {fill_seconds:.1f} s", flush=True)
-            create_users(app)
-            statements = count_statements(app, district)
-            engine.dispose()
-            loads = serve_and_load(env, instance, district, options)
+    # budgets off: 16 clients share one director's account
+    with scratch_instance(kind, options.postgres_url, "pages_", budgets=False) as (
+        instance,
+        url,
+        env,
+    ):
+        command.upgrade(alembic_config(url), "head")
+        app = create_app(load_settings(env))
+        app.config["WTF_CSRF_ENABLED"] = True
+        engine = app.extensions["registry.engine"]
+        print(f"[{kind}] filling {district} ...", flush=True)
+        start = time.perf_counter()
+        with app.app_context():
+            fill(
+                engine,
+                app.extensions["registry.keyring"],
+                district,
+                clock.today(),
+                encrypt=True,
+            )
+        fill_seconds = time.perf_counter() - start
+        print(f"[{kind}] filled in {fill_seconds:.1f} s", flush=True)
+        create_users(app)
+        statements = count_statements(app, district)
+        engine.dispose()
+        loads = serve_and_load(env, instance, district, options)
     return Result(kind, district, fill_seconds, statements, loads)
 
 

@@ -39,11 +39,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from district import District, fill, scratch_database
+from district import District, fill, scratch_instance
 from sqlalchemy.engine import make_url
 
 from migrations import alembic_config
-from registry import clock, create_app, crypto
+from registry import clock, create_app
 from registry.alerts.models import Alert
 from registry.config import load_settings
 from registry.people.models import Person
@@ -140,68 +140,60 @@ class Result:
 
 
 def bench(kind: str, size: int, options) -> Result:
-    with tempfile.TemporaryDirectory(prefix="rescreen_") as folder:
-        instance = Path(folder)
-        crypto.generate_missing_keys(instance / "keys")
-        with scratch_database(kind, instance, options.postgres_url) as url:
-            env = os.environ | {
-                "REGISTRY_INSTANCE_PATH": str(instance),
-                "REGISTRY_DATABASE_URL": url,
-                "REGISTRY_KEYS_DIR": str(instance / "keys"),
-            }
-            command.upgrade(alembic_config(url), "head")
-            app = create_app(load_settings(env))
-            engine = app.extensions["registry.engine"]
-            district = District(
-                institutions=max(1, size // 1000),
-                staff=size,
-                certificates=0,
-                bans=size,
-                barred_every=options.barred_every,
-                alerts=0,
+    with scratch_instance(kind, options.postgres_url, "rescreen_") as (instance, url, env):
+        command.upgrade(alembic_config(url), "head")
+        app = create_app(load_settings(env))
+        engine = app.extensions["registry.engine"]
+        district = District(
+            institutions=max(1, size // 1000),
+            staff=size,
+            certificates=0,
+            bans=size,
+            barred_every=options.barred_every,
+            alerts=0,
+        )
+        print(f"[{kind} {size:,}] filling ...", flush=True)
+        start = time.perf_counter()
+        with app.app_context():
+            filled = fill(
+                engine,
+                app.extensions["registry.keyring"],
+                district,
+                clock.today(),
+                encrypt=False,
             )
-            print(f"[{kind} {size:,}] filling ...", flush=True)
-            start = time.perf_counter()
-            with app.app_context():
-                filled = fill(
-                    engine,
-                    app.extensions["registry.keyring"],
-                    district,
-                    clock.today(),
-                    encrypt=False,
+        fill_seconds = time.perf_counter() - start
+        # The report names people by their public ids, as every command does.
+        with engine.connect() as connection:
+            expected = sorted(
+                connection.scalars(
+                    sa.select(Person.public_id).where(Person.id.in_(filled["barred_people"]))
                 )
-            fill_seconds = time.perf_counter() - start
-            # The report names people by their public ids, as every command does.
-            with engine.connect() as connection:
-                expected = sorted(
-                    connection.scalars(
-                        sa.select(Person.public_id).where(Person.id.in_(filled["barred_people"]))
-                    )
+            )
+        engine.dispose()
+        print(f"[{kind} {size:,}] filled in {fill_seconds:.1f} s; re-screening", flush=True)
+        argv = [REGISTRY, "rescreen", "--as-of", AS_OF.isoformat(), "--format", "json"]
+        rescreens, joins, startups = [], [], []
+        for round_ in range(options.repeat):
+            if round_:
+                # The same work each round: the alerts the last round raised go.
+                with engine.begin() as connection:
+                    connection.execute(sa.delete(Alert).where(Alert.kind == "ban"))
+                engine.dispose()
+            startups.append(run_measured([REGISTRY, "--help"], env))
+            rescreens.append(run_measured(argv, env, ok=(0, 3)))  # 3: somebody barred
+            report = json.loads(rescreens[-1].stdout)
+            found = sorted({hit["person_id"] for hit in report["barred"]})
+            new = sum(hit["new_alert"] for hit in report["barred"])
+            if report["employments"] != size or found != expected or new != len(expected):
+                raise BenchFailed(
+                    f"rescreen on {kind}: {report['employments']} employments (of {size}), "
+                    f"{len(found)} people barred (of {len(expected)}), same: "
+                    f"{found == expected}, {new} new alerts"
                 )
-            engine.dispose()
-            print(f"[{kind} {size:,}] filled in {fill_seconds:.1f} s; re-screening", flush=True)
-            argv = [REGISTRY, "rescreen", "--as-of", AS_OF.isoformat(), "--format", "json"]
-            rescreens, joins, startups = [], [], []
-            for round_ in range(options.repeat):
-                if round_:
-                    # The same work each round: the alerts the last round raised go.
-                    with engine.begin() as connection:
-                        connection.execute(sa.delete(Alert).where(Alert.kind == "ban"))
-                    engine.dispose()
-                startups.append(run_measured([REGISTRY, "--help"], env))
-                rescreens.append(run_measured(argv, env, ok=(0, 3)))  # 3: somebody barred
-                report = json.loads(rescreens[-1].stdout)
-                found = sorted({hit["person_id"] for hit in report["barred"]})
-                new = sum(hit["new_alert"] for hit in report["barred"])
-                if report["employments"] != size or found != expected or new != len(expected):
-                    raise BenchFailed(
-                        f"rescreen on {kind}: {report['employments']} employments (of {size}), "
-                        f"{len(found)} people barred (of {len(expected)}), same: "
-                        f"{found == expected}, {new} new alerts"
-                    )
-                joins.append(join_floor(url, env))
-                if json.loads(joins[-1].stdout) != expected:
-                    raise BenchFailed(f"the hand-written join on {kind} found other people")
+            joins.append(join_floor(url, env))
+            if json.loads(joins[-1].stdout) != expected:
+                raise BenchFailed(f"the hand-written join on {kind} found other people")
     return Result(
         kind, size, fill_seconds, median(rescreens), median(joins), len(expected), median(startups)
     )
