@@ -59,6 +59,7 @@ import sqlalchemy as sa
 from alembic import command
 from district import scratch_instance
 from flask import g, request
+from served import serve
 from sqlalchemy.orm import Session
 
 from migrations import alembic_config
@@ -140,22 +141,6 @@ def bench_app():
     app.add_url_rule("/bench/ping", "bench_ping", lambda: {"ok": True})
     app.add_url_rule("/api/v1/bench/floor", "bench_floor", floor, methods=["POST"])
     return app
-
-
-def serve(port: int, workers: int) -> None:
-    """Run gunicorn as ``registry serve`` does, on ``bench_app()``."""
-    from gunicorn.app.base import BaseApplication
-
-    class Server(BaseApplication):
-        def load_config(self):
-            self.cfg.set("bind", f"127.0.0.1:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
-
-        def load(self):
-            return bench_app()
-
-    Server().run()
 
 
 def free_port() -> int:
@@ -682,7 +667,7 @@ def report_summary(results: list[Result]) -> None:
 def main() -> int:
     options = parse_options()
     if options.serve:
-        serve(options.port, options.workers)
+        serve(bench_app, options.port, options.workers, access_log="-")
         return 0
     report_settings(options)
     kinds = ("sqlite", "postgresql") if options.database == "both" else (options.database,)

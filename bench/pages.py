@@ -57,6 +57,7 @@ from district import (
     scratch_instance,
 )
 from flask import abort, request
+from served import serve
 
 from migrations import alembic_config
 from registry import clock, create_app
@@ -102,20 +103,6 @@ def bench_app():
     app = create_app()
     app.add_url_rule("/bench/read-floor", "bench_read_floor", read_floor)
     return app
-
-
-def serve(port: int, workers: int) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    class Server(BaseApplication):
-        def load_config(self):
-            self.cfg.set("bind", f"127.0.0.1:{port}")
-            self.cfg.set("workers", workers)
-
-        def load(self):
-            return bench_app()
-
-    Server().run()
 
 
 @contextmanager
@@ -503,7 +490,7 @@ def parse_options():
 def main() -> int:
     options = parse_options()
     if options.serve:
-        serve(options.port, options.workers)
+        serve(bench_app, options.port, options.workers, access_log=None)
         return 0
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
