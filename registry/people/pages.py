@@ -141,39 +141,34 @@ def _done(person_id, what):
 @bp.route("/<person:person_id>/correct", methods=["POST"])
 @page(*ROLES)
 def correct(person_id):
-    session = get_session()
-    form = request.form.to_dict()
-    changes = _filled(form, ("reason", "name", "education", "major"))
-    data, errors = _load(CorrectionSchema(), changes)
-    if errors:
-        return _person_page(person_id, form=form, errors=errors, which="correct", status=422)
-    try:
-        record = services.get_person(session, person_id)
-        services.correct_person(session, g.page_user, record, data)
-    except NotFound:
-        return error_page(404, "没有这个人员。")
-    except (Invalid, Conflict) as exc:
-        return _refused(person_id, form, "correct", exc)
-    return _done(person_id, "corrected")
+    fields = ("reason", "name", "education", "major")
+    return _change_person(person_id, CorrectionSchema(), fields, "correct", services.correct_person)
 
 
 @bp.route("/<person:person_id>/certificates", methods=["POST"])
 @page(*ROLES)
 def add_certificate(person_id):
+    fields = ("kind", "level", "number", "issuer", "issued_on", "expires_on")
+    add = credentials.add_certificate
+    return _change_person(person_id, CertificateSchema(), fields, "add", add)
+
+
+def _change_person(person_id, schema, fields: tuple[str, ...], which: str, change):
+    """One of the person page's forms (``which``): its filled ``fields`` loaded by
+    ``schema`` and handed to ``change``; the page again with the errors, or done."""
     session = get_session()
     form = request.form.to_dict()
-    fields = ("kind", "level", "number", "issuer", "issued_on", "expires_on")
-    data, errors = _load(CertificateSchema(), _filled(form, fields))
+    data, errors = _load(schema, _filled(form, fields))
     if errors:
-        return _person_page(person_id, form=form, errors=errors, which="add", status=422)
+        return _person_page(person_id, form=form, errors=errors, which=which, status=422)
     try:
         record = services.get_person(session, person_id)
-        credentials.add_certificate(session, g.page_user, record, data)
+        change(session, g.page_user, record, data)
     except NotFound:
         return error_page(404, "没有这个人员。")
     except (Invalid, Conflict) as exc:
-        return _refused(person_id, form, "add", exc)
-    return _done(person_id, "added")
+        return _refused(person_id, form, which, exc)
+    return _done(person_id, {"correct": "corrected", "add": "added"}[which])
 
 
 @bp.route("/certificates/<int:certificate_id>/revoke", methods=["POST"])
