@@ -150,14 +150,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict, workers: int, log_path: Path):
-    """A gunicorn subprocess serving ``bench_app()``; yields (port, process)."""
+def running_server(
+    env: dict, workers: int, log_path: Path, script: str = __file__, ready: str = "/bench/ping"
+):
+    """A gunicorn subprocess serving ``script``'s ``bench_app()`` (its ``--serve``), up once
+    ``ready`` answers 200; yields (port, process)."""
     port = free_port()
-    argv = [sys.executable, __file__, "--serve", "--port", str(port), "--workers", str(workers)]
+    argv = [sys.executable, script, "--serve", "--port", str(port), "--workers", str(workers)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until_up(port, process, log_path)
+        wait_until_up(port, process, log_path, ready)
         yield port, process
     finally:
         process.terminate()
@@ -168,14 +171,14 @@ def running_server(env: dict, workers: int, log_path: Path):
             process.wait()
 
 
-def wait_until_up(port: int, process: subprocess.Popen, log_path: Path) -> None:
+def wait_until_up(port: int, process: subprocess.Popen, log_path: Path, ready: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BenchFailed(f"gunicorn exited with {process.returncode}:\n{tail(log_path)}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/bench/ping")
+            conn.request("GET", ready)
             if conn.getresponse().status == 200:
                 return
         except OSError:

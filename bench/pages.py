@@ -33,20 +33,17 @@ import multiprocessing
 import os
 import random
 import re
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from alembic import command
-from ban_check import BenchFailed, free_port, tail
+from ban_check import BenchFailed, running_server
 from district import (
     STAFF_AREA,
     UNMATCHED_AREA,
@@ -103,37 +100,6 @@ def bench_app():
     app = create_app()
     app.add_url_rule("/bench/read-floor", "bench_read_floor", read_floor)
     return app
-
-
-@contextmanager
-def running_server(env: dict, workers: int, log_path: Path):
-    port = free_port()
-    argv = [sys.executable, __file__, "--serve", "--port", str(port), "--workers", str(workers)]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise BenchFailed(f"gunicorn exited:\n{tail(log_path)}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/login")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchFailed(f"gunicorn did not answer:\n{tail(log_path)}")
-            time.sleep(0.2)
-        yield port, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # -- the district and its users -----------------------------------------------------------
@@ -409,7 +375,10 @@ def bench(kind: str, options) -> Result:
 def serve_and_load(env, instance, district, options) -> dict[str, Load]:
     numbers = check_numbers(district)
     pages = routes(district)
-    with running_server(env, options.workers, instance / "gunicorn.log") as (port, _server):
+    with running_server(env, options.workers, instance / "gunicorn.log", __file__, "/login") as (
+        port,
+        _server,
+    ):
         sessions = {
             who: [sign_in(port, f"bench-{who}") for _ in range(options.clients)]
             for who in ("director", "bureau")
