@@ -4,6 +4,7 @@ from registry import create_app, crypto
 from registry.config import ConfigError, load_settings
 from registry.db import command_transaction, make_engine
 from registry.imports.jobs import fail_interrupted, forget_uploads
+from registry.imports.turns import recover_interrupted
 from registry.keys import matching
 from registry.messages import _
 
@@ -146,11 +147,21 @@ def serve(host, port, workers, timeout, access_log, error_log):
     with app.app_context(), command_transaction() as session:
         # Imports this host's server was running when it stopped never committed: say so.
         interrupted = fail_interrupted(session)
+    # A roll whose merge was cut off (here, or by a killed command): its rows removed.
+    recovered = recover_interrupted(app.extensions["registry.engine"])
     # Their uploads, and previews never imported, hold identity numbers: not kept.
     forget_uploads(app.instance_path, at_start=True)
     if interrupted:
         click.echo(
             _("{count} imports interrupted by the last stop marked failed", count=interrupted),
+            err=True,
+        )
+    if recovered:
+        click.echo(
+            _(
+                "{count} interrupted imports recovered: what they had written is removed",
+                count=recovered,
+            ),
             err=True,
         )
     scheme = "https" if settings.https else "http"

@@ -8,6 +8,7 @@ from registry import crypto, db, errors, files, web
 from registry.api import init_api
 from registry.config import Settings, load_settings
 from registry.eligibility.rulesets import load_rulesets
+from registry.imports.turns import hide_unfinished
 from registry.keys import matching
 
 # Pages may load only the registry's own files: no inline script, no other site, and no
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         engine.dispose()
         raise
     db.init_app(app, engine)
+    hide_unfinished()  # the rows of a roll still being written are nobody's to see
     init_api(app)
     # After the API's body limit (a body over it is refused unread), before anything else.
     app.before_request(db.read_body_first)

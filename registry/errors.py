@@ -77,15 +77,26 @@ class Conflict(RegistryError):
     code = "conflict"
 
 
-class RateLimited(RegistryError):
+class _TryAgain(RegistryError):
+    """A refusal that ``Retry-After`` (seconds) says when to try again."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class RateLimited(_TryAgain):
     """Too many checks in the window; ``Retry-After`` says when the next one is admitted."""
 
     status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message, retry_after=retry_after)
-        self.headers = {"Retry-After": str(retry_after)}
+
+class Busy(_TryAgain):
+    """A write that must wait for another (a roll being imported); nothing was changed."""
+
+    status = 503
+    code = "busy"
 
 
 class Invalid(RegistryError):

@@ -90,6 +90,8 @@ IMPORT_STATUSES = {
     "accepted": "已接受",
     "partial": "部分接受",
     "rejected": "已拒绝",
+    # Its writing was cut off (the process stopped) and what it had written was removed.
+    "interrupted": "导入中断，未写入",
 }
 
 ALERT_KINDS = {

@@ -12,6 +12,7 @@ from registry.audit import actor_name, record_event
 from registry.db import utcnow
 from registry.eligibility.rules import Held
 from registry.errors import Conflict, Invalid, NotFound
+from registry.imports.turns import refuse_while_importing
 from registry.messages import _
 
 from . import catalogue
@@ -124,6 +125,7 @@ def add_certificate(
     (a health certificate through the day before its examination's first anniversary, a
     nurse licence 5 years).
     """
+    refuse_while_importing(session)
     _check_unique(session, data["issuer"], data["number"])
     expires_on = data.get("expires_on") or catalogue.default_expiry(data["kind"], data["issued_on"])
     certificate = Certificate(

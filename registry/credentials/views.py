@@ -28,7 +28,8 @@ def revoke(data, certificate_id):
 @blp.arguments(RenewalSchema)
 @blp.response(201, CertificateOutSchema)
 def renew(data, certificate_id):
-    """Record the renewal of a certificate: a new row naming the one it replaces."""
+    """Record the renewal of a certificate: a new row naming the one it replaces; 503
+    `busy` with `Retry-After` while a roll is being imported."""
     session = get_session()
     certificate = services.get_certificate(session, certificate_id)
     renewal = services.renew(session, current_user(), certificate, data)

@@ -8,8 +8,8 @@ runs the same ``run_import`` in an app context and a session of its own, writing
 rows read to the job's row (``ImportJob``) as it goes, and the batch it made at the end.
 
 A restart in the middle (the server stopped, the worker killed) cannot leave half a
-roll: ``run_import`` writes people and certificates only in its one merge transaction,
-which either commits whole or not at all. The job row is then left ``running``;
+roll: what a cut-off merge wrote stays hidden until it is removed (``turns.recover``),
+and the batch is marked ``interrupted``. The job row is then left ``running``;
 ``registry serve`` marks every such job of its host ``failed`` before it starts, and
 a page that finds a running job whose process is gone does the same.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -35,16 +34,13 @@ from registry.errors import NotFound
 from registry.messages import _
 
 from . import readers, services
+from .turns import alive, this_host
 from .models import ImportJob
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "导入被服务器重启打断，没有写入任何人员或证书；请重新导入该文件。"
 BROKEN = "导入因系统错误而中止，没有写入任何人员或证书；请重新导入或联系管理员。"
-
-
-def host() -> str:
-    return socket.gethostname()[:200]
 
 
 def start_job(
@@ -57,7 +53,7 @@ def start_job(
         partial=partial,
         dry_run=dry_run,
         status="running",
-        host=host(),
+        host=this_host(),
         pid=os.getpid(),
     )
     session.add(job)
@@ -69,17 +65,17 @@ def get_job(session: Session, job_id: int) -> ImportJob:
     job = session.get(ImportJob, job_id)
     if job is None:
         raise NotFound(_("no import job with id {job_id}", job_id=job_id))
-    if job.status == "running" and job.host == host() and not _alive(job.pid):
+    if job.status == "running" and job.host == this_host() and not alive(job.pid):
         _fail(job, INTERRUPTED)  # its worker is gone: the page's answer commits this
     return job
 
 
-def fail_interrupted(session: Session, *, this_host: str | None = None) -> int:
+def fail_interrupted(session: Session, *, host: str | None = None) -> int:
     """Mark every job still ``running`` on this host ``failed`` (at the server's
     start, none of them can be running any more); returns how many."""
     jobs = session.scalars(
         sa.select(ImportJob).where(
-            ImportJob.status == "running", ImportJob.host == (this_host or host())
+            ImportJob.status == "running", ImportJob.host == (host or this_host())
         )
     ).all()
     for job in jobs:
@@ -90,16 +86,6 @@ def fail_interrupted(session: Session, *, this_host: str | None = None) -> int:
 
 def _fail(job: ImportJob, message: str) -> None:
     job.status, job.message, job.finished_at = "failed", message, utcnow()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # An upload previewed on the pages and never imported is removed after this many hours.

@@ -1,11 +1,21 @@
-"""Phase 3 of a roll import: under the lock, what changed since the checks is checked
-again, then the batch, the new people, the new and updated certificates with their
-history, the errors and one audit event are written in one transaction; or, for a
-rejected file or a dry run, only the batch, its errors and the event.
+"""Phase 3 of a roll import: the batch, the new people, the new and updated certificates
+with their history, the errors and one audit event, written so that the registry shows
+all of it or none of it, and never holds its write lock for long.
+
+Imports take turns (``take_turn``): an import's batch is written first, ``running``,
+and another import waits while one runs; what changed in the registry since phase 2 is
+checked again. Then the rows go in chunks of ``turns.CHUNK_ROWS``, each its own short
+transaction: on SQLite a hiring check waits at most for one chunk, never for a million
+rows. The last, short transaction updates the certificates the roll changed, writes the
+counts and the audit event, and finishes the batch: from that commit the whole roll is
+there at once. Until then its rows are hidden, and nobody else adds people or
+certificates; a merge that fails or is cut off is cleared away (``turns``).
 """
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date
 
 import sqlalchemy as sa
@@ -17,28 +27,20 @@ from registry.credentials.models import Certificate, CertificateChange
 from registry.db import UTCDateTime, utcnow
 from registry.people.models import Person, new_public_id_sql
 
-from . import checks, staging
+from . import checks, staging, turns
 from .models import ImportBatch, ImportRowError
 from .rows import RowError
 from .staging import BATCH_ROWS, STAGE, STAGE_ERRORS
+from .turns import CHUNK_ROWS, NOTHING
 
-# The PostgreSQL advisory lock that makes the merges of imports take turns.
-IMPORT_LOCK = int.from_bytes(b"imports!", "big")
+# How long an import waits between looks at the batch written before it.
+TURN_PAUSE_SECONDS = 0.5
 _UPDATABLE = ("kind", "level", "issued_on", "expires_on")
-# The counts of an import that wrote nothing.
-_NOTHING = {
-    "accepted": 0,
-    "unchanged": 0,
-    "created": 0,
-    "updated": 0,
-    "updated_fields": {},
-    "people_created": 0,
-}
 
 
 class _Rejected(Exception):
-    """Phase 3 found errors under the lock that phase 2 could not see. They are carried
-    out of the merge's transaction, which rolls back, to be recorded with the batch."""
+    """The late checks found errors that phase 2 could not see. They are carried out to
+    be recorded with the batch, which then writes no row."""
 
     def __init__(self, errors: list[RowError]):
         super().__init__(f"{len(errors)} errors under the lock")
@@ -57,32 +59,85 @@ def has_errors(job) -> bool:
     return job.conn.scalar(sa.select(sa.exists(sa.select(STAGE_ERRORS.c.seq))))
 
 
+# ------------------------------------------------------------------- the whole phase
+
+
 def finish(job) -> int:
-    if job.dry_run:
-        with job.transaction(writes=False):
-            counts = classify(job)
-            failed = has_errors(job)
-        status = "rejected" if failed and not job.partial else outcome(failed)
-        if status == "rejected":
-            counts = dict(_NOTHING)
-        with job.transaction(writes=True):
-            return record(job, status, counts)
+    """Write the batch: rejected, a dry run's, or merged. Returns its id."""
     with job.transaction(writes=False):
         failed = has_errors(job)
+        counts = classify(job) if job.dry_run else None
+    status = None  # merged: the merge decides
     if failed and not job.partial:
-        with job.transaction(writes=True):
-            return record(job, "rejected", dict(_NOTHING))
+        status, counts = "rejected", dict(NOTHING)
+    elif job.dry_run:
+        status = outcome(failed)
+    batch_id = take_turn(job)
     try:
+        if status is None:
+            try:
+                with job.transaction(writes=False):  # writes to staging tables only
+                    late_checks(job)
+            except _Rejected as rejected:
+                with job.transaction(writes=False):
+                    staging.add_errors(job, rejected.errors)
+                status, counts = "rejected", dict(NOTHING)
+            else:
+                write_people(job, batch_id)
+                write_certificates(job, batch_id)
+        write_errors(job, batch_id)
         with job.transaction(writes=True):
-            return merge(job)
-    except _Rejected as rejected:
-        with job.transaction(writes=True):
-            staging.add_errors(job, rejected.errors)
-            return record(job, "rejected", dict(_NOTHING))
+            if status is None:
+                status, counts = outcome(has_errors(job)), update_and_count(job, batch_id)
+            return record(job, status, counts, batch_id)
+    except BaseException:
+        turns.abandon(job.conn, batch_id)
+        raise
 
 
 def outcome(failed: bool) -> str:
     return "partial" if failed else "accepted"
+
+
+def take_turn(job) -> int:
+    """Start the import's batch, ``running``, once no other batch runs (an interrupted
+    one is recovered first). Returns the batch's id."""
+    while True:
+        with job.transaction(writes=True):
+            if job.conn.dialect.name == "postgresql":
+                job.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(turns.IMPORT_LOCK)))
+            others = turns.running(job.conn)
+            if not others:
+                return new_batch(job)
+        cut_off = [r.id for r in others if turns.interrupted(r)]
+        for batch_id in cut_off:
+            turns.recover(job.conn, batch_id)
+        if not cut_off:
+            time.sleep(TURN_PAUSE_SECONDS)
+
+
+def new_batch(job) -> int:
+    now = utcnow()
+    result = job.conn.execute(
+        ImportBatch.__table__.insert().values(
+            filename=job.filename,
+            sha256=job.sha256,
+            user_id=getattr(job.actor, "id", None),
+            actor=actor_name(job.actor),
+            dry_run=job.dry_run,
+            partial=job.partial,
+            created_at=now,
+            status="running",
+            rows=job.rows,
+            accepted=0,
+            unchanged=0,
+            rejected=0,
+            host=turns.this_host(),
+            pid=os.getpid(),
+            beat_at=now,
+        )
+    )
+    return result.inserted_primary_key[0]
 
 
 def differs(job, c, fields=_UPDATABLE):
@@ -118,8 +173,9 @@ def classify(job) -> dict:
     }
 
 
-def record(job, status: str, counts: dict, batch_id: int | None = None) -> int:
-    """Write the batch (or complete the one merged into), its errors and the event."""
+def record(job, status: str, counts: dict, batch_id: int) -> int:
+    """Finish the batch: its status and counts (and how the file was read), and the
+    audit event. From this commit, a merged batch's rows are seen."""
     values = {
         "status": status,
         "rows": job.rows,
@@ -129,19 +185,7 @@ def record(job, status: str, counts: dict, batch_id: int | None = None) -> int:
         **counts,
     }
     batches = ImportBatch.__table__
-    if batch_id is None:
-        batch_id = new_batch(job, values)
-    else:
-        job.conn.execute(batches.update().where(batches.c.id == batch_id).values(**values))
-    e = STAGE_ERRORS
-    job.conn.execute(
-        ImportRowError.__table__.insert().from_select(
-            ["batch_id", "row", "column", "header", "message"],
-            sa.select(sa.literal(batch_id), e.c.row, e.c.column, e.c.header, e.c.message).order_by(
-                e.c.row, e.c.seq
-            ),
-        )
-    )
+    job.conn.execute(batches.update().where(batches.c.id == batch_id).values(**values))
     session = Session(bind=job.conn, join_transaction_mode="rollback_only")
     try:
         record_event(
@@ -180,37 +224,40 @@ def how_read(job) -> dict:
     }
 
 
-def new_batch(job, values: dict) -> int:
-    result = job.conn.execute(
-        ImportBatch.__table__.insert().values(
-            filename=job.filename,
-            sha256=job.sha256,
-            user_id=getattr(job.actor, "id", None),
-            actor=actor_name(job.actor),
-            dry_run=job.dry_run,
-            partial=job.partial,
-            created_at=utcnow(),
-            **values,
-        )
-    )
-    return result.inserted_primary_key[0]
+def _chunks(job, table: sa.Table, column: sa.Column):
+    """Ranges of ``column`` (a staging table's row number) of at most ``CHUNK_ROWS``."""
+    low, high = job.conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
+    if low is None:
+        return
+    for first in range(low, high + 1, CHUNK_ROWS):
+        yield column.between(first, first + CHUNK_ROWS - 1)
 
 
-def merge(job) -> int:
-    conn, s = job.conn, STAGE
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(IMPORT_LOCK)))
-        checks.room_to_sort(conn)
-    late_checks(job)
-    batch_id = new_batch(
-        job, {"status": "running", "rows": job.rows, "accepted": 0, "unchanged": 0, "rejected": 0}
-    )
+def write_errors(job, batch_id: int) -> None:
+    """The staged errors into the batch, in row order, a chunk per transaction."""
+    e = STAGE_ERRORS
+    with job.transaction(writes=False):
+        chunks = list(_chunks(job, e, e.c.seq))
+    for chunk in chunks:
+        with job.transaction(writes=True):
+            job.conn.execute(
+                ImportRowError.__table__.insert().from_select(
+                    ["batch_id", "row", "column", "header", "message"],
+                    sa.select(sa.literal(batch_id), e.c.row, e.c.column, e.c.header, e.c.message)
+                    .where(chunk)
+                    .order_by(e.c.seq),
+                )
+            )
+            turns.beat(job.conn, batch_id)
+
+
+def write_people(job, batch_id: int) -> None:
+    """New people, hidden with the batch: the first valid row of each number nobody
+    registered, in chunks of staged rows."""
+    conn, s, people = job.conn, STAGE, Person.__table__
     now = utcnow()
-    people, certificates = Person.__table__, Certificate.__table__
-    changes = CertificateChange.__table__
-    actor = actor_name(job.actor)
-
-    # New people: the first valid row of each number nobody registered.
+    columns = ["id_type", "id_index", "id_index_kid", "id_number_enc", "name_enc", "created_at"]
+    columns += ["name_index", "name_index_kid", "public_id", "import_batch_id"]
     new_people = sa.select(
         s.c.id_type,
         s.c.id_index,
@@ -221,117 +268,138 @@ def merge(job) -> int:
         s.c.name_hash,  # the name's index (registry.people.names), under the same key
         sa.literal(job.kid, sa.String(40)),
         new_public_id_sql(conn.dialect.name),
+        sa.literal(batch_id),
     ).where(s.c.ok, s.c.person_id.is_(None))
-    columns = ["id_type", "id_index", "id_index_kid", "id_number_enc", "name_enc", "created_at"]
-    columns += ["name_index", "name_index_kid", "public_id"]
-    if conn.dialect.name == "sqlite":
-        # In row order, the later rows of a number left out by its unique index: half
-        # the time of looking for an earlier row of each (2.3 s on a million rows).
-        # Only under SQLite's write lock, where nobody else can have registered the
-        # number since late_checks() looked.
-        insert = (
-            sqlite.insert(people)
-            .from_select(columns, new_people.order_by(s.c.row))
-            .on_conflict_do_nothing(index_elements=[people.c.id_index])
-        )
-    else:
-        earlier = s.alias("e")
-        insert = people.insert().from_select(
-            columns,
-            new_people.where(
-                ~sa.exists().where(
-                    earlier.c.ok,
-                    earlier.c.person_id.is_(None),
-                    earlier.c.id_index == s.c.id_index,
-                    earlier.c.row < s.c.row,
-                )
-            ),
-        )
-    last_person = conn.scalar(sa.select(sa.func.max(people.c.id))) or 0
-    conn.execute(insert)
-    # Counted, not the rowcount: drivers do not all report it for INSERT … SELECT.
-    people_created = conn.scalar(
-        sa.select(sa.func.count()).where(
-            people.c.id > last_person, people.c.created_at == sa.literal(now, UTCDateTime())
-        )
-    )
+    with job.transaction(writes=False):
+        chunks = list(_chunks(job, s, s.c.row))
+    for chunk in chunks:
+        if conn.dialect.name == "sqlite":
+            # In row order, the later rows of a number left out by its unique index
+            # (written by this chunk or an earlier one): half the time of looking for an
+            # earlier row of each. Nobody else adds people while the batch runs.
+            insert = (
+                sqlite.insert(people)
+                .from_select(columns, new_people.where(chunk).order_by(s.c.row))
+                .on_conflict_do_nothing(index_elements=[people.c.id_index])
+            )
+        else:
+            earlier = s.alias("e")
+            insert = people.insert().from_select(
+                columns,
+                new_people.where(
+                    chunk,
+                    ~sa.exists().where(
+                        earlier.c.ok,
+                        earlier.c.person_id.is_(None),
+                        earlier.c.id_index == s.c.id_index,
+                        earlier.c.row < s.c.row,
+                    ),
+                ),
+            )
+        with job.transaction(writes=True):
+            conn.execute(insert)
+            turns.beat(conn, batch_id)
 
-    # New certificates, and their first history entry.
-    conn.execute(
-        certificates.insert().from_select(
-            [
-                "person_id",
-                "kind",
-                "level",
-                "number",
-                "issuer",
-                "issued_on",
-                "expires_on",
-                "status",
-                "import_batch_id",
-                "created_at",
-            ],
-            sa.select(
-                # The person registered before, or just now: joined here rather than
-                # first written into the staging table (2 s more on a million rows).
-                sa.func.coalesce(s.c.person_id, people.c.id),
-                s.c.kind,
-                s.c.level,
-                s.c.number,
-                s.c.issuer,
-                s.c.issued_on,
-                s.c.expires_on,
-                sa.literal("valid", sa.String(16)),
-                sa.literal(batch_id),
-                sa.literal(now, UTCDateTime()),
-            )
-            .select_from(
-                s.outerjoin(
-                    people, sa.and_(s.c.person_id.is_(None), people.c.id_index == s.c.id_index)
-                )
-            )
-            .where(s.c.ok, ~s.c.dup, s.c.cert_id.is_(None))
-            .order_by(s.c.row),
-        )
-    )
-    # Counted, not the rowcount: drivers do not all report it for INSERT … SELECT.
-    inserted = conn.scalar(
-        sa.select(sa.func.count()).where(certificates.c.import_batch_id == batch_id)
-    )
+
+def write_certificates(job, batch_id: int) -> None:
+    """New certificates and their first history entry, hidden with the batch, in
+    chunks of staged rows."""
+    conn, s = job.conn, STAGE
+    people, certificates = Person.__table__, Certificate.__table__
+    changes = CertificateChange.__table__
+    now, actor = utcnow(), actor_name(job.actor)
     snapshot = (
         sa.func.json_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
     )
     key = sa.literal_column  # keys as SQL text: PostgreSQL cannot type a bound "any"
-    conn.execute(
-        changes.insert().from_select(
-            ["certificate_id", "action", "changes", "actor", "import_batch_id", "changed_at"],
-            sa.select(
-                certificates.c.id,
-                sa.literal("issued", sa.String(16)),
-                snapshot(
-                    key("'kind'"),
-                    certificates.c.kind,
-                    key("'level'"),
-                    certificates.c.level,
-                    key("'number'"),
-                    certificates.c.number,
-                    key("'issuer'"),
-                    certificates.c.issuer,
-                    key("'issued_on'"),
-                    certificates.c.issued_on,
-                    key("'expires_on'"),
-                    certificates.c.expires_on,
-                ),
-                sa.literal(actor, sa.String(64)),
-                sa.literal(batch_id),
-                sa.literal(now, UTCDateTime()),
+    with job.transaction(writes=False):
+        chunks = list(_chunks(job, s, s.c.row))
+    for chunk in chunks:
+        with job.transaction(writes=True):
+            last = conn.scalar(sa.select(sa.func.max(certificates.c.id))) or 0
+            conn.execute(
+                certificates.insert().from_select(
+                    [
+                        "person_id",
+                        "kind",
+                        "level",
+                        "number",
+                        "issuer",
+                        "issued_on",
+                        "expires_on",
+                        "status",
+                        "import_batch_id",
+                        "created_at",
+                    ],
+                    sa.select(
+                        # The person registered before, or by this batch: joined here
+                        # rather than first written into the staging table.
+                        sa.func.coalesce(s.c.person_id, people.c.id),
+                        s.c.kind,
+                        s.c.level,
+                        s.c.number,
+                        s.c.issuer,
+                        s.c.issued_on,
+                        s.c.expires_on,
+                        sa.literal("valid", sa.String(16)),
+                        sa.literal(batch_id),
+                        sa.literal(now, UTCDateTime()),
+                    )
+                    .select_from(
+                        s.outerjoin(
+                            people,
+                            sa.and_(s.c.person_id.is_(None), people.c.id_index == s.c.id_index),
+                        )
+                    )
+                    .where(chunk, s.c.ok, ~s.c.dup, s.c.cert_id.is_(None))
+                    .order_by(s.c.row),
+                )
             )
-            .where(certificates.c.import_batch_id == batch_id)
-            .order_by(certificates.c.id),
-        )
-    )
+            conn.execute(
+                changes.insert().from_select(
+                    [
+                        "certificate_id",
+                        "action",
+                        "changes",
+                        "actor",
+                        "import_batch_id",
+                        "changed_at",
+                    ],
+                    sa.select(
+                        certificates.c.id,
+                        sa.literal("issued", sa.String(16)),
+                        snapshot(
+                            key("'kind'"),
+                            certificates.c.kind,
+                            key("'level'"),
+                            certificates.c.level,
+                            key("'number'"),
+                            certificates.c.number,
+                            key("'issuer'"),
+                            certificates.c.issuer,
+                            key("'issued_on'"),
+                            certificates.c.issued_on,
+                            key("'expires_on'"),
+                            certificates.c.expires_on,
+                        ),
+                        sa.literal(actor, sa.String(64)),
+                        sa.literal(batch_id),
+                        sa.literal(now, UTCDateTime()),
+                    )
+                    .where(certificates.c.id > last, certificates.c.import_batch_id == batch_id)
+                    .order_by(certificates.c.id),
+                )
+            )
+            turns.beat(conn, batch_id)
 
-    # Changed certificates: few, so updated from here. A revoked one stays as it was.
+
+def update_and_count(job, batch_id: int) -> dict:
+    """In the last transaction: the recorded certificates the roll changes (a revoked one
+    stays as it was), updated with their history, and the batch's counts."""
+    conn, s = job.conn, STAGE
+    people, certificates = Person.__table__, Certificate.__table__
+    changes = CertificateChange.__table__
+    now, actor = utcnow(), actor_name(job.actor)
     updated, updated_fields = 0, {}
     query = (
         sa.select(
@@ -377,26 +445,39 @@ def merge(job) -> int:
             for name in fields:
                 updated_fields[name] = updated_fields.get(name, 0) + 1
         updated += len(chunk)
+
+    def written(table) -> int:
+        return conn.scalar(sa.select(sa.func.count()).where(table.c.import_batch_id == batch_id))
+
+    inserted = written(certificates)
     valid = conn.scalar(sa.select(sa.func.count()).where(s.c.ok))
-    failed = has_errors(job)
-    counts = {
+    return {
         "accepted": inserted + updated,
         "unchanged": valid - inserted - updated,
         "created": inserted,
         "updated": updated,
         "updated_fields": {f: updated_fields[f] for f in _UPDATABLE if f in updated_fields},
-        "people_created": people_created,
+        "people_created": written(people),
     }
-    return record(job, outcome(failed), counts, batch_id)
 
 
 def late_checks(job) -> None:
-    """Under the lock: what other writers did since the rows were checked. People
-    registered since (by another import, say) are found and their names compared;
-    a certificate number recorded since for another person is an error. Without
-    ``partial`` any such error rejects the file (``_Rejected``)."""
+    """Once the batch runs (nobody else adds people or certificates now): what other
+    writers did since the rows were checked. People registered since (by another import,
+    say) are found and their names compared; a person found while staging and removed
+    since (with an interrupted import) is new again; a certificate number recorded since
+    for another person is an error. Without ``partial`` any such error rejects the file
+    (``_Rejected``)."""
     s, people = STAGE, Person.__table__
     columns = job.columns
+    job.conn.execute(
+        s.update()
+        .where(
+            s.c.person_id.is_not(None),
+            ~sa.exists().where(people.c.id == s.c.person_id),
+        )
+        .values(person_id=None)
+    )
     # Named by the record's public id: the row error reaches the clerk.
     target = people.alias("merged_target")
     merged_into = (

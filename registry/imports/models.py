@@ -9,6 +9,15 @@ class ImportBatch(Base):
     """One roll file handed in by the HR bureau, with its counts."""
 
     __tablename__ = "import_batches"
+    __table_args__ = (
+        # The imports being written: every read of people and certificates asks for them.
+        sa.Index(
+            "ix_import_batches_running",
+            "status",
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        ),
+    )
 
     id: Mapped[intpk]
     filename: Mapped[str200]
@@ -37,6 +46,11 @@ class ImportBatch(Base):
     skipped_rows: Mapped[list | None] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[created_at]
     finished_at: Mapped[timestamp | None]
+    # While ``running``: where the merge is written (host and process), and when it last
+    # wrote a chunk. A merge whose process is gone, or silent for long, was interrupted.
+    host: Mapped[str200 | None]
+    pid: Mapped[int | None]
+    beat_at: Mapped[timestamp | None]
 
 
 class ImportRowError(Base):

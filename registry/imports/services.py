@@ -18,13 +18,17 @@ ones on the same database connection:
 2. **Check** the rows against each other in SQL: the same certificate twice with
    different data, the same number with different names, a certificate number already
    recorded for another person.
-3. **Merge**, in one short writing transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL:
-   an advisory lock, so that two imports of overlapping rolls take turns): the batch,
-   new people, new certificates, updated ones, their history, the errors and one audit
-   event. What changed in the registry since phase 2 is checked again under the lock.
+3. **Merge** (``merge``): imports take turns; the batch is written first, ``running``,
+   and what changed in the registry since phase 2 is checked again. New people and
+   certificates then go in chunks, each a short writing transaction (SQLite's write lock
+   is never held for long: hiring checks go on), hidden from every read until the last
+   transaction updates the changed certificates, writes the counts, the errors' summary
+   and one audit event, and finishes the batch.
 
 A rejected file (or a dry run) writes only its batch, its errors and the audit event.
-Whatever stops an import before phase 3 commits leaves no person and no certificate.
+Whatever stops an import before its last transaction commits leaves no person and no
+certificate to be seen: a merge that fails removes its rows, and one cut off is
+recovered (``turns.recover``).
 """
 
 from __future__ import annotations
@@ -304,6 +308,8 @@ class _Import:
         # reading one stays deferred even when it writes (to its temporary tables only).
         self.conn.execution_options(registry_writes=writes, registry_upgrades=False)
         with self.conn.begin():
+            if self.conn.dialect.name == "postgresql":
+                checks.room_to_sort(self.conn)
             yield
 
     def run(self, progress, errors_limit) -> Summary:

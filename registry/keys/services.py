@@ -182,6 +182,7 @@ def rekey_batch(
         .where(model.id > after_id, _pending(model, targets))
         .order_by(model.id)
         .limit(size)
+        .execution_options(unfinished_rows=True)  # a roll's people too, while it is written
     ).all()
     if not rows:
         return None
@@ -270,9 +271,9 @@ def _refuse_duplicate_people(session: Session, updates: list[dict]) -> None:
         if other != update["b_id"]:
             raise _duplicate(other, update["b_id"])
     clash = session.execute(
-        sa.select(Person.id, Person.id_index).where(
-            Person.id_index.in_(list(ids)), Person.id.not_in(list(ids.values()))
-        )
+        sa.select(Person.id, Person.id_index)
+        .where(Person.id_index.in_(list(ids)), Person.id.not_in(list(ids.values())))
+        .execution_options(unfinished_rows=True)
     ).first()
     if clash is not None:
         raise _duplicate(clash.id, ids[clash.id_index])
@@ -353,6 +354,7 @@ def pending(session: Session, keyring: Keyring) -> dict[str, int]:
             sa.select(sa.func.count())
             .select_from(table.model)
             .where(_pending(table.model, targets))
+            .execution_options(unfinished_rows=True)
         )
         for table in TABLES
     }

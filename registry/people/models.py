@@ -63,6 +63,11 @@ class Person(EncryptedIdentity, Base):
     name_index: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32), index=True)
     name_index_kid: Mapped[str | None] = mapped_column(sa.String(40))
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id"))
+    # The roll import that registered the person; hidden while that import is still
+    # being written (``registry.imports.merge``).
+    import_batch_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("import_batches.id"), index=True
+    )
     created_at: Mapped[created_at]
     updated_at: Mapped[timestamp | None]
 

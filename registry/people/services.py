@@ -22,6 +22,7 @@ from registry.db import utcnow
 from registry.errors import Conflict, Invalid, NotFound
 from registry.fields import MAX_ITEMS
 from registry.identity import IdentityNumber
+from registry.imports.turns import refuse_while_importing
 from registry.messages import _
 
 from .models import Experience, Person, PersonChange
@@ -86,6 +87,7 @@ def sealed_name(name: str) -> dict:
 def register_person(session: Session, actor, data: dict) -> Person:
     """Register a person from validated ``PersonSchema`` data; 409 with the existing id
     when the number is already registered, in whatever form it was typed then."""
+    refuse_while_importing(session)
     identity = data["identity"]
     existing = _registered(session, identity)
     if existing is not None and existing.merged_into_id is not None:
@@ -473,6 +475,8 @@ def merge_people(
     """
     from registry.bans.models import BanCheck
     from registry.staffing.models import Employment
+
+    refuse_while_importing(session)
 
     if source.id == target.id:
         raise Invalid(

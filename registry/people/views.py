@@ -28,7 +28,8 @@ blp = Blueprint("people", __name__, url_prefix="/api/v1/people", description="ไป
 @blp.arguments(PersonSchema)
 @blp.response(201, PersonSchema)
 def register_person(data):
-    """Register a person; 409 with the existing `id` if the number is already registered."""
+    """Register a person; 409 with the existing `id` if the number is already registered;
+    503 `busy` with `Retry-After` while a roll is being imported."""
     session = get_session()
     person = services.register_person(session, current_user(), data)
     return services.describe(session, person, clock.today())
@@ -79,7 +80,8 @@ def add_experience(data, person_id):
 @blp.arguments(CertificateSchema)
 @blp.response(201, CertificateOutSchema)
 def add_certificate(data, person_id):
-    """Record a certificate; 409 with the existing `id` if the issuer's number is known."""
+    """Record a certificate; 409 with the existing `id` if the issuer's number is known;
+    503 `busy` with `Retry-After` while a roll is being imported."""
     session = get_session()
     person = services.get_person(session, person_id)
     certificate = credentials.add_certificate(session, current_user(), person, data)
@@ -132,7 +134,8 @@ def search(data):
 def merge(data, person_id):
     """Merge this record (under a wrong number) into `into`: certificates, employments,
     checks and experience move; this record stays, marked merged. 409 for overlapping
-    employments, names that differ (unless `names_differ`), or a record merged already."""
+    employments, names that differ (unless `names_differ`), or a record merged already;
+    503 `busy` with `Retry-After` while a roll is being imported."""
     session = get_session()
     source = services.get_person(session, person_id)
     target = services.get_person(session, data["into"])

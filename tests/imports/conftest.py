@@ -10,6 +10,7 @@ have been, and the session reads afresh after it.
 
 import dataclasses
 import os
+import subprocess
 
 import pytest
 import sqlalchemy as sa
@@ -83,3 +84,53 @@ def run(app, session):
         return result
 
     return invoke
+
+
+class Killed(BaseException):
+    """The merge's process killed in the middle: nothing after it runs, not even the
+    merge's own clean-up."""
+
+
+@pytest.fixture
+def killed_mid_merge(monkeypatch):
+    """Kill the next merge once its people and certificates are written, before it
+    finishes its batch; raises ``Killed`` out of the import."""
+    from registry.imports import merge, turns
+
+    write_certificates = merge.write_certificates
+
+    def written_then_killed(job, batch_id):
+        write_certificates(job, batch_id)
+        raise Killed
+
+    monkeypatch.setattr(merge, "write_certificates", written_then_killed)
+    monkeypatch.setattr(turns, "abandon", lambda conn, batch_id: None)
+    return Killed
+
+
+def rows_in(session, model) -> int:
+    """Rows of a model's table, the hidden ones too."""
+    return session.scalar(sa.select(sa.func.count()).select_from(model.__table__))
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (as a killed merge's has)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def restart(app) -> int:
+    """The server starts again after its process was killed: interrupted merges are
+    recovered, as ``registry serve`` does. How many."""
+    from registry.imports import turns
+    from registry.imports.models import ImportBatch
+
+    engine = app.extensions["registry.engine"]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(ImportBatch.__table__)
+            .where(ImportBatch.__table__.c.status == "running")
+            .values(pid=dead_pid())
+        )
+    return turns.recover_interrupted(engine)

@@ -14,13 +14,10 @@ from registry.credentials.models import Certificate
 from registry.imports import jobs
 from registry.imports.models import ImportBatch, ImportJob
 from registry.people.models import Person
+from tests.imports.conftest import restart, rows_in
 from tests.imports.test_limits import _long_string
 from tests.imports.test_services import good_rows, write_csv
 from tests.imports.test_views import upload
-
-
-class Killed(BaseException):
-    """The server's worker killed in the middle: nothing after it runs."""
 
 
 def count(session, model):
@@ -131,31 +128,27 @@ def test_a_large_file_found_no_roll_only_when_read_fails_its_job_naming_the_prob
 
 
 def test_a_restart_mid_import_marks_the_api_job_failed_and_writes_nothing(
-    app, client, session, make_user, tmp_path, small_threshold, launched, monkeypatch
+    app, client, session, make_user, tmp_path, small_threshold, launched, killed_mid_merge
 ):
-    from registry.imports import merge
-
-    real_merge = merge.merge
-
-    def merged_then_killed(job):
-        real_merge(job)  # people and certificates written in the merge's transaction …
-        raise Killed  # … which never commits
-
-    monkeypatch.setattr(merge, "merge", merged_then_killed)
     _, headers = make_user("hr")
     response = upload(client, headers, write_csv(tmp_path / "roll.csv", good_rows(3)))
     assert response.status_code == 202
     [(job_id, path)] = launched
-    with pytest.raises(Killed):
+    with pytest.raises(killed_mid_merge):
         jobs.run_job(app, job_id, path)
     assert client.get(response.headers["Location"], headers=headers).json["status"] == "running"
-    # The server starts again: the job is failed, and says nothing was written.
+    # Written, and hidden: no read of the registry sees the roll's rows.
+    assert (rows_in(session, Certificate), rows_in(session, Person)) == (3, 3)
+    assert (count(session, Certificate), count(session, Person)) == (0, 0)
+    # The server starts again: the merge is recovered, the job failed, nothing written.
+    assert restart(app) == 1
     assert jobs.fail_interrupted(session) == 1
     session.commit()
     job = client.get(response.headers["Location"], headers=headers).json
     assert job["status"] == "failed" and "没有写入任何人员或证书" in job["message"]
-    assert (count(session, Certificate), count(session, Person)) == (0, 0)
-    assert count(session, ImportBatch) == 0
+    assert (rows_in(session, Certificate), rows_in(session, Person)) == (0, 0)
+    [batch] = session.scalars(sa.select(ImportBatch)).all()
+    assert (batch.status, batch.accepted) == ("interrupted", 0)
 
 
 def test_jobs_are_not_found_by_another_number_and_need_a_role(client, make_user):

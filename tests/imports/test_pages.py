@@ -17,6 +17,7 @@ from registry.imports.models import ImportBatch
 from registry.people.models import Person
 from tests.auth.conftest import csrf_of, sign_in
 from tests.conftest import id_number
+from tests.imports.conftest import restart, rows_in
 from tests.imports.test_services import HEADERS, good_rows, write_csv
 
 PASSWORD = "correct horse battery"
@@ -171,10 +172,6 @@ def test_an_unknown_batch_is_a_page_in_the_layout(client, clerk):
 # ---------------------------------------------------------------- in the background
 
 
-class Killed(BaseException):
-    """The worker stopped mid-import (a restart): nothing in the thread catches it."""
-
-
 def test_a_background_job_records_its_progress_and_batch(app, client, session, clerk, tmp_path):
     path = write_csv(tmp_path / "big.csv", good_rows(3))
     job = jobs.start_job(session, clerk, "big.csv", partial=False)
@@ -198,31 +195,25 @@ def test_a_running_job_page_reloads_itself_and_shows_rows_done(client, session, 
 
 
 def test_a_restart_mid_import_writes_nothing_and_marks_the_job_failed(
-    app, client, session, clerk, tmp_path, monkeypatch
+    app, client, session, clerk, tmp_path, killed_mid_merge
 ):
-    from registry.imports import merge
-
-    real_merge = merge.merge
-
-    def merged_then_killed(job):
-        real_merge(job)  # people and certificates written in the merge's transaction …
-        raise Killed  # … which never commits
-
-    monkeypatch.setattr(merge, "merge", merged_then_killed)
     path = write_csv(tmp_path / "big.csv", good_rows(3))
     job = jobs.start_job(session, clerk, "big.csv", partial=False)
     session.commit()  # as the request that starts it does, before the job runs
-    with pytest.raises(Killed):
+    with pytest.raises(killed_mid_merge):
         jobs.run_job(app, job.id, path)
     session.expire_all()
     assert session.get(type(job), job.id).status == "running"
-    assert (count(session, Certificate), count(session, Person)) == (0, 0)
-    # The server starts again: the job is marked failed, and says nothing was written.
+    assert (rows_in(session, Certificate), rows_in(session, Person)) == (3, 3)
+    assert (count(session, Certificate), count(session, Person)) == (0, 0)  # hidden
+    # The server starts again: the merge's rows removed, the job marked failed.
+    assert restart(app) == 1
     assert jobs.fail_interrupted(session) == 1
     html = client.get(f"/hr/imports/jobs/{job.id}").get_data(as_text=True)
     assert "没有写入任何人员或证书" in html and "poll.js" not in html
-    assert (count(session, Certificate), count(session, Person)) == (0, 0)
-    assert count(session, ImportBatch) == 0
+    assert (rows_in(session, Certificate), rows_in(session, Person)) == (0, 0)
+    assert session.scalars(sa.select(ImportBatch.status)).all() == ["interrupted"]
+    assert not path.exists()
 
 
 def test_a_job_whose_worker_died_is_failed_when_its_page_is_read(client, session, clerk):
