@@ -6,6 +6,7 @@ and the same command run again completes. Real subprocesses on the database unde
 Each test waits for a sign that the command is under way (the import's worker process,
 rows re-keyed in the database), never for a length of time."""
 
+import json
 import os
 import signal
 import subprocess
@@ -143,6 +144,61 @@ def test_killed_import_takes_its_worker_and_leaves_nothing(tmp_path, scratch_dat
     again = registry(env, "import-roll", str(roll))
     assert "rows 30000  accepted 30000" in again.stdout
     assert _counts(url)["certificates"] == before["certificates"] + 30_000
+
+
+def _running_batch_with_people(url: str, people_before: int) -> bool:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            running = conn.scalar(
+                sa.text("SELECT count(*) FROM import_batches WHERE status = 'running'")
+            )
+            people = conn.scalar(sa.text("SELECT count(*) FROM people"))
+    finally:
+        engine.dispose()
+    return running == 1 and people > people_before
+
+
+def _search(env, name: str) -> list:
+    found = registry(env, "people", "search", "--name", name, "--format", "json")
+    return json.loads(found.stdout)["people"]
+
+
+def test_import_killed_in_its_merge_stays_hidden_and_is_cleared_at_the_start(
+    tmp_path, scratch_database_url
+):
+    """Killed between two chunks of its merge: the rows it wrote are in the database but
+    nobody sees them; the server's start removes them and marks the batch interrupted."""
+    url = scratch_database_url
+    env = _seeded(tmp_path, url)
+    before, answers = _counts(url), _lookups(env)
+    roll = _roll(tmp_path / "big.csv", range(1000, 61_000))  # six chunks of people
+    with open(tmp_path / "import.out", "wb") as out:
+        importing = subprocess.Popen(
+            [REGISTRY, "import-roll", str(roll)], env=env, stdout=out, stderr=out
+        )
+        try:
+            _wait_for(
+                lambda: _running_batch_with_people(url, before["people"]),
+                "people of a running batch",
+                importing,
+            )
+            os.kill(importing.pid, signal.SIGKILL)
+            assert importing.wait(timeout=WAIT) == -signal.SIGKILL
+        finally:
+            importing.kill()
+            importing.wait()
+    written = _counts(url)
+    assert written["people"] > before["people"]  # written, and hidden:
+    assert _search(env, "张1000") == [] and _lookups(env) == answers
+    with served(env, workers=1):
+        pass  # the server's start recovers the batch
+    after = _counts(url)
+    assert after == {**before, "import_batches": before["import_batches"] + 1}
+    assert "audit chain intact" in registry(env, "audit", "verify").stdout
+    again = registry(env, "import-roll", str(roll))
+    assert "rows 60000  accepted 60000" in again.stdout
+    assert len(_search(env, "张1000")) == 1
 
 
 def test_killed_key_rotation_continues_where_it_stopped(tmp_path, scratch_database_url):
