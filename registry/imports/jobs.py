@@ -34,8 +34,8 @@ from registry.errors import NotFound
 from registry.messages import _
 
 from . import readers, services
-from .turns import alive, this_host
 from .models import ImportJob
+from .turns import alive, this_host
 
 log = logging.getLogger(__name__)
 
