@@ -206,11 +206,15 @@ def test_a_restart_mid_import_writes_nothing_and_marks_the_job_failed(
     assert session.get(type(job), job.id).status == "running"
     assert (rows_in(session, Certificate), rows_in(session, Person)) == (3, 3)
     assert (count(session, Certificate), count(session, Person)) == (0, 0)  # hidden
+    batch_id = session.scalar(sa.select(ImportBatch.id))
+    assert "正在写入" in client.get(f"/hr/imports/{batch_id}").get_data(as_text=True)
     # The server starts again: the merge's rows removed, the job marked failed.
     assert restart(app) == 1
     assert jobs.fail_interrupted(session) == 1
     html = client.get(f"/hr/imports/jobs/{job.id}").get_data(as_text=True)
     assert "没有写入任何人员或证书" in html and "poll.js" not in html
+    html = client.get(f"/hr/imports/{batch_id}").get_data(as_text=True)
+    assert "导入中断" in html and "请重新导入该文件" in html
     assert (rows_in(session, Certificate), rows_in(session, Person)) == (0, 0)
     assert session.scalars(sa.select(ImportBatch.status)).all() == ["interrupted"]
     assert not path.exists()
