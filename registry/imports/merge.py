@@ -224,7 +224,7 @@ def how_read(job) -> dict:
     }
 
 
-def _chunks(job, table: sa.Table, column: sa.Column):
+def _chunks(job, column: sa.Column):
     """Ranges of ``column`` (a staging table's row number) of at most ``CHUNK_ROWS``."""
     low, high = job.conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
     if low is None:
@@ -237,7 +237,7 @@ def write_errors(job, batch_id: int) -> None:
     """The staged errors into the batch, in row order, a chunk per transaction."""
     e = STAGE_ERRORS
     with job.transaction(writes=False):
-        chunks = list(_chunks(job, e, e.c.seq))
+        chunks = list(_chunks(job, e.c.seq))
     for chunk in chunks:
         with job.transaction(writes=True):
             job.conn.execute(
@@ -271,7 +271,7 @@ def write_people(job, batch_id: int) -> None:
         sa.literal(batch_id),
     ).where(s.c.ok, s.c.person_id.is_(None))
     with job.transaction(writes=False):
-        chunks = list(_chunks(job, s, s.c.row))
+        chunks = list(_chunks(job, s.c.row))
     for chunk in chunks:
         if conn.dialect.name == "sqlite":
             # In row order, the later rows of a number left out by its unique index
@@ -313,7 +313,7 @@ def write_certificates(job, batch_id: int) -> None:
     )
     key = sa.literal_column  # keys as SQL text: PostgreSQL cannot type a bound "any"
     with job.transaction(writes=False):
-        chunks = list(_chunks(job, s, s.c.row))
+        chunks = list(_chunks(job, s.c.row))
     for chunk in chunks:
         with job.transaction(writes=True):
             last = conn.scalar(sa.select(sa.func.max(certificates.c.id))) or 0
