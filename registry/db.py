@@ -80,6 +80,13 @@ str64 = Annotated[str, mapped_column(sa.String(64))]
 str200 = Annotated[str, mapped_column(sa.String(200))]
 
 
+def index_where_set(table: str, column: str) -> sa.Index:
+    """An index of the rows where ``column`` (a foreign key) is set: what the key's check
+    reads when a row it may point to is deleted, which otherwise scans the table."""
+    where = sa.text(f"{column} IS NOT NULL")
+    return sa.Index(f"ix_{table}_{column}", column, sqlite_where=where, postgresql_where=where)
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -217,6 +224,15 @@ def _take_write_lock(connection: sa.Connection, timeout_ms: int | None = None) -
         raw.execute("COMMIT")
     _begin_immediate(connection, timeout_ms)
     connection.info[_STATE] = "writing"
+
+
+def holds_write_lock(session: Session) -> bool:
+    """On SQLite, whether the session's transaction holds the write lock already (a
+    command's does from its start; a request's from its first write)."""
+    if not session.in_transaction():
+        return False
+    connection = session.connection()
+    return connection.dialect.name == "sqlite" and connection.info.get(_STATE) == "writing"
 
 
 def is_unique_violation(exc: sa.exc.IntegrityError) -> bool:

@@ -87,6 +87,8 @@ CHECK_RESULTS = {"clear": "无禁入记录", "barred": "禁入"}
 
 IMPORT_STATUSES = {
     "running": "导入中",
+    # A preview or a refused file whose errors are being written.
+    "recording": "记录中",
     "accepted": "已接受",
     "partial": "部分接受",
     "rejected": "已拒绝",

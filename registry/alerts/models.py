@@ -3,7 +3,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.db import Base, created_at, enum, intpk, timestamp
+from registry.db import Base, created_at, enum, index_where_set, intpk, timestamp
 from registry.vocabulary import ALERT_KINDS
 
 
@@ -48,6 +48,7 @@ class Alert(Base):
             sqlite_where=sa.text("acknowledged_at IS NOT NULL"),
             postgresql_where=sa.text("acknowledged_at IS NOT NULL"),
         ),
+        index_where_set("alerts", "certificate_id"),
     )
 
     id: Mapped[intpk]

@@ -3,7 +3,18 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
-from registry.db import Base, created_at, day, enum, intpk, str16, str64, str200, timestamp
+from registry.db import (
+    Base,
+    created_at,
+    day,
+    enum,
+    index_where_set,
+    intpk,
+    str16,
+    str64,
+    str200,
+    timestamp,
+)
 from registry.vocabulary import CERTIFICATE_KINDS, CERTIFICATE_STATUSES
 
 
@@ -18,6 +29,7 @@ class Certificate(Base):
         sa.CheckConstraint(
             "expires_on IS NULL OR expires_on >= issued_on", name="expires_after_issue"
         ),
+        index_where_set("certificates", "replaces_id"),
     )
 
     id: Mapped[intpk]

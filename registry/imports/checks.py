@@ -14,6 +14,7 @@ from registry.credentials.models import Certificate
 from . import staging
 from .rows import RowError
 from .staging import _STAGE_INDEXES, STAGE, STAGE_ERRORS, STAGE_FAILED
+from .turns import finished
 
 _FIELD_LABELS = {
     "identity": ("证件号码", "identity number"),
@@ -162,7 +163,11 @@ def check_recorded_for_another(job, columns) -> list[RowError]:
     query = (
         sa.select(s.c.row, s.c.issuer, s.c.number)
         .select_from(s.join(c, sa.and_(c.c.issuer == s.c.issuer, c.c.number == s.c.number)))
-        .where(s.c.ok, sa.or_(s.c.person_id.is_(None), c.c.person_id != s.c.person_id))
+        .where(
+            s.c.ok,
+            sa.or_(s.c.person_id.is_(None), c.c.person_id != s.c.person_id),
+            finished(c.c.import_batch_id),  # not another roll's, hidden while it is merged
+        )
         .order_by(s.c.row)
     )
     header = columns.header("certificate_no")

@@ -1,15 +1,18 @@
 """Phase 3 of a roll import: the batch, the new people, the new and updated certificates
 with their history, the errors and one audit event, written so that the registry shows
-all of it or none of it, and never holds its write lock for long.
+all of it or none of it, and holds its write lock only briefly.
 
 Imports take turns (``take_turn``): an import's batch is written first, ``running``,
-and another import waits while one runs; what changed in the registry since phase 2 is
-checked again. Then the rows go in chunks of ``turns.CHUNK_ROWS``, each its own short
+and another import waits while one runs (within a request only as long as a writer waits
+for the lock: then 503 ``busy``); what changed in the registry since phase 2 is checked
+again. Then the rows go in chunks of ``turns.CHUNK_ROWS``, each its own short
 transaction: on SQLite a hiring check waits at most for one chunk, never for a million
-rows. The last, short transaction updates the certificates the roll changed, writes the
-counts and the audit event, and finishes the batch: from that commit the whole roll is
-there at once. Until then its rows are hidden, and nobody else adds people or
-certificates; a merge that fails or is cut off is cleared away (``turns``).
+rows. The last transaction updates the recorded certificates the roll changes (it grows
+with their number, not with the roll's), writes the counts and the audit event, and
+finishes the batch: from that commit the whole roll is there at once. Until then its rows
+are hidden, and nobody else adds people or certificates; a merge that fails or is cut
+off is cleared away (``turns``). A preview or a refused file writes only its batch and
+its errors (``write_without_merge``), and takes no turn.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from sqlalchemy.orm import Session
 from registry.audit import actor_name, record_event
 from registry.credentials.models import Certificate, CertificateChange
 from registry.db import UTCDateTime, utcnow
+from registry.errors import Busy
+from registry.messages import _
 from registry.people.models import Person, new_public_id_sql
 
 from . import checks, staging, turns
@@ -63,35 +68,54 @@ def has_errors(job) -> bool:
 
 
 def finish(job) -> int:
-    """Write the batch: rejected, a dry run's, or merged. Returns its id."""
+    """Write the batch: a preview's, a refused file's, or a roll merged. Returns its id."""
     with job.transaction(writes=False):
         failed = has_errors(job)
         counts = classify(job) if job.dry_run else None
-    status = None  # merged: the merge decides
     if failed and not job.partial:
-        status, counts = "rejected", dict(NOTHING)
-    elif job.dry_run:
-        status = outcome(failed)
+        return write_without_merge(job, "rejected", dict(NOTHING))
+    if job.dry_run:
+        return write_without_merge(job, outcome(failed), counts)
     batch_id = take_turn(job)
     try:
-        if status is None:
-            try:
-                with job.transaction(writes=False):  # writes to staging tables only
-                    late_checks(job)
-            except _Rejected as rejected:
-                with job.transaction(writes=False):
-                    staging.add_errors(job, rejected.errors)
-                status, counts = "rejected", dict(NOTHING)
-            else:
-                write_people(job, batch_id)
-                write_certificates(job, batch_id)
+        try:
+            with job.transaction(writes=False):  # writes to staging tables only
+                late_checks(job)
+        except _Rejected as rejected:
+            with job.transaction(writes=False):
+                staging.add_errors(job, rejected.errors)
+            status, counts = "rejected", dict(NOTHING)
+        else:
+            write_people(job, batch_id)
+            write_certificates(job, batch_id)
+            status = None  # the last transaction counts what the merge wrote
         write_errors(job, batch_id)
         with job.transaction(writes=True):
+            turns.beat(job.conn, batch_id, job.owner)
             if status is None:
                 status, counts = outcome(has_errors(job)), update_and_count(job, batch_id)
             return record(job, status, counts, batch_id)
+    except turns.TakenOver:
+        raise  # recovered by another, which removes what was written
     except BaseException:
-        turns.abandon(job.conn, batch_id)
+        turns.abandon(job.conn, batch_id, job.owner)
+        raise
+
+
+def write_without_merge(job, status: str, counts: dict) -> int:
+    """A preview's or refused file's batch: ``recording`` while its errors are written,
+    in chunks; no person and no certificate, so it takes no turn."""
+    with job.transaction(writes=True):
+        batch_id = new_batch(job, "recording")
+    try:
+        write_errors(job, batch_id)
+        with job.transaction(writes=True):
+            turns.beat(job.conn, batch_id, job.owner)
+            return record(job, status, counts, batch_id)
+    except turns.TakenOver:
+        raise
+    except BaseException:
+        turns.abandon(job.conn, batch_id, job.owner)
         raise
 
 
@@ -100,24 +124,37 @@ def outcome(failed: bool) -> str:
 
 
 def take_turn(job) -> int:
-    """Start the import's batch, ``running``, once no other batch runs (an interrupted
-    one is recovered first). Returns the batch's id."""
+    """Start the import's batch, ``running``, once no other merge runs (an interrupted
+    one is recovered first). Returns the batch's id. An import waits for as long as it
+    takes, but within a request only for ``job.turn_wait`` seconds (then ``Busy``)."""
+    deadline = None if job.turn_wait is None else time.monotonic() + job.turn_wait
     while True:
         with job.transaction(writes=True):
             if job.conn.dialect.name == "postgresql":
                 job.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(turns.IMPORT_LOCK)))
             others = turns.running(job.conn)
             if not others:
-                return new_batch(job)
+                return new_batch(job, "running")
         cut_off = [r.id for r in others if turns.interrupted(r)]
         for batch_id in cut_off:
             turns.recover(job.conn, batch_id)
-        if not cut_off:
-            time.sleep(TURN_PAUSE_SECONDS)
+        if cut_off:
+            continue
+        if deadline is not None and time.monotonic() >= deadline:
+            raise Busy(
+                _(
+                    "another roll is being written; send this file again in a minute. "
+                    "Nothing was changed"
+                ),
+                retry_after=turns.BUSY_RETRY_SECONDS,
+            )
+        time.sleep(TURN_PAUSE_SECONDS)
 
 
-def new_batch(job) -> int:
+def new_batch(job, status: str) -> int:
+    """The batch, being written (``running`` or ``recording``) by this import."""
     now = utcnow()
+    job.owner = turns.new_owner()
     result = job.conn.execute(
         ImportBatch.__table__.insert().values(
             filename=job.filename,
@@ -127,7 +164,7 @@ def new_batch(job) -> int:
             dry_run=job.dry_run,
             partial=job.partial,
             created_at=now,
-            status="running",
+            status=status,
             rows=job.rows,
             accepted=0,
             unchanged=0,
@@ -135,6 +172,7 @@ def new_batch(job) -> int:
             host=turns.this_host(),
             pid=os.getpid(),
             beat_at=now,
+            owner=job.owner,
         )
     )
     return result.inserted_primary_key[0]
@@ -224,31 +262,30 @@ def how_read(job) -> dict:
     }
 
 
-def _chunks(job, column: sa.Column):
-    """Ranges of ``column`` (a staging table's row number) of at most ``CHUNK_ROWS``."""
-    low, high = job.conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
+def _chunks(job, column: sa.Column) -> list[tuple[int, int]]:
+    """The ranges (first, last) of ``column`` (a staging table's row number) that make
+    chunks of at most ``CHUNK_ROWS`` rows."""
+    with job.transaction(writes=False):
+        low, high = job.conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
     if low is None:
-        return
-    for first in range(low, high + 1, CHUNK_ROWS):
-        yield column.between(first, first + CHUNK_ROWS - 1)
+        return []
+    return [(first, first + CHUNK_ROWS - 1) for first in range(low, high + 1, CHUNK_ROWS)]
 
 
 def write_errors(job, batch_id: int) -> None:
     """The staged errors into the batch, in row order, a chunk per transaction."""
     e = STAGE_ERRORS
-    with job.transaction(writes=False):
-        chunks = list(_chunks(job, e.c.seq))
-    for chunk in chunks:
+    for first, last in _chunks(job, e.c.seq):
         with job.transaction(writes=True):
+            turns.beat(job.conn, batch_id, job.owner)
             job.conn.execute(
                 ImportRowError.__table__.insert().from_select(
                     ["batch_id", "row", "column", "header", "message"],
                     sa.select(sa.literal(batch_id), e.c.row, e.c.column, e.c.header, e.c.message)
-                    .where(chunk)
+                    .where(e.c.seq.between(first, last))
                     .order_by(e.c.seq),
                 )
             )
-            turns.beat(job.conn, batch_id)
 
 
 def write_people(job, batch_id: int) -> None:
@@ -270,13 +307,13 @@ def write_people(job, batch_id: int) -> None:
         new_public_id_sql(conn.dialect.name),
         sa.literal(batch_id),
     ).where(s.c.ok, s.c.person_id.is_(None))
-    with job.transaction(writes=False):
-        chunks = list(_chunks(job, s.c.row))
-    for chunk in chunks:
+    given = s.alias("given")
+    for first, last in _chunks(job, s.c.row):
+        chunk = s.c.row.between(first, last)
         if conn.dialect.name == "sqlite":
-            # In row order, the later rows of a number left out by its unique index
-            # (written by this chunk or an earlier one): half the time of looking for an
-            # earlier row of each. Nobody else adds people while the batch runs.
+            # In row order, the later rows of a number left out by its unique index:
+            # half the time of looking for an earlier row of each. Nobody else adds
+            # people while the batch runs.
             insert = (
                 sqlite.insert(people)
                 .from_select(columns, new_people.where(chunk).order_by(s.c.row))
@@ -296,26 +333,46 @@ def write_people(job, batch_id: int) -> None:
                     ),
                 ),
             )
+        # Every row of the numbers just registered, in this chunk and the later ones,
+        # takes its person's id: later chunks and the certificates go by it, not by the
+        # number's index, which a key rotation may rewrite between two chunks.
+        stamp = (
+            s.update()
+            .where(
+                s.c.ok,
+                s.c.person_id.is_(None),
+                s.c.id_index.in_(
+                    sa.select(given.c.id_index).where(
+                        given.c.row.between(first, last), given.c.ok, given.c.person_id.is_(None)
+                    )
+                ),
+            )
+            .values(
+                person_id=sa.select(people.c.id)
+                .where(people.c.id_index == s.c.id_index)
+                .scalar_subquery()
+            )
+        )
         with job.transaction(writes=True):
+            turns.beat(conn, batch_id, job.owner)
             conn.execute(insert)
-            turns.beat(conn, batch_id)
+            conn.execute(stamp)
 
 
 def write_certificates(job, batch_id: int) -> None:
     """New certificates and their first history entry, hidden with the batch, in
     chunks of staged rows."""
     conn, s = job.conn, STAGE
-    people, certificates = Person.__table__, Certificate.__table__
+    certificates = Certificate.__table__
     changes = CertificateChange.__table__
     now, actor = utcnow(), actor_name(job.actor)
     snapshot = (
         sa.func.json_build_object if conn.dialect.name == "postgresql" else sa.func.json_object
     )
     key = sa.literal_column  # keys as SQL text: PostgreSQL cannot type a bound "any"
-    with job.transaction(writes=False):
-        chunks = list(_chunks(job, s.c.row))
-    for chunk in chunks:
+    for first, last_row in _chunks(job, s.c.row):
         with job.transaction(writes=True):
+            turns.beat(conn, batch_id, job.owner)
             last = conn.scalar(sa.select(sa.func.max(certificates.c.id))) or 0
             conn.execute(
                 certificates.insert().from_select(
@@ -332,9 +389,7 @@ def write_certificates(job, batch_id: int) -> None:
                         "created_at",
                     ],
                     sa.select(
-                        # The person registered before, or by this batch: joined here
-                        # rather than first written into the staging table.
-                        sa.func.coalesce(s.c.person_id, people.c.id),
+                        s.c.person_id,  # registered before, or by this batch
                         s.c.kind,
                         s.c.level,
                         s.c.number,
@@ -345,13 +400,9 @@ def write_certificates(job, batch_id: int) -> None:
                         sa.literal(batch_id),
                         sa.literal(now, UTCDateTime()),
                     )
-                    .select_from(
-                        s.outerjoin(
-                            people,
-                            sa.and_(s.c.person_id.is_(None), people.c.id_index == s.c.id_index),
-                        )
+                    .where(
+                        s.c.row.between(first, last_row), s.c.ok, ~s.c.dup, s.c.cert_id.is_(None)
                     )
-                    .where(chunk, s.c.ok, ~s.c.dup, s.c.cert_id.is_(None))
                     .order_by(s.c.row),
                 )
             )
@@ -390,7 +441,6 @@ def write_certificates(job, batch_id: int) -> None:
                     .order_by(certificates.c.id),
                 )
             )
-            turns.beat(conn, batch_id)
 
 
 def update_and_count(job, batch_id: int) -> dict:

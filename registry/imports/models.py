@@ -46,11 +46,13 @@ class ImportBatch(Base):
     skipped_rows: Mapped[list | None] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[created_at]
     finished_at: Mapped[timestamp | None]
-    # While ``running``: where the merge is written (host and process), and when it last
-    # wrote a chunk. A merge whose process is gone, or silent for long, was interrupted.
+    # While ``running`` or ``recording``: where it is written (host and process), when
+    # it last wrote a chunk, and who owns it (a random token; recovery takes it over). A
+    # batch whose process is gone, or silent for long, was interrupted.
     host: Mapped[str200 | None]
     pid: Mapped[int | None]
     beat_at: Mapped[timestamp | None]
+    owner: Mapped[str | None] = mapped_column(sa.String(32))
 
 
 class ImportRowError(Base):

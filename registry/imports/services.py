@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask import current_app, has_request_context
 from sqlalchemy.orm import Session
 
 from registry import clock
@@ -234,10 +235,14 @@ def run_import(
     and how much of the file that is (0 to 1). ``workers=2`` validates and encrypts
     in a forked worker process too (the command line's choice; a web server's worker
     had better not fork). Raises ``UnusableFile`` for a file that cannot be read as a
-    roll at all (nothing is recorded then).
+    roll at all (nothing is recorded then), and, within a request, ``Busy`` when another
+    roll's merge did not finish within the busy timeout (nothing is recorded either).
     """
     keyring = current_keyring()  # one set of keys for the whole import
-    options = {"dry_run": dry_run, "partial": partial, "workers": workers}
+    options = {"dry_run": dry_run, "partial": partial, "workers": workers, "turn_wait": None}
+    if has_request_context():
+        settings = current_app.extensions["registry.settings"]
+        options["turn_wait"] = settings.sqlite_busy_timeout_ms / 1000
     if filename is None:
         filename = os.path.basename(os.fspath(source)) if _is_path(source) else "upload"
     sha256 = None if _is_path(source) else _sha256(source)
@@ -293,6 +298,10 @@ class _Import:
         self.dry_run: bool = options["dry_run"]
         self.partial: bool = options["partial"]
         self.workers: int = options["workers"]
+        # How long the merge waits for another to finish: within a request, as long as
+        # a writer waits for the lock; otherwise as long as it takes.
+        self.turn_wait: float | None = options["turn_wait"]
+        self.owner: str | None = None  # of the batch being written (``turns``)
         self.columns = map_headers(roll.headers, header_row=roll.header_row)
         self.today = clock.today()
         self.rows = 0  # data rows: read, less those skipped as no data

@@ -33,6 +33,7 @@ from registry.people.names import name_key
 from registry.people.services import NAME_CONTEXT, NUMBER_CONTEXT
 
 from .rows import ParsedRow, RowError, not_data, parse_row, readable_keys
+from .turns import finished
 
 BATCH_ROWS = 5000  # rows validated, looked up and staged at a time
 SKIPPED_SHOWN = 100  # rows skipped as no data (合计, 制表人 …) listed in the summary
@@ -405,7 +406,9 @@ def resolve_registered(job, columns, first: int, last: int) -> None:
         .label("merged_into")
     )
     columns_ = (s.c.row, s.c.name_hash, s.c.name_enc, people.c.id, registered, merged_into)
-    in_range = s.c.row.between(first, last)
+    # Not the hidden people of another roll being merged: if it finishes, the late checks
+    # find them; if it is interrupted, they never were.
+    in_range = sa.and_(s.c.row.between(first, last), finished(people.c.import_batch_id))
     query = sa.union_all(
         sa.select(*columns_)
         .select_from(s.join(people, people.c.id_index == s.c.id_index))

@@ -2,25 +2,33 @@
 other writer adds people or certificates, and a merge cut off is cleared away.
 
 A merge writes its batch first, ``running``, then its people and certificates in chunks
-of short transactions, and flips the batch to finished in the last one.
+of short transactions, and flips the batch to finished in the last one. A preview or a
+refused file writes no person and no certificate: its batch is ``recording`` while its
+errors are written, and takes no turn.
 
 - **Hidden.** People and certificates of a ``running`` batch are left out of every ORM
   query of every session (``hide_unfinished``, SQLAlchemy's global criteria: no query can
   forget it), so nobody can look up, hire, count or export a row of a roll that is not
-  finished. Core statements on the tables (the import's own) see every row.
+  finished. Core statements on the tables see every row: the import's own merge, which
+  writes them, key rotation, which must re-key them too, and the staging and checks of
+  another import, which leave them out themselves (``finished``).
 - **Alone.** While a batch runs, a writer of people or certificates answers 503 ``busy``
   with ``Retry-After`` (``refuse_while_importing``): what the merge checked before its
   chunks still holds when they are written. Hiring checks, hires and bans go on.
 - **Recovered.** A merge that fails removes what it wrote. One cut off (its process
   killed) is known by its host and process, or by a heartbeat silent for ``SILENT``; the
   next import, the next writer or the server's start removes its rows in chunks
-  (``recover``) and marks its batch ``interrupted``, with an audit event.
+  (``recover``) and marks its batch ``interrupted``, with an audit event. A batch has one
+  owner at a time (``owner``, a random token): every chunk and the last transaction
+  write only while the batch is still theirs, so a merge judged cut off wrongly (a
+  paused process) stops at its next chunk instead of finishing a roll half removed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from contextlib import contextmanager
 from datetime import timedelta
@@ -32,7 +40,7 @@ from sqlalchemy.orm import Session, with_loader_criteria
 from registry.audit import record_event
 from registry.auth.models import SystemActor
 from registry.credentials.models import Certificate, CertificateChange
-from registry.db import begin_writing, utcnow
+from registry.db import begin_writing, holds_write_lock, utcnow
 from registry.errors import Busy
 from registry.messages import _
 from registry.people.models import Person
@@ -63,6 +71,16 @@ NOTHING = {
     "people_created": 0,
 }
 _BATCHES = ImportBatch.__table__
+# The statuses of a batch being written, which recovery finishes when it is cut off.
+WRITING = ("running", "recording")
+
+
+class TakenOver(Exception):
+    """The batch being written was recovered by another process: stop writing."""
+
+
+def new_owner() -> str:
+    return secrets.token_hex(16)
 
 
 def this_host() -> str:
@@ -79,10 +97,11 @@ def alive(pid: int) -> bool:
     return True
 
 
-def running(conn_or_session) -> list:
-    """The batches being written: id, host, pid and heartbeat."""
+def running(conn_or_session, statuses=("running",)) -> list:
+    """The merges being written (or every batch in ``statuses``): id, status, host, pid
+    and heartbeat."""
     b = _BATCHES.c
-    query = sa.select(b.id, b.host, b.pid, b.beat_at).where(b.status == "running")
+    query = sa.select(b.id, b.status, b.host, b.pid, b.beat_at).where(b.status.in_(statuses))
     return conn_or_session.execute(query).all()
 
 
@@ -94,9 +113,13 @@ def interrupted(batch) -> bool:
     return batch.beat_at is None or batch.beat_at < utcnow() - SILENT
 
 
-def beat(conn, batch_id: int) -> None:
-    """The merge is alive: it wrote a chunk now."""
-    conn.execute(_BATCHES.update().where(_BATCHES.c.id == batch_id).values(beat_at=utcnow()))
+def beat(conn, batch_id: int, owner: str) -> None:
+    """In a chunk's transaction, before it writes: the batch is still ``owner``'s (or
+    ``TakenOver``), and its writer alive now."""
+    b = _BATCHES.c
+    mine = _BATCHES.update().where(b.id == batch_id, b.status.in_(WRITING), b.owner == owner)
+    if conn.execute(mine.values(beat_at=utcnow())).rowcount != 1:
+        raise TakenOver(batch_id)
 
 
 # ---------------------------------------------------------------------------- alone
@@ -108,7 +131,10 @@ def refuse_while_importing(session: Session) -> None:
     write lock, or PostgreSQL's advisory lock shared), so that a batch starting just now
     is seen. A batch left by an interrupted merge is recovered first."""
     cut_off = [r.id for r in running(session) if interrupted(r)]
-    if cut_off:
+    # Recovered on a connection of its own, unless this session holds SQLite's write lock
+    # already (a command's): that connection would wait for it. The next import or start
+    # recovers it then.
+    if cut_off and not holds_write_lock(session):
         with session.get_bind().connect() as conn:
             for batch_id in cut_off:
                 recover(conn, batch_id)
@@ -129,14 +155,17 @@ def refuse_while_importing(session: Session) -> None:
 # --------------------------------------------------------------------------- hidden
 
 
-def _finished(cls):
-    """Rows of no import, or of a finished one."""
+def finished(batch_id_column):
+    """Rows (of people or certificates, by their ``import_batch_id``) of no import, or of
+    a finished one."""
     return sa.or_(
-        cls.import_batch_id.is_(None),
-        cls.import_batch_id.not_in(
-            sa.select(ImportBatch.id).where(ImportBatch.status == "running")
-        ),
+        batch_id_column.is_(None),
+        batch_id_column.not_in(sa.select(ImportBatch.id).where(ImportBatch.status == "running")),
     )
+
+
+def _finished(cls):
+    return finished(cls.import_batch_id)
 
 
 def hide_unfinished() -> None:
@@ -171,18 +200,36 @@ def writing(conn):
         yield
 
 
-def recover(conn, batch_id: int) -> bool:
-    """Remove what a merge wrote, in chunks, and mark its batch ``interrupted`` with an
-    audit event; False when it is no longer running (another recovered it first)."""
-    this = _BATCHES.update().where(_BATCHES.c.id == batch_id)
+def recover(conn, batch_id: int, owner: str | None = None) -> bool:
+    """Remove what a batch being written wrote, in chunks, and mark it ``interrupted``
+    with an audit event. Its writer's own (``owner``) after a failure, or one cut off;
+    False when it is neither (finished, alive, or recovered by another first)."""
+    b = _BATCHES.c
     with writing(conn):
-        status = conn.scalar(sa.select(_BATCHES.c.status).where(_BATCHES.c.id == batch_id))
-        if status != "running":
+        batch = conn.execute(
+            sa.select(b.id, b.status, b.host, b.pid, b.beat_at, b.owner).where(
+                b.id == batch_id, b.status.in_(WRITING)
+            )
+        ).first()
+        if batch is None:
             return False
-        # Ours now, with a fresh heartbeat: another recovery leaves it to us.
-        conn.execute(this.values(beat_at=utcnow(), host=this_host(), pid=os.getpid()))
-    removed = _remove_rows(conn, batch_id)
+        if not ((owner is not None and batch.owner == owner) or interrupted(batch)):
+            return False
+        # Ours now, with a fresh heartbeat: its writer and other recoveries stop. Only
+        # if still as read (PostgreSQL: its writer may have finished meanwhile).
+        seen = _BATCHES.update().where(
+            b.id == batch_id, b.status.in_(WRITING), b.owner == batch.owner
+        )
+        owner = new_owner()
+        taken = conn.execute(
+            seen.values(beat_at=utcnow(), host=this_host(), pid=os.getpid(), owner=owner)
+        )
+        if taken.rowcount != 1:
+            return False
+    this = _BATCHES.update().where(b.id == batch_id)
+    removed = _remove_rows(conn, batch_id, owner)
     with writing(conn):
+        beat(conn, batch_id, owner)
         conn.execute(this.values(status="interrupted", finished_at=utcnow(), **NOTHING))
         session = Session(bind=conn, join_transaction_mode="rollback_only")
         try:
@@ -199,23 +246,24 @@ def recover(conn, batch_id: int) -> bool:
     return True
 
 
-def abandon(conn, batch_id: int) -> None:
-    """A merge that failed removes what it wrote; if that fails too, recovery will."""
+def abandon(conn, batch_id: int, owner: str) -> None:
+    """A merge that failed removes what it wrote, while the batch is still its own; if
+    that fails too, recovery will."""
     try:
         if conn.in_transaction():
             conn.rollback()
-        recover(conn, batch_id)
+        recover(conn, batch_id, owner)
     except Exception:
         log.exception("import %s: its rows are left for recovery", batch_id)
 
 
-def _remove_rows(conn, batch_id: int) -> dict:
+def _remove_rows(conn, batch_id: int, owner: str) -> dict:
     """Delete a batch's errors, certificates (with their history) and people, a chunk per
     transaction; how many of each."""
     certificates, changes = Certificate.__table__, CertificateChange.__table__
     people, errors = Person.__table__, ImportRowError.__table__
     removed = {}
-    for name, table, owner, dependent in (
+    for name, table, column, dependent in (
         ("errors", errors, errors.c.batch_id, None),
         ("certificates", certificates, certificates.c.import_batch_id, changes.c.certificate_id),
         ("people", people, people.c.import_batch_id, None),
@@ -223,21 +271,21 @@ def _remove_rows(conn, batch_id: int) -> dict:
         removed[name] = 0
         while True:
             with writing(conn):
-                query = sa.select(table.c.id).where(owner == batch_id).limit(CHUNK_ROWS)
+                beat(conn, batch_id, owner)
+                query = sa.select(table.c.id).where(column == batch_id).limit(CHUNK_ROWS)
                 ids = conn.scalars(query).all()
                 if not ids:
                     break
                 if dependent is not None:
                     conn.execute(dependent.table.delete().where(dependent.in_(ids)))
                 conn.execute(table.delete().where(table.c.id.in_(ids)))
-                beat(conn, batch_id)
             removed[name] += len(ids)
     return removed
 
 
 def recover_interrupted(engine) -> int:
-    """At a server's start: recover every batch whose merge was cut off; how many."""
+    """At a server's start: recover every batch whose writing was cut off; how many."""
     with engine.connect() as conn:
         with writing(conn):
-            cut_off = [r.id for r in running(conn) if interrupted(r)]
+            cut_off = [r.id for r in running(conn, WRITING) if interrupted(r)]
         return sum(recover(conn, batch_id) for batch_id in cut_off)

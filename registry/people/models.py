@@ -12,6 +12,7 @@ from registry.db import (
     created_at,
     day,
     enum,
+    index_where_set,
     intpk,
     str64,
     str200,
@@ -48,6 +49,7 @@ class Person(EncryptedIdentity, Base):
     """
 
     __tablename__ = "people"
+    __table_args__ = (index_where_set("people", "merged_into_id"),)
 
     id: Mapped[intpk]
     # How a person is addressed in every URL, API body and export: 128 random bits in
@@ -102,6 +104,7 @@ class PersonChange(Base):
     major, experience periods, merge counts); the name before it is kept encrypted."""
 
     __tablename__ = "person_history"
+    __table_args__ = (index_where_set("person_history", "other_person_id"),)
 
     id: Mapped[intpk]
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), index=True)

@@ -104,7 +104,7 @@ def killed_mid_merge(monkeypatch):
         raise Killed
 
     monkeypatch.setattr(merge, "write_certificates", written_then_killed)
-    monkeypatch.setattr(turns, "abandon", lambda conn, batch_id: None)
+    monkeypatch.setattr(turns, "abandon", lambda conn, batch_id, owner: None)
     return Killed
 
 

@@ -2,6 +2,7 @@
 last one commits; meanwhile other writers go on, except those of people and certificates
 (503 busy); a merge that fails or is cut off is cleared away, and imports take turns."""
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +22,7 @@ from registry.people.services import NAME_CONTEXT, NUMBER_CONTEXT
 from tests.conftest import id_number
 from tests.imports.conftest import dead_pid, rows_in
 from tests.imports.test_services import good_rows, row, write_csv
+from tests.imports.test_views import upload
 from tests.test_concurrency import _live_app
 
 CHECK = {"id_number": id_number(3), "purpose": "入职前查询"}
@@ -60,12 +62,12 @@ def test_chunks_commit_one_by_one_and_stay_hidden_until_the_batch_is_finished(
     seen_by_others = []  # people rows another connection sees as each chunk is written
     beat = turns.beat
 
-    def beat_and_look(conn, batch_id):
+    def beat_and_look(conn, batch_id, owner):
         with engine.connect() as other:
             seen_by_others.append(
                 other.scalar(sa.select(sa.func.count()).select_from(Person.__table__))
             )
-        beat(conn, batch_id)
+        beat(conn, batch_id, owner)
 
     monkeypatch.setattr(turns, "beat", beat_and_look)
     while_running = {}
@@ -233,3 +235,131 @@ def test_hidden_rows_are_left_out_of_every_orm_query_unless_asked_for(live):
         session.get(ImportBatch, batch.id).status = "accepted"
         session.commit()
         assert session.scalars(sa.select(Person.id)).all() == [person_id]
+
+
+def test_rows_keep_their_person_when_a_key_rotation_rewrites_the_index_between_chunks(
+    live, tmp_path, monkeypatch
+):
+    """A rotation may re-key the hidden people of a merge between two of its chunks: a
+    number's later rows and its certificates still go to the person its first row made."""
+    app, headers = live
+    monkeypatch.setattr(merge, "CHUNK_ROWS", 2)
+    rows = good_rows(3) + [row(0, number="C09999")]  # person 0 again, in the second chunk
+    people = Person.__table__
+    chunks = merge._chunks
+
+    def rotating_between(job, column):
+        for n, chunk in enumerate(chunks(job, column)):
+            if n:  # as a rotation's batch, committed between two chunks
+                with app.extensions["registry.engine"].begin() as other:
+                    for person_id in other.scalars(sa.select(people.c.id)).all():
+                        other.execute(
+                            people.update()
+                            .where(people.c.id == person_id)
+                            .values(id_index=os.urandom(32))
+                        )
+            yield chunk
+
+    monkeypatch.setattr(merge, "_chunks", rotating_between)
+    summary = _import(app, write_csv(tmp_path / "roll.csv", rows))
+    assert (summary.status, summary.people_created, summary.created) == ("accepted", 3, 4)
+    with app.app_context():
+        session = get_session()
+        owners = session.execute(
+            sa.select(Certificate.number, Person.name_index)
+            .join(Person, Certificate.person_id == Person.id)
+            .order_by(Certificate.number)
+        ).all()
+        assert [number for number, _ in owners] == ["C00000", "C00001", "C00002", "C09999"]
+        assert owners[0].name_index == owners[3].name_index  # one person, both certificates
+
+
+def test_a_merge_taken_over_by_a_recovery_stops_at_its_next_chunk(live, tmp_path, monkeypatch):
+    """Judged cut off wrongly (a paused process): the recovery owns the batch now, and the
+    merge writes nothing more, leaving the removal to it."""
+    app, _ = live
+    monkeypatch.setattr(merge, "CHUNK_ROWS", 2)
+    write_people = merge.write_people
+
+    def paused_then_go_on(job, batch_id):
+        write_people(job, batch_id)
+        with app.app_context():  # meanwhile, another process takes the batch over
+            session = get_session()
+            session.get(ImportBatch, batch_id).owner = turns.new_owner()
+            session.commit()
+
+    monkeypatch.setattr(merge, "write_people", paused_then_go_on)
+    with pytest.raises(turns.TakenOver):
+        _import(app, write_csv(tmp_path / "roll.csv", good_rows(5)))
+    with app.app_context():
+        session = get_session()
+        assert rows_in(session, Certificate) == 0  # no chunk after the take-over
+        [batch] = session.scalars(sa.select(ImportBatch)).all()
+        assert batch.status == "running" and rows_in(session, Person) == 5
+        assert session.scalar(sa.select(sa.func.count()).select_from(Person)) == 0  # hidden
+
+
+def test_within_a_request_an_import_waits_for_its_turn_no_longer_than_a_writer_would(
+    make_app, scratch_database_url, tmp_path, monkeypatch
+):
+    app, headers = _live_app(make_app, scratch_database_url)
+    app.extensions["registry.settings"] = dataclasses.replace(
+        app.extensions["registry.settings"], sqlite_busy_timeout_ms=1
+    )
+    _running_batch(app)
+    monkeypatch.setattr(merge.time, "sleep", lambda seconds: None)
+    response = upload(app.test_client(), headers, write_csv(tmp_path / "roll.csv", good_rows(3)))
+    assert response.status_code == 503 and response.json["code"] == "busy"
+    assert int(response.headers["Retry-After"]) >= 1 and "花名册" in response.json["message"]
+    with app.app_context():
+        session = get_session()
+        assert (rows_in(session, Person), rows_in(session, ImportBatch)) == (0, 1)
+
+
+def test_a_preview_and_a_refused_file_take_no_turn(live, tmp_path, monkeypatch):
+    """They write no person and no certificate: they are recorded while a merge runs."""
+    app, _ = live
+    _running_batch(app)
+
+    def never(seconds):
+        raise AssertionError("waited for the merge")
+
+    monkeypatch.setattr(merge.time, "sleep", never)
+    preview = _import(app, write_csv(tmp_path / "roll.csv", good_rows(3)), dry_run=True)
+    refused = _import(app, write_csv(tmp_path / "bad.csv", [row(1, issued="2021-02-30")]))
+    assert (preview.status, preview.dry_run, refused.status) == ("accepted", True, "rejected")
+    assert refused.errors_total == 1
+
+
+def _running_batch(app) -> int:
+    """A roll's merge being written by a live process (this one) elsewhere."""
+    with app.app_context():
+        session = get_session()
+        batch = ImportBatch(
+            filename="first.csv",
+            sha256="0" * 64,
+            actor="test",
+            status="running",
+            host=turns.this_host(),
+            pid=os.getpid(),
+            beat_at=turns.utcnow(),
+            owner=turns.new_owner(),
+        )
+        session.add(batch)
+        session.commit()
+        return batch.id
+
+
+def test_every_reference_to_people_and_certificates_is_indexed():
+    """Removing an interrupted merge's rows checks every foreign key to them: each needs
+    an index that starts with it, or every deleted row scans the referring table."""
+    from registry.db import Base
+
+    unindexed = [
+        f"{table.name}.{fk.parent.name}"
+        for table in Base.metadata.tables.values()
+        for fk in table.foreign_keys
+        if fk.column.table.name in ("people", "certificates")
+        and not any(list(ix.columns)[0] is fk.parent for ix in table.indexes)
+    ]
+    assert unindexed == []
