@@ -22,7 +22,6 @@ import time
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from registry.audit import actor_name, record_event
@@ -307,50 +306,40 @@ def write_people(job, batch_id: int) -> None:
         new_public_id_sql(conn.dialect.name),
         sa.literal(batch_id),
     ).where(s.c.ok, s.c.person_id.is_(None))
-    given = s.alias("given")
+    earlier = s.alias("earlier")
     for first, last in _chunks(job, s.c.row):
         chunk = s.c.row.between(first, last)
-        if conn.dialect.name == "sqlite":
-            # In row order, the later rows of a number left out by its unique index:
-            # half the time of looking for an earlier row of each. Nobody else adds
-            # people while the batch runs.
-            insert = (
-                sqlite.insert(people)
-                .from_select(columns, new_people.where(chunk).order_by(s.c.row))
-                .on_conflict_do_nothing(index_elements=[people.c.id_index])
-            )
-        else:
-            earlier = s.alias("e")
-            insert = people.insert().from_select(
-                columns,
-                new_people.where(
-                    chunk,
-                    ~sa.exists().where(
-                        earlier.c.ok,
-                        earlier.c.person_id.is_(None),
-                        earlier.c.id_index == s.c.id_index,
-                        earlier.c.row < s.c.row,
-                    ),
+        # The first valid row of each number: a later one takes the person it made.
+        insert = people.insert().from_select(
+            columns,
+            new_people.where(
+                chunk,
+                ~sa.exists().where(
+                    earlier.c.ok, earlier.c.id_index == s.c.id_index, earlier.c.row < s.c.row
                 ),
-            )
-        # Every row of the numbers just registered, in this chunk and the later ones,
-        # takes its person's id: later chunks and the certificates go by it, not by the
-        # number's index, which a key rotation may rewrite between two chunks.
+            ),
+        )
+        # Every row of the chunk then takes its person's id: that of an earlier chunk's
+        # row of the number, else the person this chunk just wrote. The certificates go
+        # by it, never by the number's index, which a key rotation may rewrite between
+        # two chunks.
         stamp = (
             s.update()
-            .where(
-                s.c.ok,
-                s.c.person_id.is_(None),
-                s.c.id_index.in_(
-                    sa.select(given.c.id_index).where(
-                        given.c.row.between(first, last), given.c.ok, given.c.person_id.is_(None)
-                    )
-                ),
-            )
+            .where(chunk, s.c.ok, s.c.person_id.is_(None))
             .values(
-                person_id=sa.select(people.c.id)
-                .where(people.c.id_index == s.c.id_index)
-                .scalar_subquery()
+                person_id=sa.func.coalesce(
+                    sa.select(earlier.c.person_id)
+                    .where(
+                        earlier.c.id_index == s.c.id_index,
+                        earlier.c.row < first,
+                        earlier.c.person_id.is_not(None),
+                    )
+                    .limit(1)
+                    .scalar_subquery(),
+                    sa.select(people.c.id)
+                    .where(people.c.id_index == s.c.id_index)
+                    .scalar_subquery(),
+                )
             )
         )
         with job.transaction(writes=True):
