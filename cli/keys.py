@@ -5,6 +5,7 @@ import click
 
 from cli.common import cli_actor, get_app, session_scope
 from registry import crypto
+from registry.imports.turns import wait_for_merges
 from registry.keys import matching, services
 from registry.messages import _
 
@@ -89,6 +90,10 @@ def rotate(batch_size, grace, keys_only):
     _report(summary, retired, keys_dir)
 
 
+def _told_of_merge() -> None:
+    click.echo(_("waiting for a roll's merge to finish, to re-key its people"), err=True)
+
+
 def _wait_for_servers(targets: services.Targets, grace: float) -> None:
     # A server that uses its keys looks for new key files first if it has not looked for a
     # second (crypto.current_keyring): once the grace period after the newest key was made
@@ -128,6 +133,8 @@ def _rekey(keyring: crypto.Keyring, batch_size: int) -> dict:
             session.rollback()
             if not any(left.values()):
                 break
+            # A roll's people hidden while its merge is written are re-keyed after it.
+            wait_for_merges(session.get_bind(), told=_told_of_merge)
         else:
             counts = ", ".join(f"{n} {table}" for table, n in left.items() if n)
             raise services.RotationError(

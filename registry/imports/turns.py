@@ -10,8 +10,9 @@ errors are written, and takes no turn.
   query of every session (``hide_unfinished``, SQLAlchemy's global criteria: no query can
   forget it), so nobody can look up, hire, count or export a row of a roll that is not
   finished. Core statements on the tables see every row: the import's own merge, which
-  writes them, key rotation, which must re-key them too, and the staging and checks of
-  another import, which leave them out themselves (``finished``).
+  writes them, and the staging and checks of another import, which leave them out
+  themselves (``finished``). Key rotation counts them, and waits for the merge to finish
+  before it re-keys them (``wait_for_merges``).
 - **Alone.** While a batch runs, a writer of people or certificates answers 503 ``busy``
   with ``Retry-After`` (``refuse_while_importing``): what the merge checked before its
   chunks still holds when they are written. Hiring checks, hires and bans go on.
@@ -30,6 +31,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -281,6 +283,20 @@ def _remove_rows(conn, batch_id: int, owner: str) -> dict:
                 conn.execute(table.delete().where(table.c.id.in_(ids)))
             removed[name] += len(ids)
     return removed
+
+
+def wait_for_merges(engine, pause: float = 1.0, told=None) -> None:
+    """Until no roll's merge is being written (one cut off is recovered, not waited for);
+    ``told()`` is called once if there is one to wait for."""
+    while True:
+        recover_interrupted(engine)
+        with engine.connect() as conn:
+            if not running(conn):
+                return
+        if told is not None:
+            told()
+            told = None
+        time.sleep(pause)
 
 
 def recover_interrupted(engine) -> int:

@@ -13,6 +13,11 @@ old key id and are no longer found by number once the old key is retired.
 
 A person's name index is recomputed from the decrypted name along with the number's (and
 filled where it was missing); the names kept in people's history are re-encrypted last.
+
+The people of a roll whose merge is being written are hidden, and left as they are: the
+merge goes by their index from one chunk to the next. ``pending`` counts them, and the
+command waits for the merge to finish (``imports.turns.wait_for_merges``) before it
+re-keys them and retires anything.
 """
 
 import fcntl
@@ -182,7 +187,6 @@ def rekey_batch(
         .where(model.id > after_id, _pending(model, targets))
         .order_by(model.id)
         .limit(size)
-        .execution_options(unfinished_rows=True)  # a roll's people too, while it is written
     ).all()
     if not rows:
         return None

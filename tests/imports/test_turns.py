@@ -4,6 +4,7 @@ last one commits; meanwhile other writers go on, except those of people and cert
 
 import dataclasses
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -237,41 +238,42 @@ def test_hidden_rows_are_left_out_of_every_orm_query_unless_asked_for(live):
         assert session.scalars(sa.select(Person.id)).all() == [person_id]
 
 
-def test_rows_keep_their_person_when_a_key_rotation_rewrites_the_index_between_chunks(
-    live, tmp_path, monkeypatch
+def test_a_key_rotation_leaves_a_running_merge_alone_and_waits_for_it(
+    live, monkeypatch, tmp_path
 ):
-    """A rotation may re-key the hidden people of a merge between two of its chunks: a
-    number's later rows and its certificates still go to the person its first row made."""
-    app, headers = live
-    monkeypatch.setattr(merge, "CHUNK_ROWS", 2)
-    rows = good_rows(3) + [row(0, number="C09999")]  # person 0 again, in the second chunk
-    people = Person.__table__
-    chunks = merge._chunks
+    """The merge goes by the number's index from one chunk to the next: a rotation
+    re-keys none of its hidden people, counts them as still to do, and waits for it."""
+    from registry.crypto import generate_key
+    from registry.keys import services as keys
 
-    def rotating_between(job, column):
-        for n, chunk in enumerate(chunks(job, column)):
-            if n:  # as a rotation's batch, committed between two chunks
-                with app.extensions["registry.engine"].begin() as other:
-                    for person_id in other.scalars(sa.select(people.c.id)).all():
-                        other.execute(
-                            people.update()
-                            .where(people.c.id == person_id)
-                            .values(id_index=os.urandom(32))
-                        )
-            yield chunk
-
-    monkeypatch.setattr(merge, "_chunks", rotating_between)
-    summary = _import(app, write_csv(tmp_path / "roll.csv", rows))
-    assert (summary.status, summary.people_created, summary.created) == ("accepted", 3, 4)
+    app, _ = live
+    batch_id = _running_batch(app)
     with app.app_context():
         session = get_session()
-        owners = session.execute(
-            sa.select(Certificate.number, Person.name_index)
-            .join(Person, Certificate.person_id == Person.id)
-            .order_by(Certificate.number)
-        ).all()
-        assert [number for number, _ in owners] == ["C00000", "C00001", "C00002", "C09999"]
-        assert owners[0].name_index == owners[3].name_index  # one person, both certificates
+        sealed = sealed_identity(parse_identity(id_number(1)), "张1", NUMBER_CONTEXT, NAME_CONTEXT)
+        session.add(Person(**sealed, import_batch_id=batch_id))
+        session.commit()
+        # The registry's keys and a new blind-index key, as a rotation has them (a copy:
+        # the suite's keys folder stays as it is).
+        keys_dir = shutil.copytree(app.extensions["registry.settings"].keys_dir, tmp_path / "k")
+        generate_key(keys_dir, "blind_index")
+        keyring = keys.crypto.Keyring.load(keys_dir)
+        assert list(keys.rekey(session, keyring, 100)) == []  # nothing re-keyed
+        assert keys.pending(session, keyring)["people"] == 1  # but still to do
+        session.rollback()
+    waits = []
+
+    def merge_finishes(seconds):
+        waits.append(seconds)
+        with app.app_context():
+            session = get_session()
+            session.get(ImportBatch, batch_id).status = "accepted"
+            session.commit()
+
+    monkeypatch.setattr(turns.time, "sleep", merge_finishes)
+    told = []
+    turns.wait_for_merges(app.extensions["registry.engine"], told=lambda: told.append(1))
+    assert (len(waits), told) == (1, [1])
 
 
 def test_a_merge_taken_over_by_a_recovery_stops_at_its_next_chunk(live, tmp_path, monkeypatch):
