@@ -77,8 +77,19 @@ _BATCHES = ImportBatch.__table__
 WRITING = ("running", "recording")
 
 
-class TakenOver(Exception):
-    """The batch being written was recovered by another process: stop writing."""
+class TakenOver(Busy):
+    """The batch being written was recovered by another process (judged cut off): stop
+    writing; the recovery removes what was written."""
+
+    def __init__(self, batch_id: int):
+        super().__init__(
+            _(
+                "import {batch_id} was judged interrupted and cleared while it was written; "
+                "nothing of it was kept. Import the file again",
+                batch_id=batch_id,
+            ),
+            retry_after=BUSY_RETRY_SECONDS,
+        )
 
 
 def new_owner() -> str:

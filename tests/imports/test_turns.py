@@ -238,9 +238,7 @@ def test_hidden_rows_are_left_out_of_every_orm_query_unless_asked_for(live):
         assert session.scalars(sa.select(Person.id)).all() == [person_id]
 
 
-def test_a_key_rotation_leaves_a_running_merge_alone_and_waits_for_it(
-    live, monkeypatch, tmp_path
-):
+def test_a_key_rotation_leaves_a_running_merge_alone_and_waits_for_it(live, monkeypatch, tmp_path):
     """The merge goes by the number's index from one chunk to the next: a rotation
     re-keys none of its hidden people, counts them as still to do, and waits for it."""
     from registry.crypto import generate_key
