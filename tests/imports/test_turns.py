@@ -187,33 +187,24 @@ def test_a_merge_silent_too_long_is_cut_off(live, tmp_path, killed_mid_merge):
 
 def test_an_import_waits_for_the_batch_written_before_it(live, tmp_path, monkeypatch):
     app, _ = live
-    with app.app_context():
-        session = get_session()
-        first = ImportBatch(
-            filename="first.csv",
-            sha256="0" * 64,
-            actor="test",
-            status="running",
-            host=turns.this_host(),
-            pid=os.getpid(),  # alive: the first import is still being written
-            beat_at=turns.utcnow(),
-        )
-        session.add(first)
-        session.commit()
-        first_id = first.id
     waits = []
-
-    def first_finishes(seconds):
-        waits.append(seconds)
-        with app.app_context():
-            session = get_session()
-            session.get(ImportBatch, first_id).status = "accepted"
-            session.commit()
-
-    monkeypatch.setattr(merge.time, "sleep", first_finishes)
+    monkeypatch.setattr(merge.time, "sleep", _finished_meanwhile(app, _running_batch(app), waits))
     summary = _import(app, write_csv(tmp_path / "roll.csv", good_rows(3)))
     assert waits == [merge.TURN_PAUSE_SECONDS]  # it waited once, then had its turn
     assert (summary.status, summary.created) == ("accepted", 3)
+
+
+def _finished_meanwhile(app, batch_id: int, waits: list):
+    """A stand-in for ``time.sleep``: the batch waited for finishes during the pause."""
+
+    def sleep(seconds):
+        waits.append(seconds)
+        with app.app_context():
+            session = get_session()
+            session.get(ImportBatch, batch_id).status = "accepted"
+            session.commit()
+
+    return sleep
 
 
 def test_hidden_rows_are_left_out_of_every_orm_query_unless_asked_for(live):
@@ -260,15 +251,7 @@ def test_a_key_rotation_leaves_a_running_merge_alone_and_waits_for_it(live, monk
         assert keys.pending(session, keyring)["people"] == 1  # but still to do
         session.rollback()
     waits = []
-
-    def merge_finishes(seconds):
-        waits.append(seconds)
-        with app.app_context():
-            session = get_session()
-            session.get(ImportBatch, batch_id).status = "accepted"
-            session.commit()
-
-    monkeypatch.setattr(turns.time, "sleep", merge_finishes)
+    monkeypatch.setattr(turns.time, "sleep", _finished_meanwhile(app, batch_id, waits))
     told = []
     turns.wait_for_merges(app.extensions["registry.engine"], told=lambda: told.append(1))
     assert (len(waits), told) == (1, [1])
