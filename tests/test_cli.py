@@ -12,6 +12,7 @@ import sys
 import termios
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -306,21 +307,10 @@ def test_production_init_refuses_to_make_keys(tmp_path, scratch_database_url):
 def test_users_create_asks_for_the_password_twice_on_a_terminal(tmp_path, scratch_database_url):
     env = _env(tmp_path, scratch_database_url)
     assert _registry(env, "init").returncode == 0
-    main_fd, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [*REGISTRY, "users", "create", "--username", "wu.hr", "--role", "hr"],
-        env=env,
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        # A session of its own with the pseudo-terminal as its controlling terminal,
-        # which is where getpass asks for passwords.
-        start_new_session=True,
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
-    )
-    os.close(terminal)
-    screen = _Terminal(main_fd)
-    try:
+    with on_terminal(env, "users", "create", "--username", "wu.hr", "--role", "hr") as (
+        process,
+        screen,
+    ):
         screen.expect("Password:")
         screen.type("first attempt at it")
         screen.expect("Repeat for confirmation:")
@@ -332,11 +322,31 @@ def test_users_create_asks_for_the_password_twice_on_a_terminal(tmp_path, scratc
         screen.type("a long enough password")
         screen.expect("created hr user wu.hr")
         assert process.wait(timeout=30) == 0
+    assert "a long enough password" not in screen.shown  # typed, never echoed
+
+
+@contextmanager
+def on_terminal(env, *args: str):
+    """``registry *args`` on a pseudo-terminal of its own, in a session whose controlling
+    terminal it is (where getpass asks): yields the process and the screen, and kills
+    the process afterwards."""
+    main_fd, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*REGISTRY, *args],
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(terminal)
+    try:
+        yield process, _Terminal(main_fd)
     finally:
         process.kill()
         process.wait()
         os.close(main_fd)
-    assert "a long enough password" not in screen.shown  # typed, never echoed
 
 
 class _Terminal:

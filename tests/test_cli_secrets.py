@@ -1,17 +1,13 @@
 """Identity numbers on the command line stay out of the process list: every option that
 takes one reads it from standard input (``--id-number -``) or asks on a terminal."""
 
-import fcntl
-import os
-import pty
 import subprocess
-import termios
 
 import pytest
 
 import cli.common
 from tests.conftest import id_number
-from tests.test_cli import REGISTRY, _env, _registry, _Terminal
+from tests.test_cli import REGISTRY, _env, _registry, on_terminal
 
 NUMBER = id_number(7)
 BAN_FIELDS = [
@@ -121,25 +117,9 @@ def test_as_a_user_runs_it_the_number_travels_on_stdin_only(tmp_path, scratch_da
 def test_on_a_terminal_the_number_is_asked_and_never_echoed(tmp_path, scratch_database_url):
     env = _env(tmp_path, scratch_database_url)
     assert _registry(env, "init").returncode == 0
-    main_fd, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [*REGISTRY, "bans", "check"],
-        env=env,
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        start_new_session=True,
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
-    )
-    os.close(terminal)
-    screen = _Terminal(main_fd)
-    try:
+    with on_terminal(env, "bans", "check") as (process, screen):
         screen.expect("证件号码（identity number）:")
         screen.type(NUMBER)
         screen.expect("clear")
         assert process.wait(timeout=30) == 0
-    finally:
-        process.kill()
-        process.wait()
-        os.close(main_fd)
     assert NUMBER not in screen.shown

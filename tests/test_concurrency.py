@@ -27,10 +27,11 @@ WRITERS = 8
 BUREAU = {"username": "bureau", "password": "correct horse battery", "role": "bureau"}
 
 
-def _live_app(make_app, database_url):
-    """An app on its own migrated database, and a bureau token committed to it."""
+def _live_app(make_app, database_url, **settings):
+    """An app on its own migrated database (with other ``settings`` if given), and a
+    bureau token committed to it."""
     command.upgrade(alembic_config(database_url), "head")
-    app = make_app(database_url=database_url)
+    app = make_app(database_url=database_url, **settings)
     with app.app_context():
         session = get_session()
         user = auth.create_user(session, SystemActor("test"), BUREAU)

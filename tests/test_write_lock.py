@@ -11,31 +11,16 @@ import urllib.request
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
-from migrations import alembic_config
 from registry.audit import CHAIN_LOCK, AuditEvent
-from registry.auth import services as auth
-from registry.auth.models import ApiToken, SystemActor
+from registry.auth.models import ApiToken
 from registry.bans.models import BanCheck
 from registry.db import get_session
 from tests.conftest import id_number
 from tests.live import environment, registry, served
+from tests.test_concurrency import BUREAU, _live_app
 
-BUREAU = {"username": "bureau", "password": "correct horse battery", "role": "bureau"}
 CHECK = {"id_number": id_number(1), "purpose": "入职前查询"}
-
-
-def _app_on(make_app, url: str, **settings):
-    """An app on its own migrated database, with a bureau token committed to it."""
-    command.upgrade(alembic_config(url), "head")
-    app = make_app(database_url=url, **settings)
-    with app.app_context():
-        session = get_session()
-        user = auth.create_user(session, SystemActor("test"), BUREAU)
-        token = auth.create_token(session, SystemActor("test"), user)
-        session.commit()
-    return app, {"Authorization": f"Bearer {token}"}
 
 
 def _count(app, what) -> int:
@@ -62,7 +47,7 @@ def _assert_busy(response) -> None:
 @pytest.fixture
 def sqlite_app(make_app, tmp_path):
     path = tmp_path / "registry.db"
-    app, headers = _app_on(make_app, f"sqlite:///{path}", sqlite_busy_timeout_ms=200)
+    app, headers = _live_app(make_app, f"sqlite:///{path}", sqlite_busy_timeout_ms=200)
     return app, headers, path
 
 
@@ -151,7 +136,7 @@ def test_a_token_use_noted_while_another_writer_holds_the_lock_is_left_for_later
 def test_a_postgresql_lock_timeout_is_a_503_and_writes_nothing(make_app, scratch_database_url):
     if not scratch_database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's lock_timeout")
-    app, headers = _app_on(make_app, scratch_database_url)
+    app, headers = _live_app(make_app, scratch_database_url)
     engine = sa.create_engine(scratch_database_url)
     try:
         with engine.connect() as admin:
